@@ -1,0 +1,304 @@
+"""Loading and saving network checkpoints without running code from the file.
+
+Two formats are read:
+
+* **stylegan2-ada-pytorch network pickles** (``.pkl``): a dict with ``G``, ``D``, ``G_ema`` whose objects are
+  normally rebuilt by ``torch_utils.persistence`` by *executing Python source embedded in the pickle*. We never do
+  that. A restricted unpickler maps the persistence hook to a recorder that keeps each object's class name, init
+  kwargs and state; tensors are rebuilt through PyTorch's own tensor-rebuild functions (storages are read with
+  ``torch.load(weights_only=True)``); any other global (``os.system``, ``builtins.eval``, ...) is refused.
+  The flat state dict is then assembled from the recorded module tree and loaded into our own modules built
+  from the recorded init kwargs.
+* **our checkpoints** (``.pt``): ``{"format": FORMAT, "version": 1, "networks": {name: {"class", "init_kwargs",
+  "state_dict"}}, "metadata": {...}}`` written by ``save_networks`` and read with ``torch.load(weights_only=True)``.
+
+Every failure (not a checkpoint, truncated, asks for code, missing network, wrong shapes) is a ``CheckpointError``
+whose message says what is wrong.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import tempfile
+import zipfile
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .stylegan2 import Discriminator, Generator
+
+FORMAT = "explain-engine-checkpoint"
+NETWORK_CLASSES: dict[str, type[torch.nn.Module]] = {"Generator": Generator, "Discriminator": Discriminator}
+
+
+class CheckpointError(Exception):
+    """A checkpoint file cannot be used; the message says why."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Restricted unpickling of stylegan2-ada-pytorch pickles
+
+
+class PersistentObject:
+    """What the persistence hook would have rebuilt, recorded without running its embedded source code."""
+
+    def __init__(self, meta: dict):
+        if not isinstance(meta, dict):
+            raise CheckpointError("malformed persistent object in pickle (meta is not a dict)")
+        self.class_name = str(meta.get("class_name"))
+        self.version = meta.get("version")
+        state = meta.get("state") or {}
+        if not isinstance(state, dict):
+            raise CheckpointError(f"malformed state for persistent object {self.class_name}")
+        self.state = state
+
+    @property
+    def init_kwargs(self) -> dict:
+        return _plain(self.state.get("_init_kwargs") or {})
+
+    def state_dict(self, prefix: str = "") -> OrderedDict[str, torch.Tensor]:
+        """The flat state dict (parameters and persistent buffers) of the recorded module tree."""
+        out: OrderedDict[str, torch.Tensor] = OrderedDict()
+        non_persistent = set(self.state.get("_non_persistent_buffers_set") or ())
+        for key in ("_parameters", "_buffers"):
+            for name, value in (self.state.get(key) or {}).items():
+                if value is None or (key == "_buffers" and name in non_persistent):
+                    continue
+                if not isinstance(value, torch.Tensor):
+                    raise CheckpointError(f"{prefix}{name} is not a tensor")
+                out[prefix + name] = value.detach()
+        for name, child in (self.state.get("_modules") or {}).items():
+            if child is None:
+                continue
+            if not isinstance(child, PersistentObject):
+                raise CheckpointError(f"sub-module {prefix}{name} is not a network module")
+            out.update(child.state_dict(prefix + name + "."))
+        return out
+
+    def __repr__(self) -> str:
+        return f"PersistentObject({self.class_name})"
+
+
+class _AttrDict(dict):
+    """Stand-in for dnnlib.EasyDict: a plain dict that also accepts attribute-style state."""
+
+    def __setstate__(self, state):
+        self.update(state or {})
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, torch.Tensor):  # numpy scalars
+        return obj.item()
+    return obj
+
+
+def _load_storage_from_bytes(data: bytes):
+    # torch pickles a storage as the bytes of a torch.save() of it; read those bytes without unpickling code.
+    try:
+        return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+    except Exception as exc:  # noqa: BLE001 - any failure means the storage is not usable
+        raise CheckpointError(f"a tensor storage in the pickle could not be read safely: {exc}") from None
+
+
+def _numpy_scalar(dtype, data=None):
+    import numpy as np
+
+    return np.frombuffer(data, dtype=dtype)[0] if data is not None else dtype.type()
+
+
+def _numpy_dtype(name, *args):
+    import numpy as np
+
+    return np.dtype(name)
+
+
+def _safe_globals() -> dict[tuple[str, str], Any]:
+    import numpy as np
+    import torch._utils as tu
+
+    table: dict[tuple[str, str], Any] = {
+        ("torch_utils.persistence", "_reconstruct_persistent_obj"): PersistentObject,
+        ("collections", "OrderedDict"): OrderedDict,
+        ("dnnlib.util", "EasyDict"): _AttrDict,
+        ("dnnlib", "EasyDict"): _AttrDict,
+        ("builtins", "set"): set,
+        ("builtins", "frozenset"): frozenset,
+        ("torch._utils", "_rebuild_tensor_v2"): tu._rebuild_tensor_v2,
+        ("torch._utils", "_rebuild_tensor"): tu._rebuild_tensor,
+        ("torch._utils", "_rebuild_parameter"): tu._rebuild_parameter,
+        ("torch.storage", "_load_from_bytes"): _load_storage_from_bytes,
+        ("numpy", "dtype"): _numpy_dtype,
+        ("numpy.core.multiarray", "scalar"): _numpy_scalar,
+        ("numpy._core.multiarray", "scalar"): _numpy_scalar,
+        ("torch", "Size"): torch.Size,
+    }
+    for name in ("_rebuild_parameter_with_state",):
+        if hasattr(tu, name):
+            table[("torch._utils", name)] = getattr(tu, name)
+    table[("torch._tensor", "_rebuild_from_type_v2")] = _rebuild_from_type_v2
+    _ = np
+    return table
+
+
+def _rebuild_from_type_v2(func, new_type, args, state):
+    # Only plain tensors and parameters are accepted as the rebuilt type.
+    if new_type not in (torch.Tensor, torch.nn.Parameter):
+        raise CheckpointError(f"refused tensor subclass {new_type!r} in pickle")
+    ret = func(*args)
+    if type(ret) is not new_type:
+        ret = ret.as_subclass(new_type)
+    return ret
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, file):
+        super().__init__(file)
+        self._table = _safe_globals()
+
+    def find_class(self, module: str, name: str):
+        try:
+            return self._table[(module, name)]
+        except KeyError:
+            if module == "torch" and name.endswith("Storage"):
+                return getattr(torch, name)  # legacy typed-storage classes: data holders only
+            if module == "torch" and name in ("float32", "float16", "float64", "int64", "uint8", "bool"):
+                return getattr(torch, name)
+            raise CheckpointError(
+                f"the pickle asks for {module}.{name}, which is not allowed: network pickles are read without "
+                f"running any code they contain"
+            ) from None
+
+    def persistent_load(self, pid):
+        raise CheckpointError("the pickle uses persistent ids (is it a torch.save file? use a .pt loader)")
+
+
+def read_network_pickle(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a stylegan2-ada-pytorch network pickle safely: ``{"G": PersistentObject, "D": ..., "G_ema": ...}``."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            data = _RestrictedUnpickler(f).load()
+    except CheckpointError:
+        raise
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint not found: {path}") from None
+    except (EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        raise CheckpointError(f"{path.name} is not a readable network pickle (truncated or corrupt?): {exc}") \
+            from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path.name}: expected a dict of networks, found {type(data).__name__}")
+    return data
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Our own checkpoint format
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def network_record(net: torch.nn.Module) -> dict:
+    """A network as a plain record: class name, init kwargs and a float32 CPU state dict."""
+    cls = type(net).__name__
+    init_kwargs = getattr(net, "init_kwargs", None)
+    if init_kwargs is None:
+        raise ValueError(f"{cls} has no init_kwargs; cannot record how to rebuild it")
+    state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+    return {"class": cls, "init_kwargs": init_kwargs, "state_dict": state}
+
+
+def save_networks(path: str | os.PathLike, networks: dict[str, torch.nn.Module | dict], *,
+                  metadata: dict | None = None) -> Path:
+    """Write networks (``{"G_ema": G, "D": D}``, modules or records) to our ``.pt`` format, atomically."""
+    path = Path(path)
+    records = {name: (net if isinstance(net, dict) else network_record(net)) for name, net in networks.items()}
+    _atomic_torch_save({"format": FORMAT, "version": 1, "networks": records, "metadata": metadata or {}}, path)
+    return path
+
+
+def _read_pt(path: Path) -> dict:
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint not found: {path}") from None
+    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"{path.name} is not a readable checkpoint (truncated, corrupt, or it asks to run "
+                              f"code): {msg}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("networks"), dict):
+        raise CheckpointError(f"{path.name} is a PyTorch file but not a network checkpoint of this tool "
+                              f"(expected a dict with format={FORMAT!r} and 'networks')")
+    return data
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, dict]:
+    """Read either format into ``{name: {"class", "init_kwargs", "state_dict"}}``."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head[:2] == b"PK":  # torch.save zip container
+        return _read_pt(path)["networks"]
+    if head[:1] == b"\x80":  # a raw pickle
+        data = read_network_pickle(path)
+        out = {}
+        for name, obj in data.items():
+            if isinstance(obj, PersistentObject):
+                out[name] = {"class": obj.class_name, "init_kwargs": obj.init_kwargs, "state_dict": obj.state_dict()}
+        return out
+    raise CheckpointError(f"{path.name} is neither a network pickle nor a PyTorch checkpoint")
+
+
+def _build(record: dict, name: str, path: Path) -> torch.nn.Module:
+    cls = NETWORK_CLASSES.get(record.get("class", ""))
+    if cls is None:
+        raise CheckpointError(f"{path.name}: network {name} has unsupported class {record.get('class')!r}")
+    kwargs = dict(record.get("init_kwargs") or {})
+    try:
+        net = cls(**kwargs)
+    except TypeError as exc:
+        raise CheckpointError(f"{path.name}: cannot build {record['class']} from its init kwargs: {exc}") from None
+    try:
+        net.load_state_dict(record["state_dict"], strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path.name}: the weights of {name} do not fit a {record['class']} built from "
+                              f"its own config: {str(exc).splitlines()[0]}") from None
+    return net.eval().requires_grad_(False)
+
+
+def load_network(path: str | os.PathLike, names: tuple[str, ...]) -> torch.nn.Module:
+    path = Path(path)
+    networks = read_checkpoint(path)
+    for name in names:
+        if name in networks:
+            return _build(networks[name], name, path)
+    raise CheckpointError(f"{path.name} has no network named any of {list(names)} (it has {sorted(networks)})")
+
+
+def load_generator(path: str | os.PathLike, *, prefer_ema: bool = True) -> Generator:
+    """The generator of a checkpoint (``G_ema`` when present, else ``G``), in eval mode, without gradients."""
+    return load_network(path, ("G_ema", "G") if prefer_ema else ("G", "G_ema"))
+
+
+def load_discriminator(path: str | os.PathLike) -> Discriminator:
+    """The discriminator ``D`` of a checkpoint, in eval mode, without gradients."""
+    return load_network(path, ("D",))
