@@ -1,0 +1,1 @@
+"""Selectors: reads that views, the API and tasks share."""

@@ -1,0 +1,149 @@
+"""Writes to :class:`~reviewapp.models.Job`: the state machine that tasks drive and pages read.
+
+pending -> running -> succeeded | failed | cancelled, and pending -> cancelled. Every transition is a
+conditional ``UPDATE`` on the current status, so a message delivered twice (acks_late redelivers after a
+lost worker) or a cancel racing a finish never moves a finished job.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from celery import Task
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from reviewapp.models import Job
+from reviewapp.selectors.jobs import job_should_abort
+
+Status = Job.Status
+
+
+class JobCancelled(Exception):
+    """Raised inside a task when its job was asked to stop; the task decorator marks the job cancelled."""
+
+
+@transaction.atomic
+def job_create(*, kind: str, created_by: AbstractBaseUser | None = None, message: str = "") -> Job:
+    """A new pending job."""
+    if not kind:
+        raise ValueError("A job needs a kind.")
+    return Job.objects.create(kind=kind, created_by=created_by, message=message[:500])
+
+
+@transaction.atomic
+def job_enqueue(*, job: Job, task: Task, kwargs: dict[str, Any] | None = None) -> str:
+    """Send ``task(job.pk, **kwargs)`` to its queue once the surrounding transaction commits.
+
+    The task id is chosen here and stored on the job, so the row names its message before the message
+    exists and a worker never sees a job that is not yet committed.
+    """
+    from celery.utils import uuid
+
+    task_id = uuid()
+    Job.objects.filter(pk=job.pk).update(celery_task_id=task_id)
+    job.celery_task_id = task_id
+    transaction.on_commit(lambda: task.apply_async(args=[job.pk], kwargs=kwargs or {}, task_id=task_id))
+    return task_id
+
+
+@transaction.atomic
+def job_start(*, job: Job, task_id: str = "") -> bool:
+    """Claim a pending job for running; False when it is finished or was cancelled before it started.
+
+    A running job may be claimed again: that is the redelivery of a message whose worker died.
+    """
+    fields = {"status": Status.RUNNING, "started_at": timezone.now(), "finished_at": None, "error": ""}
+    if task_id:
+        fields["celery_task_id"] = task_id
+    claimed = Job.objects.filter(pk=job.pk, status__in=[Status.PENDING, Status.RUNNING]).update(**fields)
+    job.refresh_from_db()
+    return bool(claimed)
+
+
+def job_progress(*, job: Job, done: int | float, total: int | float, message: str = "") -> None:
+    """Record that ``done`` of ``total`` units are finished; progress is their ratio clipped to 0..1."""
+    if total <= 0:
+        fraction = 0.0
+    else:
+        fraction = min(max(float(done) / float(total), 0.0), 1.0)
+    Job.objects.filter(pk=job.pk, status=Status.RUNNING).update(progress=fraction, message=message[:500])
+    job.progress = fraction
+    job.message = message[:500]
+
+
+def job_progress_fn(job: Job, *, min_interval_s: float = 0.5) -> Callable[[int, int, str], None]:
+    """An engine ``progress_fn(done, total, message)`` that records into ``job``.
+
+    Writes at most every ``min_interval_s`` seconds (always the last step), so an engine reporting every
+    optimisation step does not turn into a database write per step.
+    """
+    last_write = [float("-inf")]
+
+    def progress_fn(done: int, total: int, message: str = "") -> None:
+        now = time.monotonic()
+        if done >= total or now - last_write[0] >= min_interval_s:
+            last_write[0] = now
+            job_progress(job=job, done=done, total=total, message=message)
+
+    return progress_fn
+
+
+def job_abort_fn(job: Job, *, min_interval_s: float = 1.0) -> Callable[[], bool]:
+    """An engine ``abort_fn()`` that is true once somebody asked to cancel ``job``.
+
+    Reads the database at most every ``min_interval_s`` seconds; once true it stays true.
+    """
+    state = {"checked_at": float("-inf"), "abort": False}
+
+    def abort_fn() -> bool:
+        now = time.monotonic()
+        if not state["abort"] and now - state["checked_at"] >= min_interval_s:
+            state["checked_at"] = now
+            state["abort"] = job_should_abort(job=job)
+        return state["abort"]
+
+    return abort_fn
+
+
+@transaction.atomic
+def job_succeed(*, job: Job, message: str = "") -> bool:
+    """Mark a running job finished; False when it was no longer running."""
+    updated = Job.objects.filter(pk=job.pk, status=Status.RUNNING).update(
+        status=Status.SUCCEEDED, progress=1.0, message=message[:500], finished_at=timezone.now()
+    )
+    job.refresh_from_db()
+    return bool(updated)
+
+
+@transaction.atomic
+def job_fail(*, job: Job, error: str) -> bool:
+    """Mark a pending or running job failed with a message a person can act on."""
+    updated = Job.objects.filter(pk=job.pk, status__in=[Status.PENDING, Status.RUNNING]).update(
+        status=Status.FAILED, error=error, message="Failed.", finished_at=timezone.now()
+    )
+    job.refresh_from_db()
+    return bool(updated)
+
+
+@transaction.atomic
+def job_request_cancel(*, job: Job) -> None:
+    """Ask a job to stop: a pending one is cancelled now, a running one when its task next checks."""
+    Job.objects.filter(pk=job.pk, status=Status.PENDING).update(
+        status=Status.CANCELLED, cancel_requested=True, finished_at=timezone.now(), message="Cancelled."
+    )
+    Job.objects.filter(pk=job.pk, status=Status.RUNNING).update(cancel_requested=True)
+    job.refresh_from_db()
+
+
+@transaction.atomic
+def job_mark_cancelled(*, job: Job, message: str = "Cancelled.") -> bool:
+    """Record that a running job stopped because it was asked to."""
+    updated = Job.objects.filter(pk=job.pk, status=Status.RUNNING).update(
+        status=Status.CANCELLED, message=message[:500], finished_at=timezone.now()
+    )
+    job.refresh_from_db()
+    return bool(updated)
