@@ -1,0 +1,92 @@
+"""Fixtures shared by the whole suite: people by role, an isolated broker, a real worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.test import Client
+
+from reviewapp.celery import app as celery_app
+from reviewapp.config import filesystem_transport_options
+from tests.helpers.worker import WorkerProcess, running_worker
+
+PASSWORD = "correct horse battery staple"
+
+
+def use_filesystem_broker(folder) -> None:
+    """Point this process's Celery app at a filesystem broker rooted at ``folder``."""
+    celery_app.conf.broker_url = "filesystem://"
+    celery_app.conf.broker_transport_options = filesystem_transport_options(folder)
+    # Drop connections made with earlier settings, if any.
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+        celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _broker_of_this_session(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The default filesystem broker moves to a folder of this session, away from a running demo's."""
+    if celery_app.conf.broker_url.startswith("filesystem://"):
+        use_filesystem_broker(tmp_path_factory.mktemp("broker"))
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix: None, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """An SQLite test database is a file, not memory, so that worker processes can open it too."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup: None, django_db_blocker) -> Iterator[WorkerProcess]:
+    """One real worker for the session, on this session's database and broker (solo pool, both queues).
+
+    It sees only committed rows: tests that use it need ``transactional_db``.
+    """
+    with running_worker() as worker:
+        yield worker
+
+
+@pytest.fixture
+def alice(db):
+    """Alice the admin."""
+    from reviewapp.services.users import user_create
+
+    return user_create(username="alice", email="alice@example.org", password=PASSWORD, role="admin")
+
+
+@pytest.fixture
+def bob(db):
+    """Bob the reviewer."""
+    from reviewapp.services.users import user_create
+
+    return user_create(username="bob", email="bob@example.org", password=PASSWORD, role="reviewer")
+
+
+@pytest.fixture
+def charlie(db):
+    """Charlie, another reviewer."""
+    from reviewapp.services.users import user_create
+
+    return user_create(username="charlie", email="charlie@example.org", password=PASSWORD, role="reviewer")
+
+
+@pytest.fixture
+def alice_client(alice) -> Client:
+    client = Client()
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def bob_client(bob) -> Client:
+    client = Client()
+    client.force_login(bob)
+    return client
