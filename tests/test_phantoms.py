@@ -131,7 +131,9 @@ def test_flipped_and_neutral_splits():
 
 def test_device_as_shortcut_factor():
     rng = np.random.default_rng(1)
-    draws = [phantoms.sample_factors(rng, shortcut_factor="device", shortcut_strength=1.0) for _ in range(200)]
+    draws = [
+        phantoms.sample_factors(rng, shortcut_factor="device", shortcut_strength=1.0) for _ in range(200)
+    ]
     assert all((f.device != "none") == bool(f.label) for f in draws)
     assert {f.device for f in draws} - {"none"} <= set(phantoms.DEVICES)
     for device in phantoms.DEVICES:
