@@ -108,6 +108,13 @@ def _load_storage_from_bytes(data: bytes):
         raise CheckpointError(f"a tensor storage in the pickle could not be read safely: {exc}") from None
 
 
+def _latin1_bytes(text, encoding="latin1"):
+    # Pickle protocol 2 writes bytes as _codecs.encode(str, "latin1"); nothing else is accepted.
+    if not isinstance(text, str) or encoding != "latin1":
+        raise CheckpointError("the pickle asks for _codecs.encode with unexpected arguments")
+    return text.encode("latin1")
+
+
 def _numpy_scalar(dtype, data=None):
     import numpy as np
 
@@ -131,6 +138,8 @@ def _safe_globals() -> dict[tuple[str, str], Any]:
         ("dnnlib", "EasyDict"): _AttrDict,
         ("builtins", "set"): set,
         ("builtins", "frozenset"): frozenset,
+        ("__builtin__", "set"): set,  # protocol 2 names builtins the Python 2 way
+        ("__builtin__", "frozenset"): frozenset,
         ("torch._utils", "_rebuild_tensor_v2"): tu._rebuild_tensor_v2,
         ("torch._utils", "_rebuild_tensor"): tu._rebuild_tensor,
         ("torch._utils", "_rebuild_parameter"): tu._rebuild_parameter,
@@ -139,6 +148,7 @@ def _safe_globals() -> dict[tuple[str, str], Any]:
         ("numpy.core.multiarray", "scalar"): _numpy_scalar,
         ("numpy._core.multiarray", "scalar"): _numpy_scalar,
         ("torch", "Size"): torch.Size,
+        ("_codecs", "encode"): _latin1_bytes,
     }
     for name in ("_rebuild_parameter_with_state",):
         if hasattr(tu, name):
@@ -239,7 +249,7 @@ def _read_pt(path: Path) -> dict:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint not found: {path}") from None
-    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError) as exc:
+    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CheckpointError(f"{path.name} is not a readable checkpoint (truncated, corrupt, or it asks to run "
                               f"code): {msg}") from None

@@ -52,7 +52,9 @@ def persistence_standin(marker):
     del sys.modules["torch_utils"], sys.modules["torch_utils.persistence"]
 
 
-def test_a_stylegan2_ada_network_pickle_loads_without_running_its_code(tmp_path, marker, persistence_standin):
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_a_stylegan2_ada_network_pickle_loads_without_running_its_code(tmp_path, marker, persistence_standin,
+                                                                        protocol):
     torch.manual_seed(0)
     G, D = Generator(**TINY_G).eval(), Discriminator(**TINY_D).eval()
     with torch.no_grad():
@@ -60,7 +62,7 @@ def test_a_stylegan2_ada_network_pickle_loads_without_running_its_code(tmp_path,
     data = {"G": persistence_standin(G, TINY_G), "G_ema": persistence_standin(G, TINY_G),
             "D": persistence_standin(D, TINY_D), "augment_pipe": None, "training_set_kwargs": {"path": "x"}}
     path = tmp_path / "network-snapshot.pkl"
-    path.write_bytes(pickle.dumps(data, protocol=2))
+    path.write_bytes(pickle.dumps(data, protocol=protocol))
 
     G2, D2 = load_generator(path), load_discriminator(path)
 

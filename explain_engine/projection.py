@@ -1,0 +1,200 @@
+"""Projection of real images into StyleSpace (papers/003 Section 2.1, Eq. 1-2).
+
+For each image X we optimise its style vector S directly, starting from the mean style vector, to minimise
+
+    L = L_mse + alpha * L_lpips + beta * L_cls + gamma * L_disc
+
+on pixels of G(S): the mean squared error, a perceptual distance (LPIPS when its backbone is on disk, else a
+distance on the classifier's features), a classifier term that keeps the classifier's view of the
+reconstruction close to the original's (squared difference of logits), and the non-saturating discriminator loss
+softplus(-D(G(S))) that keeps the reconstruction realistic. 500 Adam steps by default, with a short warm-up and a
+cosine ramp-down of the learning rate. Noise inputs are fixed (``noise_mode="const"``) so G(S) is deterministic.
+
+Images of one batch are optimised jointly but independently: every loss term is a sum of per-image terms (the
+discriminator's minibatch-stddev group is set to 1 for this), so an image's result does not depend on its batch.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from . import fidelity
+
+
+@dataclass
+class ProjectionConfig:
+    steps: int = 500
+    lr: float = 0.05
+    lr_rampup: float = 0.05  # fraction of steps with linear warm-up
+    lr_rampdown: float = 0.25  # fraction of steps with cosine ramp-down to zero
+    alpha: float = 1.0  # perceptual
+    beta: float = 0.05  # classifier (squared logit difference)
+    gamma: float = 0.01  # discriminator
+    batch_size: int = 16
+    prefer_lpips: bool = True
+
+
+@dataclass
+class ProjectionResult:
+    """Outcome of ``project_images`` for N images."""
+
+    styles: torch.Tensor  # [N, D] float32
+    reconstructions: torch.Tensor  # [N, C, H, W] in [-1, 1]
+    mse: torch.Tensor  # [N], [0, 1] scale
+    psnr: torch.Tensor  # [N], dB
+    ssim: torch.Tensor  # [N]
+    perceptual: torch.Tensor  # [N]
+    prob_original: torch.Tensor  # [N], classifier probability of the target label on the input
+    prob_reconstruction: torch.Tensor  # [N], on G(S)
+    perceptual_kind: str
+    config: dict = field(default_factory=dict)
+    loss_history: list[float] = field(default_factory=list)  # mean total loss per step (first batch)
+    seconds: float = 0.0
+
+    def per_image(self, i: int) -> dict[str, float]:
+        """Fidelity figures of image i as plain floats."""
+        return {"mse": float(self.mse[i]), "psnr": float(self.psnr[i]), "ssim": float(self.ssim[i]),
+                "perceptual": float(self.perceptual[i]), "prob_original": float(self.prob_original[i]),
+                "prob_reconstruction": float(self.prob_reconstruction[i]),
+                "prob_abs_diff": abs(float(self.prob_original[i]) - float(self.prob_reconstruction[i]))}
+
+
+def _lr_at(step: int, cfg: ProjectionConfig) -> float:
+    t = step / max(cfg.steps, 1)
+    ramp = min(1.0, (1.0 - t) / cfg.lr_rampdown) if cfg.lr_rampdown > 0 else 1.0
+    ramp = 0.5 - 0.5 * math.cos(ramp * math.pi)
+    if cfg.lr_rampup > 0:
+        ramp *= min(1.0, t / cfg.lr_rampup + 1.0 / max(cfg.steps, 1))
+    return cfg.lr * ramp
+
+
+def _logit(classifier, images: torch.Tensor) -> torch.Tensor:
+    if hasattr(classifier, "logit"):
+        return classifier.logit(images)
+    p = classifier(images).clamp(1e-6, 1 - 1e-6)
+    return torch.log(p) - torch.log1p(-p)
+
+
+class _SingleImageStd:
+    """Context manager: the discriminator's minibatch-stddev sees each image as its own group."""
+
+    def __init__(self, D):
+        self.layer = getattr(getattr(D, "b4", None), "mbstd", None) if D is not None else None
+
+    def __enter__(self):
+        if self.layer is not None:
+            self.saved = self.layer.group_size
+            self.layer.group_size = 1
+
+    def __exit__(self, *exc):
+        if self.layer is not None:
+            self.layer.group_size = self.saved
+
+
+def project_images(
+    images: torch.Tensor,
+    G,
+    *,
+    classifier=None,
+    D=None,
+    init_styles: torch.Tensor | None = None,
+    config: ProjectionConfig | None = None,
+    perceptual: fidelity.PerceptualDistance | None = None,
+    progress_fn: Callable[[int, int, str], None] | None = None,
+    abort_fn: Callable[[], bool] | None = None,
+) -> ProjectionResult:
+    """Project ``images`` [N, C, H, W] in [-1, 1] (the generator's resolution and channels) into StyleSpace.
+
+    ``init_styles``: the starting style vector [D] (the mean S over random samples, ``StyleRanges.mean``); when
+    None, the styles of ``G.mapping.w_avg``. ``classifier`` (optional): maps images to the target probability
+    [N]; enables L_cls and the classifier-feature perceptual fallback. ``D`` (optional): enables L_disc.
+    Terms whose model is missing are left out. Raises ``InterruptedError`` when ``abort_fn()`` becomes true.
+    """
+    cfg = config or ProjectionConfig()
+    n, c, h, w = images.shape
+    if (c, h, w) != (G.img_channels, G.img_resolution, G.img_resolution):
+        raise ValueError(f"images must be [N, {G.img_channels}, {G.img_resolution}, {G.img_resolution}] "
+                         f"for this generator, got {list(images.shape)}")
+    device = next(G.parameters()).device
+    G.requires_grad_(False)
+    if classifier is not None:
+        classifier.requires_grad_(False)
+    if D is not None:
+        D.requires_grad_(False)
+    if init_styles is None:
+        with torch.no_grad():
+            init_styles = G.styles_from_w(G.mapping.w_avg[None].to(device))[0]
+    init_styles = init_styles.to(device).float()
+    if perceptual is None:
+        feats = getattr(classifier, "features", None) if classifier is not None else None
+        try:
+            perceptual = fidelity.PerceptualDistance(feats, prefer_lpips=cfg.prefer_lpips)
+        except ValueError:
+            perceptual = None  # no LPIPS backbone and no classifier: the perceptual term is left out
+    if perceptual is not None:
+        perceptual = perceptual.to(device)
+
+    t0 = time.time()
+    out_styles, out_recon, history = [], [], []
+    total_steps = cfg.steps * math.ceil(n / cfg.batch_size)
+    done_steps = 0
+    for start in range(0, n, cfg.batch_size):
+        x = images[start : start + cfg.batch_size].to(device).float()
+        nb = x.shape[0]
+        with torch.no_grad():
+            target_logit = _logit(classifier, x) if classifier is not None and cfg.beta > 0 else None
+        s = init_styles[None].repeat(nb, 1).clone().requires_grad_(True)
+        opt = torch.optim.Adam([s], lr=cfg.lr, betas=(0.9, 0.999))
+        for step in range(cfg.steps):
+            if abort_fn and abort_fn():
+                raise InterruptedError("projection was cancelled")
+            for group in opt.param_groups:
+                group["lr"] = _lr_at(step, cfg)
+            y = G.synthesize_from_styles(s, noise_mode="const")
+            loss = (y - x).square().flatten(1).mean(1)
+            if perceptual is not None and cfg.alpha > 0:
+                loss = loss + cfg.alpha * perceptual(y, x)
+            if target_logit is not None:
+                loss = loss + cfg.beta * (_logit(classifier, y) - target_logit).square()
+            if D is not None and cfg.gamma > 0:
+                with _SingleImageStd(D):
+                    loss = loss + cfg.gamma * F.softplus(-D(y)).flatten()
+            opt.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            opt.step()
+            if start == 0:
+                history.append(float(loss.detach().mean()))
+            done_steps += 1
+            if progress_fn and (step % 10 == 0 or step == cfg.steps - 1):
+                progress_fn(done_steps, total_steps,
+                            f"images {start + 1}-{start + nb} of {n}, step {step + 1}/{cfg.steps}, "
+                            f"loss {float(loss.detach().mean()):.4f}")
+        out_styles.append(s.detach())
+        with torch.no_grad():
+            out_recon.append(G.synthesize_from_styles(s.detach(), noise_mode="const"))
+
+    styles = torch.cat(out_styles)
+    recon = torch.cat(out_recon)
+    with torch.no_grad():
+        x_all = images.to(device).float()
+        if perceptual is not None:
+            perc = torch.cat([perceptual(recon[i : i + 32], x_all[i : i + 32]) for i in range(0, n, 32)])
+        else:
+            perc = torch.full([n], float("nan"))
+        if classifier is not None:
+            p_orig = torch.cat([classifier(x_all[i : i + 32]) for i in range(0, n, 32)])
+            p_rec = torch.cat([classifier(recon[i : i + 32]) for i in range(0, n, 32)])
+        else:
+            p_orig = p_rec = torch.full([n], float("nan"))
+        result = ProjectionResult(
+            styles=styles.cpu(), reconstructions=recon.cpu(), mse=fidelity.mse(recon, x_all).cpu(),
+            psnr=fidelity.psnr(recon, x_all).cpu(), ssim=fidelity.ssim(recon, x_all).cpu(), perceptual=perc.cpu(),
+            prob_original=p_orig.cpu(), prob_reconstruction=p_rec.cpu(), perceptual_kind=perceptual.kind if perceptual is not None else "none",
+            config=asdict(cfg), loss_history=history, seconds=time.time() - t0)
+    return result
