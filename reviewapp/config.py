@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FILESYSTEM_BROKER_URL = "filesystem://localhost//"
 
 
 def env_bool(name: str, *, default: bool = False) -> bool:
@@ -77,8 +78,8 @@ def database_url(settings_dict: dict) -> str:
 def broker_config(url: str | None, *, var_dir: Path) -> tuple[str, dict]:
     """Celery's broker URL and transport options for a ``CELERY_BROKER_URL``.
 
-    Unset, or ``filesystem://``, means kombu's filesystem transport under ``var_dir/broker``; a path after
-    the scheme (``filesystem:///srv/broker``) names another folder. Messages, and the exchange tables that
+    Unset, or ``filesystem://``, means kombu's filesystem transport under ``var_dir/broker``; an absolute
+    path (``filesystem:///srv/broker``) names another folder. Messages, and the exchange tables that
     let ``celery inspect``/``control ping`` broadcast, live in that folder, so every process that shares it
     shares the broker. Other URLs (``redis://``, ``amqp://``) pass through unchanged.
     """
@@ -91,9 +92,10 @@ def broker_config(url: str | None, *, var_dir: Path) -> tuple[str, dict]:
             # unacknowledged past this, so it must exceed the longest task.
             options["visibility_timeout"] = 6 * 3600
         return url, options
-    path = url[len("filesystem://") :]
-    folder = Path(path).resolve() if path else var_dir / "broker"
-    return "filesystem://", filesystem_transport_options(folder)
+    path = urlsplit(url).path
+    folder = Path(path).resolve() if path.strip("/") else var_dir / "broker"
+    # The transport ignores the host; naming one keeps kombu from warning that none was given.
+    return FILESYSTEM_BROKER_URL, filesystem_transport_options(folder)
 
 
 def filesystem_transport_options(folder: Path) -> dict:

@@ -1,9 +1,9 @@
 """Run a few long-lived processes together and stop them all together (the demo's web server and worker).
 
-Each child leads its own process group, so stopping it also reaches what it forked (Celery's pool
-processes); each is told by the kernel to terminate if the supervisor itself dies. SIGINT, SIGTERM or SIGHUP
-stop every group with SIGTERM, then SIGKILL after a grace period or on a second signal; the death of
-one child stops the others.
+Each child leads its own process group and is told by the kernel to terminate if the supervisor itself
+dies. SIGINT, SIGTERM or SIGHUP send SIGTERM to each child (Celery then shuts its pool down in order); once
+the children have exited, or after a grace period, or on a second signal, each whole group gets SIGKILL,
+so nothing they forked outlives them. The death of one child stops the others.
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def _wait_for_stop(children: Mapping[str, subprocess.Popen], received: list[int]
 def _stop(children: Mapping[str, subprocess.Popen], received: list[int], *, grace_s: float) -> None:
     signals_before = len(received)
     for child in children.values():
-        _signal_group(child.pid, signal.SIGTERM)
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + grace_s
     while any(child.poll() is None for child in children.values()):
         if time.monotonic() > deadline or len(received) > signals_before:

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from reviewapp.celery import app as celery_app
-from reviewapp.config import filesystem_transport_options
+from reviewapp.config import FILESYSTEM_BROKER_URL, filesystem_transport_options
 from tests.helpers.worker import WorkerProcess, running_worker
 
 PASSWORD = "correct horse battery staple"
@@ -16,7 +16,7 @@ PASSWORD = "correct horse battery staple"
 
 def use_filesystem_broker(folder) -> None:
     """Point this process's Celery app at a filesystem broker rooted at ``folder``."""
-    celery_app.conf.broker_url = "filesystem://"
+    celery_app.conf.broker_url = FILESYSTEM_BROKER_URL
     celery_app.conf.broker_transport_options = filesystem_transport_options(folder)
     # Drop connections made with earlier settings, if any.
     if celery_app._pool is not None:

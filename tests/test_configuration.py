@@ -31,7 +31,7 @@ def test_debug_is_off_unless_set(monkeypatch):
 def test_a_filesystem_broker_url_may_name_its_folder(tmp_path):
     url, options = broker_config(f"filesystem://{tmp_path}/broker", var_dir=tmp_path / "var")
 
-    assert url == "filesystem://"
+    assert url == "filesystem://localhost//"
     assert options["data_folder_in"] == str(tmp_path / "broker" / "queue")
     assert (tmp_path / "broker" / "control").is_dir()
 
@@ -57,3 +57,9 @@ def test_a_database_url_round_trips_for_another_process(tmp_path):
 
     assert database_url(postgres) == "postgres://postgres@127.0.0.1:5432/test"
     assert database_url(sqlite) == f"sqlite:///{tmp_path / 'db.sqlite3'}"
+
+
+def test_the_canonical_filesystem_url_means_the_default_folder(tmp_path):
+    url, options = broker_config("filesystem://localhost//", var_dir=tmp_path)
+
+    assert options["data_folder_in"] == str(tmp_path / "broker" / "queue")

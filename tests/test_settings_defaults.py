@@ -52,7 +52,7 @@ def test_settings_load_with_only_the_embedded_defaults():
 
     assert loaded["database"] == "django.db.backends.sqlite3"
     assert loaded["database_name"] == str(var / "db.sqlite3")
-    assert loaded["broker"] == "filesystem://"
+    assert loaded["broker"] == "filesystem://localhost//"
     assert loaded["broker_folder"] == str(var / "broker" / "queue")
     assert loaded["media_root"] == str(var / "media")
     assert loaded["debug"] is False
