@@ -35,7 +35,7 @@ def _signal_group(pgid: int, signum: int) -> None:
         pass
 
 
-def supervise(commands: Mapping[str, Sequence[str]], *, grace_s: float = 10.0) -> int:
+def supervise(commands: Mapping[str, Sequence[str]], *, grace_s: float = 20.0) -> int:
     """Start ``commands`` (name -> argv) and wait; return 0 after a stop signal, 1 when a child died first."""
     received: list[int] = []
 
@@ -51,7 +51,7 @@ def supervise(commands: Mapping[str, Sequence[str]], *, grace_s: float = 10.0) -
         if died:
             print(f"\n{died} exited with status {children[died].returncode}; stopping the rest.", flush=True)
         else:
-            print("\nStopping ...", flush=True)
+            print("\nStopping (Ctrl-C again to stop at once) ...", flush=True)
         _stop(children, received, grace_s=grace_s)
         return 1 if died else 0
     finally:
