@@ -1,0 +1,421 @@
+"""Style-dimension sweep (papers/003 Section 2.2, Eq. 3-5), exact and fast.
+
+For an image with style vector S and every style dimension d, the sweep clamps s_d to its low value (the minimum
+over random samples, or a percentile) and, separately, to its high value, and records
+
+    Delta-_d = C(S) - C(S^{d-})        Delta+_d = C(S^{d+}) - C(S)
+
+in an array ``deltas[N, D, 2]`` (``[..., 0]`` = Delta-, ``[..., 1]`` = Delta+), alongside ``C(S)`` for every image.
+
+Three modes compute it:
+
+* ``naive``: one perturbed vector per generator + classifier pass, nothing reused (the reference).
+* ``exact``: the same numbers, faster. Perturbations are batched; the generator's features at the input of every
+  synthesis block are computed once per image and every perturbation of a layer in block b starts from them;
+  a toRGB dimension changes only that toRGB layer's output, linearly (``delta = W[:, c] * gain * ds * x_c``), and
+  the final image is the base image plus that change carried up by the (linear) FIR up-sampling, so toRGB
+  dimensions need no generator pass at all. Runs under ``torch.inference_mode`` (bf16 autocast and
+  channels-last on CUDA if asked).
+* ``screening``: one backward pass per image gives dC/dS; the first-order estimates
+  ``Delta+ ~ g_d (high_d - s_d)`` and ``Delta- ~ g_d (s_d - low_d)`` rank all dimensions, and the top
+  ``screening_top_k`` dimensions of each image are then evaluated exactly. ``exact_mask[N, D]`` says which
+  entries are exact.
+
+Work is split into units (image chunk x dimension chunk) whose results go straight into a memory-mapped ``.npy``;
+a ``done`` map written after each unit lets an interrupted sweep resume where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .ops import bias_act, upsample2d
+from .ranges import StyleRanges
+
+ProgressFn = Callable[[int, int, str], None]
+AbortFn = Callable[[], bool]
+
+MODES = ("naive", "exact", "screening")
+
+
+@dataclass
+class SweepConfig:
+    mode: str = "exact"
+    clamp: str = "minmax"  # or "percentile"
+    percentile: float | None = None  # with clamp="percentile": low = p-th, high = (100 - p)-th percentile
+    batch_size: int = 128  # perturbed images per generator/classifier pass
+    image_chunk: int = 8  # images per unit
+    dim_chunk: int = 512  # dimensions per unit
+    screening_top_k: int = 64  # dimensions per image evaluated exactly in screening mode
+    bf16_on_cuda: bool = True
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.batch_size < 1 or self.image_chunk < 1 or self.dim_chunk < 1:
+            raise ValueError("batch_size, image_chunk and dim_chunk must be positive")
+
+
+@dataclass
+class SweepUnit:
+    index: int
+    image_start: int
+    image_stop: int
+    dim_start: int
+    dim_stop: int
+
+
+@dataclass
+class SweepResult:
+    deltas: np.ndarray  # [N, D, 2] float32: Delta-, Delta+
+    base_probs: np.ndarray  # [N] float32: C(S)
+    low: np.ndarray  # [D] the clamp values
+    high: np.ndarray  # [D]
+    exact_mask: np.ndarray | None  # [N, D] bool in screening mode, None when every entry is exact
+    config: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    perturbations: int = 0  # perturbed images actually evaluated
+
+    @property
+    def perturbations_per_second(self) -> float:
+        return self.perturbations / self.seconds if self.seconds > 0 else float("nan")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Unit planning and storage
+
+
+def plan_units(num_images: int, dims: int, config: SweepConfig) -> list[SweepUnit]:
+    """Split the sweep into units of ``image_chunk`` images x ``dim_chunk`` dimensions (screening: all dims)."""
+    dim_chunk = dims if config.mode == "screening" else config.dim_chunk
+    units = []
+    for i0 in range(0, num_images, config.image_chunk):
+        for d0 in range(0, dims, dim_chunk):
+            units.append(SweepUnit(len(units), i0, min(i0 + config.image_chunk, num_images), d0,
+                                   min(d0 + dim_chunk, dims)))
+    return units
+
+
+class SweepStore:
+    """Files of one sweep in a folder: ``deltas.npy`` [N, D, 2], ``base_probs.npy`` [N], ``done.npy`` [units],
+    ``exact_mask.npy`` [N, D] (screening), and ``sweep.json`` describing the run. Opened with memory maps so
+    that units write straight to disk and a rerun skips units already done."""
+
+    def __init__(self, folder: str | Path, *, num_images: int, dims: int, units: int, config: SweepConfig,
+                 fingerprint: dict):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        meta_path = self.folder / "sweep.json"
+        meta = {"num_images": num_images, "dims": dims, "units": units, "config": asdict(config),
+                "fingerprint": fingerprint}
+        fresh = not meta_path.exists()
+        if not fresh:
+            old = json.loads(meta_path.read_text())
+            if {k: old.get(k) for k in meta} != meta:
+                raise ValueError(f"{self.folder} holds a different sweep (other images, model or settings); "
+                                 f"use a new folder")
+        self.deltas = self._open("deltas.npy", (num_images, dims, 2), np.float32, np.nan, fresh)
+        self.base_probs = self._open("base_probs.npy", (num_images,), np.float32, np.nan, fresh)
+        self.done = self._open("done.npy", (units,), np.bool_, False, fresh)
+        self.exact_mask = (self._open("exact_mask.npy", (num_images, dims), np.bool_, False, fresh)
+                           if config.mode == "screening" else None)
+        if fresh:
+            meta_path.write_text(json.dumps(meta, indent=1))
+
+    def _open(self, name, shape, dtype, fill, fresh):
+        path = self.folder / name
+        if fresh or not path.exists():
+            arr = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+            arr[...] = fill
+            arr.flush()
+            return arr
+        arr = np.load(path, mmap_mode="r+")
+        if arr.shape != shape:
+            raise ValueError(f"{path} has shape {arr.shape}, expected {shape}")
+        return arr
+
+    def mark_done(self, unit: SweepUnit) -> None:
+        # Data first, then the done flag: a crash in between only repeats this unit.
+        self.deltas.flush()
+        self.base_probs.flush()
+        if self.exact_mask is not None:
+            self.exact_mask.flush()
+        self.done[unit.index] = True
+        self.done.flush()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The sweep engine
+
+
+class StyleSweeper:
+    """Evaluates the classifier on clamped style vectors for one generator, classifier and clamp range."""
+
+    def __init__(self, G, classifier, low: torch.Tensor, high: torch.Tensor, config: SweepConfig):
+        self.G = G
+        self.C = classifier
+        self.cfg = config
+        self.device = next(G.parameters()).device
+        self.layout = G.style_layout
+        self.low = low.to(self.device).float()
+        self.high = high.to(self.device).float()
+        self.blocks = G.synthesis.blocks
+        self.block_first_layer = {}
+        for li, layer in enumerate(self.layout):
+            self.block_first_layer.setdefault(layer.block, li)
+        self.cuda = self.device.type == "cuda"
+
+    # -- helpers ---------------------------------------------------------------------------------------------------
+    def _autocast(self):
+        if self.cuda and self.cfg.bf16_on_cuda:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    def _classify(self, images: torch.Tensor) -> torch.Tensor:
+        if self.cuda:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.C(images).float()
+
+    def _split(self, s: torch.Tensor) -> list[torch.Tensor]:
+        return self.layout.split(s)
+
+    def clamp_values(self, dims: Sequence[int] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.as_tensor(dims, device=self.device, dtype=torch.long)
+        return self.low[idx], self.high[idx]
+
+    # -- base pass with cached block inputs ------------------------------------------------------------------------
+    def base_pass(self, s: torch.Tensor) -> dict:
+        """One image's unperturbed pass [1, D]: the input (x, img) of every block, every toRGB layer's features
+        and pre-activation output, the final image and C(S)."""
+        styles = self._split(s)
+        x = img = None
+        cache = {"block_in": [], "torgb": {}, "styles": styles}
+        li = 0
+        for bi, block in enumerate(self.blocks):
+            cache["block_in"].append((x, img))
+            n_layers = len(block.style_layers())
+            block_styles = styles[li : li + n_layers]
+            x = block.forward_features(x, block_styles[: block.num_conv], noise_mode="const", batch_size=1)
+            if block.num_torgb:
+                t = block.torgb
+                pre = torch.nn.functional.conv2d(
+                    x, (t.weight * (block_styles[block.num_conv] * t.weight_gain).reshape(1, -1, 1, 1)))
+                cache["torgb"][bi] = (x, pre)
+            img = block.forward_image(x, img, block_styles[block.num_conv] if block.num_torgb else None)
+            li += n_layers
+        cache["image"] = img
+        cache["prob"] = self._classify(img)
+        return cache
+
+    def _run_from_block(self, bi: int, cache: dict, styles_k: list[torch.Tensor]) -> torch.Tensor:
+        """Images for K perturbed style sets (per-layer tensors [K, ch]) starting at block ``bi``."""
+        x, img = cache["block_in"][bi]
+        k = styles_k[0].shape[0]
+        if x is not None:
+            x = x.expand(k, -1, -1, -1)
+        if img is not None:
+            img = img.expand(k, -1, -1, -1)
+        return self.G.synthesis.forward_styles(styles_k, noise_mode="const", start_block=bi, x=x, img=img)
+
+    def _torgb_images(self, bi: int, cache: dict, channels: torch.Tensor, new_values: torch.Tensor) -> torch.Tensor:
+        """Images after setting toRGB style channel ``channels[k]`` of block ``bi`` to ``new_values[k]``."""
+        block = self.blocks[bi]
+        t = block.torgb
+        feats, pre = cache["torgb"][bi]
+        li = self.block_first_layer[bi] + block.num_conv
+        ds = new_values - cache["styles"][li][0, channels]  # [K]
+        # change of the 1x1 conv output: W[:, c] * gain * ds * x_c  -> [K, img_channels, r, r]
+        w = t.weight[:, :, 0, 0][:, channels].t()  # [K, img_channels]
+        dpre = (w * (t.weight_gain * ds)[:, None])[:, :, None, None] * feats[0, channels][:, None]
+        y_base = bias_act(pre, t.bias, clamp=t.conv_clamp)
+        dy = bias_act(pre + dpre, t.bias, clamp=t.conv_clamp) - y_base
+        for later in self.blocks[bi + 1 :]:
+            dy = upsample2d(dy, later.resample_filter)
+        return cache["image"] + dy
+
+    # -- evaluation ------------------------------------------------------------------------------------------------
+    def evaluate_exact(self, s: torch.Tensor, dims: Sequence[int], cache: dict | None = None) -> torch.Tensor:
+        """C(S^{d-}) and C(S^{d+}) for the given dims of one image [1, D] -> [len(dims), 2]."""
+        cache = cache if cache is not None else self.base_pass(s)
+        dims_t = torch.as_tensor(list(dims), dtype=torch.long)
+        out = torch.empty(len(dims_t), 2, device=self.device)
+        low, high = self.clamp_values(dims_t)
+        layer_of = torch.as_tensor([self.layout.locate(int(d))[0].offset for d in dims_t.tolist()])
+        # group the requested dims by layer
+        for li, layer in enumerate(self.layout):
+            sel = (layer_of == layer.offset).nonzero().flatten()
+            if sel.numel() == 0:
+                continue
+            channels = (dims_t[sel] - layer.offset).to(self.device)
+            # both directions of every dim: [low_0, high_0, low_1, high_1, ...]
+            values = torch.stack([low[sel], high[sel]], dim=1).flatten()
+            ch2 = channels.repeat_interleave(2)
+            probs = []
+            for start in range(0, len(values), self.cfg.batch_size):
+                v, c = values[start : start + self.cfg.batch_size], ch2[start : start + self.cfg.batch_size]
+                if layer.kind == "torgb":
+                    imgs = self._torgb_images(layer.block, cache, c, v)
+                else:
+                    styles_k = [st.expand(len(v), -1) for st in cache["styles"]]
+                    st = styles_k[li].clone()
+                    st[torch.arange(len(v), device=self.device), c] = v
+                    styles_k[li] = st
+                    imgs = self._run_from_block(layer.block, cache, styles_k)
+                probs.append(self._classify(imgs))
+            out[sel] = torch.cat(probs).reshape(-1, 2)
+        return out
+
+    def evaluate_naive(self, s: torch.Tensor, dims: Sequence[int]) -> torch.Tensor:
+        """Reference: one full pass per perturbed vector. -> [len(dims), 2]"""
+        out = torch.empty(len(dims), 2, device=self.device)
+        low, high = self.clamp_values(list(dims))
+        for j, d in enumerate(dims):
+            for k, v in enumerate((low[j], high[j])):
+                s2 = s.clone()
+                s2[0, d] = v
+                out[j, k] = self._classify(self.G.synthesize_from_styles(s2, noise_mode="const"))[0]
+        return out
+
+    def gradient(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(C(S) [N], dC/dS [N, D]) by one backward pass."""
+        with torch.enable_grad():
+            s = s.detach().clone().requires_grad_(True)
+            p = self.C(self.G.synthesize_from_styles(s, noise_mode="const")).float()
+            (g,) = torch.autograd.grad(p.sum(), s)
+        return p.detach(), g.detach()
+
+
+def screening_estimates(s: torch.Tensor, grad: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """First-order estimates [N, D, 2] of (Delta-, Delta+) from the gradient dC/dS."""
+    return torch.stack([grad * (s - low), grad * (high - s)], dim=-1)
+
+
+def fingerprint(styles: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> dict:
+    """A cheap identity of the sweep inputs, to refuse resuming into a folder of another sweep."""
+    def h(t):
+        t = t.detach().double().cpu().flatten()
+        return [float(t.sum()), float((t * torch.arange(1, t.numel() + 1, dtype=torch.float64)).sum() % 1e6)]
+
+    return {"styles": h(styles), "low": h(low), "high": h(high)}
+
+
+def sweep_deltas(
+    G,
+    classifier,
+    styles: torch.Tensor,
+    ranges: StyleRanges | tuple[torch.Tensor, torch.Tensor],
+    *,
+    config: SweepConfig | None = None,
+    out_dir: str | Path | None = None,
+    units: Sequence[int] | None = None,
+    progress_fn: ProgressFn | None = None,
+    abort_fn: AbortFn | None = None,
+) -> SweepResult:
+    """Sweep every style dimension of every image (``styles`` [N, D]) and return the deltas (Eq. 4-5).
+
+    ``ranges``: a ``StyleRanges`` (clamped to min/max or percentiles per ``config.clamp``) or explicit
+    ``(low, high)`` tensors [D]. With ``out_dir`` the arrays live in memory-mapped files there and finished
+    units are skipped on a rerun; ``units`` restricts the run to those unit indices (for spreading one sweep over
+    several workers). Stops between units, leaving the files consistent, when ``abort_fn()`` is true (then
+    raises ``InterruptedError``).
+    """
+    cfg = config or SweepConfig()
+    G.eval().requires_grad_(False)
+    classifier.eval().requires_grad_(False)
+    device = next(G.parameters()).device
+    if isinstance(ranges, StyleRanges):
+        low, high = ranges.clamp_values(cfg.clamp, cfg.percentile)
+    else:
+        low, high = ranges
+    n, dims = styles.shape
+    if dims != G.style_layout.dims or low.numel() != dims or high.numel() != dims:
+        raise ValueError(f"styles [N, {dims}] and ranges [{low.numel()}] must match the generator's "
+                         f"{G.style_layout.dims} style dimensions")
+    sweeper = StyleSweeper(G, classifier, low, high, cfg)
+    plan = plan_units(n, dims, cfg)
+    if out_dir is not None:
+        store = SweepStore(out_dir, num_images=n, dims=dims, units=len(plan), config=cfg,
+                           fingerprint=fingerprint(styles, low, high))
+        deltas, base, done, exact_mask = store.deltas, store.base_probs, store.done, store.exact_mask
+    else:
+        store = None
+        deltas = np.full((n, dims, 2), np.nan, np.float32)
+        base = np.full(n, np.nan, np.float32)
+        done = np.zeros(len(plan), bool)
+        exact_mask = np.zeros((n, dims), bool) if cfg.mode == "screening" else None
+    todo = [u for u in plan if (units is None or u.index in set(units)) and not done[u.index]]
+    total = sum((u.image_stop - u.image_start) * (u.dim_stop - u.dim_start) for u in todo)
+    finished, evaluated, t0 = 0, 0, time.time()
+    for unit in todo:
+        if abort_fn and abort_fn():
+            raise InterruptedError("the sweep was cancelled; finished units are kept")
+        evaluated += _run_unit(sweeper, styles, unit, deltas, base, exact_mask, cfg, device)
+        if store is not None:
+            store.mark_done(unit)
+        else:
+            done[unit.index] = True
+        finished += (unit.image_stop - unit.image_start) * (unit.dim_stop - unit.dim_start)
+        if progress_fn:
+            rate = evaluated / max(time.time() - t0, 1e-9)
+            progress_fn(finished, total, f"unit {unit.index + 1}/{len(plan)}, {rate:.0f} perturbations/s")
+    return SweepResult(deltas=deltas, base_probs=base, low=low.cpu().numpy(), high=high.cpu().numpy(),
+                       exact_mask=exact_mask, config=asdict(cfg), seconds=time.time() - t0, perturbations=evaluated)
+
+
+def _run_unit(sweeper: StyleSweeper, styles, unit: SweepUnit, deltas, base, exact_mask, cfg, device) -> int:
+    """Fill one unit's deltas; returns the number of perturbed images evaluated."""
+    dims = list(range(unit.dim_start, unit.dim_stop))
+    evaluated = 0
+    with torch.inference_mode(cfg.mode != "screening"), sweeper._autocast():
+        if cfg.mode == "screening":
+            s_all = styles[unit.image_start : unit.image_stop].to(device).float()
+            p, grad = sweeper.gradient(s_all)
+            est = screening_estimates(s_all, grad, sweeper.low, sweeper.high)
+            with torch.inference_mode():
+                for j in range(s_all.shape[0]):
+                    i = unit.image_start + j
+                    score = est[j].abs().amax(-1)
+                    top = torch.topk(score, min(cfg.screening_top_k, score.numel())).indices.sort().values
+                    cache = sweeper.base_pass(s_all[j : j + 1])
+                    probs = sweeper.evaluate_exact(s_all[j : j + 1], top.tolist(), cache)
+                    c0 = cache["prob"][0]
+                    row = est[j].clone()
+                    row[top, 0] = c0 - probs[:, 0]
+                    row[top, 1] = probs[:, 1] - c0
+                    deltas[i] = row.float().cpu().numpy()
+                    base[i] = float(c0)
+                    mask = np.zeros(est.shape[1], bool)
+                    mask[top.cpu().numpy()] = True
+                    exact_mask[i] = mask
+                    evaluated += 2 * len(top) + 1
+            return evaluated
+        for i in range(unit.image_start, unit.image_stop):
+            s = styles[i : i + 1].to(device).float()
+            if cfg.mode == "naive":
+                c0 = sweeper._classify(sweeper.G.synthesize_from_styles(s, noise_mode="const"))[0]
+                probs = sweeper.evaluate_naive(s, dims)
+            else:
+                cache = sweeper.base_pass(s)
+                c0 = cache["prob"][0]
+                probs = sweeper.evaluate_exact(s, dims, cache)
+            d = torch.stack([c0 - probs[:, 0], probs[:, 1] - c0], dim=-1)
+            deltas[i, unit.dim_start : unit.dim_stop] = d.float().cpu().numpy()
+            base[i] = float(c0)
+            evaluated += 2 * len(dims) + 1
+    return evaluated
+
+
+def open_deltas(folder: str | Path) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Memory-map a stored sweep: (deltas [N, D, 2], base_probs [N], metadata)."""
+    folder = Path(folder)
+    meta = json.loads((folder / "sweep.json").read_text())
+    return np.load(folder / "deltas.npy", mmap_mode="r"), np.load(folder / "base_probs.npy", mmap_mode="r"), meta
+
