@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import importlib.util
 import io
 import json
@@ -40,12 +41,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
+from scipy.spatial import ConvexHull
 
 __all__ = [
     "DEVICES",
     "OPACITY_ZONES",
     "SHORTCUT_FACTORS",
     "SPLITS",
+    "bank_cache_dir",
     "LungMaskArchiveNotFoundError",
     "LungMaskBank",
     "Phantom",
@@ -90,6 +93,8 @@ _CANON_X = (0.13, 0.87)
 _CANON_Y = (0.085, 0.79)
 # Resolution of the canonical mask bank; masks for other sizes are resampled from it.
 _BANK_RES = 256
+# Resolution (longest side) at which the raw masks are checked and cleaned.
+_ANALYSIS_RES = 224
 
 
 class LungMaskArchiveNotFoundError(FileNotFoundError):
@@ -165,6 +170,38 @@ class LungMaskBank:
         return len(self.names)
 
 
+def _clean_lung(lung: np.ndarray) -> np.ndarray | None:
+    """Remove thin annotation strokes (arrows, lines drawn on the source figure) from one lung mask.
+
+    Returns the cleaned mask, or None when the shape is not lung-like: ragged (low solidity, the area
+    over its convex hull's) or box-like (it fills nearly all of its bounding box).
+    """
+    ys, xs = np.nonzero(lung)
+    pad = 4
+    y0, x0 = max(ys.min() - pad, 0), max(xs.min() - pad, 0)
+    crop = lung[y0 : ys.max() + pad + 1, x0 : xs.max() + pad + 1]
+    # A 7x7 opening removes strokes up to ~3 % of the image wide while barely blunting the lung angles.
+    opened = ndimage.binary_opening(crop, structure=np.ones((3, 3), bool), iterations=3)
+    labels, n = ndimage.label(opened)
+    if n == 0:
+        return None
+    largest = labels == (np.argmax(np.bincount(labels.ravel())[1:]) + 1)
+    area = int(largest.sum())
+    if area < 50:
+        return None
+    rows, cols = np.nonzero(largest.any(1))[0], np.nonzero(largest.any(0))[0]
+    extent = area / ((rows[-1] - rows[0] + 1) * (cols[-1] - cols[0] + 1))
+    edge = np.argwhere(largest & ~ndimage.binary_erosion(largest))
+    solidity = area / ConvexHull(edge).volume
+    # Knobs left by arrow heads show up as area that a wider opening removes.
+    knobs = area - int(ndimage.binary_opening(largest, structure=np.ones((3, 3), bool), iterations=6).sum())
+    if solidity < 0.85 or extent > 0.83 or knobs > 0.035 * area:
+        return None
+    out = np.zeros_like(lung)
+    out[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]] = largest
+    return out
+
+
 def _two_lungs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Split a binary mask into (right, left) lung, or None when it is not a frontal two-lung mask."""
     labels, n = ndimage.label(mask)
@@ -180,6 +217,9 @@ def _two_lungs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     xa = (cols * (labels == a).sum(0)).sum() / sizes[a - 1]
     xb = (cols * (labels == b).sum(0)).sum() / sizes[b - 1]
     right, left = (labels == a, labels == b) if xa < xb else (labels == b, labels == a)
+    right, left = _clean_lung(right), _clean_lung(left)
+    if right is None or left is None:
+        return None
     # Both lungs must sit side by side (not one above the other, nor overlapping columns much).
     rx = np.nonzero(right.any(0))[0]
     lx = np.nonzero(left.any(0))[0]
@@ -239,17 +279,18 @@ def _border_profiles(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     return medial, base, boxes
 
 
-@functools.lru_cache(maxsize=2)
-def _load_bank_cached(path: str) -> LungMaskBank:
+def _build_bank(path: Path) -> LungMaskBank:
+    """Decode, check, clean and normalise every mask of the archive (the slow part: PNG decoding)."""
     names, masks, medial, base, boxes = [], [], [], [], []
     with zipfile.ZipFile(path) as archive:
         members = sorted(n for n in archive.namelist() if not n.endswith("/"))
         for name in members:
             with Image.open(io.BytesIO(archive.read(name))) as im:
                 im = im.convert("L")
-                # Component analysis at ~256 px is plenty and keeps loading to a few seconds.
-                factor = max(1, max(im.size) // 384)
-                small = np.asarray(im.reduce(factor) if factor > 1 else im) >= 64
+                # Shape analysis at ~224 px is plenty and keeps loading to a few seconds.
+                scale = _ANALYSIS_RES / max(im.size)
+                small_size = (max(1, round(im.size[0] * scale)), max(1, round(im.size[1] * scale)))
+                small = np.asarray(im.resize(small_size, Image.BOX)) >= 64
             lungs = _two_lungs(small)
             if lungs is None:
                 continue
@@ -270,11 +311,84 @@ def _load_bank_cached(path: str) -> LungMaskBank:
     )
 
 
-def load_lung_mask_bank(zip_path: str | os.PathLike | None = None) -> LungMaskBank:
-    """Load, filter and normalise the torchxrayvision lung masks (cached per process; ~3 s the first time).
+# Bump when the mask cleaning or the canonical frame changes, so stale caches are not reused.
+_BANK_VERSION = 1
+CACHE_ENV = "EXPLAIN_ENGINE_CACHE_DIR"
 
-    Masks that are empty (lateral views, CT, figures) or not two side-by-side lungs are skipped; about 430
-    of the 517 remain.
+
+def bank_cache_dir() -> Path | None:
+    """Folder for the processed lung mask bank: ``$EXPLAIN_ENGINE_CACHE_DIR`` if set (empty = no cache),
+    else ``$XDG_CACHE_HOME/explain_engine`` or ``~/.cache/explain_engine``.
+
+    Decoding the 517 PNGs takes several seconds; the processed bank (~2 MB) loads in a fraction of that.
+    """
+    if CACHE_ENV in os.environ:
+        value = os.environ[CACHE_ENV]
+        return Path(value).expanduser() if value else None
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "explain_engine"
+
+
+def _bank_cache_file(path: Path) -> Path | None:
+    folder = bank_cache_dir()
+    if folder is None:
+        return None
+    # Keyed on the archive's content, so a different torchxrayvision release gets its own entry.
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return folder / f"lung_mask_bank_v{_BANK_VERSION}_{_BANK_RES}_{digest}.npz"
+
+
+def _write_bank(bank: LungMaskBank, file: Path) -> None:
+    file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_name(f"{file.stem}.{os.getpid()}.tmp.npz")
+    np.savez_compressed(
+        tmp,
+        names=np.array(json.dumps(bank.names)),
+        masks=bank.masks,
+        medial_x=bank.medial_x,
+        base_y=bank.base_y,
+        boxes=bank.boxes,
+        n_archive=np.array(bank.n_archive),
+    )
+    os.replace(tmp, file)  # atomic, so concurrent processes never read half a file
+
+
+def _read_bank(file: Path) -> LungMaskBank:
+    with np.load(file, allow_pickle=False) as z:
+        return LungMaskBank(
+            names=tuple(json.loads(str(z["names"]))),
+            masks=z["masks"],
+            medial_x=z["medial_x"],
+            base_y=z["base_y"],
+            boxes=z["boxes"],
+            n_archive=int(z["n_archive"]),
+        )
+
+
+@functools.lru_cache(maxsize=2)
+def _load_bank_cached(path: str) -> LungMaskBank:
+    cache = _bank_cache_file(Path(path))
+    if cache is not None and cache.is_file():
+        try:
+            return _read_bank(cache)
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable or partial cache: rebuild it below
+    bank = _build_bank(Path(path))
+    if cache is not None:
+        try:
+            _write_bank(bank, cache)
+        except OSError:
+            pass  # a read-only home is fine: the bank is simply rebuilt next time
+    return bank
+
+
+def load_lung_mask_bank(zip_path: str | os.PathLike | None = None) -> LungMaskBank:
+    """Load, filter and normalise the torchxrayvision lung masks.
+
+    Masks that are empty (lateral views, CT, figures), are not two side-by-side lungs, or are ragged or
+    box-like after removing annotation strokes are skipped; about 395 of the 517 remain. The result is
+    cached in memory per process and on disk (see ``bank_cache_dir``): building it takes ~5 s, loading
+    the disk cache well under a second.
 
     Args:
         zip_path: archive to read; default: the one inside the installed torchxrayvision package.
@@ -340,9 +454,9 @@ class PhantomFactors:
         lung_mask_index: index of the lung shape in ``load_lung_mask_bank()``.
         opacity_zone: one of ``OPACITY_ZONES`` for positives, None for negatives.
         opacity_size: opacity radius (Gaussian sigma of the main lobule) as a fraction of the lung height; 0
-            for negatives. 0.12-0.30 in sampled positives.
+            for negatives. 0.15-0.32 in sampled positives.
         opacity_density: fraction of the aerated lung replaced by fluid at the opacity core, 0..1; 0 for
-            negatives. 0.45-0.95 in sampled positives.
+            negatives. 0.6-1.0 in sampled positives.
         portable_ap: the bedside AP acquisition look: magnified heart, clavicles projected high, scapulae
             over the lung apices, shallow inspiration, more scatter (greyer, lower contrast) and more noise.
         device: one of ``DEVICES``.
@@ -466,8 +580,8 @@ def sample_factors(
 
     weights = np.ones(len(zones)) if zone_weights is None else np.asarray(zone_weights, float)
     zone_i = rng.choice(len(zones), p=weights / weights.sum())
-    size = rng.uniform(0.12, 0.30)
-    density = rng.uniform(0.45, 0.95)
+    size = rng.uniform(0.15, 0.32)
+    density = rng.uniform(0.6, 1.0)
     if label == 0:
         zone, size, density = None, 0.0, 0.0
     else:
@@ -492,9 +606,9 @@ def sample_factors(
         scale=float(rng.uniform(0.92, 1.04)),
         inspiration=float(rng.uniform(0.84, 0.95) if portable else rng.uniform(0.94, 1.04)),
         heart_size=float(rng.uniform(0.95, 1.2) * (1.12 if portable else 1.0)),
-        habitus=float(rng.uniform(0.85, 1.2)),
-        exposure=float(rng.uniform(0.85, 1.15)),
-        contrast=float(rng.uniform(0.9, 1.15)),
+        habitus=float(rng.uniform(0.9, 1.15)),
+        exposure=float(rng.uniform(0.9, 1.1)),
+        contrast=float(rng.uniform(0.92, 1.1)),
         noise_std=float(rng.uniform(0.012, 0.025) * (1.6 if portable else 1.0)),
     )
 
@@ -835,12 +949,14 @@ def render_phantom(factors: PhantomFactors, *, size: int = 128, seed: int | Sequ
     adx = np.abs(dxm)
 
     # --- body: path length through an elliptical cross-section, thinning to the skin; neck and shoulders.
-    half_w = 0.47 * (0.97 + 0.1 * (f.habitus - 1.0))
+    half_w = 0.47 * (0.98 + 0.12 * (f.habitus - 1.0))
     neck = 0.105
     # The trapezius slopes from the neck out to the shoulders, which round off over the lung apices.
     shoulder = np.clip((y + 0.01) / 0.22, 0.0, 1.0)
     width = neck + (half_w - neck) * (1.0 - (1.0 - shoulder) ** 3)
-    width = width - 0.035 * np.clip((y - lung_bottom) / 0.2, 0.0, 1.0)  # the waist narrows below the ribs
+    # The chest wall bulges out over the lower ribs; the waist narrows below them.
+    width = width * (1.0 + 0.05 * np.exp(-(((y - 0.6) / 0.25) ** 2)))
+    width = width - 0.04 * np.clip((y - lung_bottom) / 0.2, 0.0, 1.0)
     body = np.sqrt(np.clip(1.0 - (adx / width) ** 2, 0.0, 1.0))
     density = 0.95 * f.habitus * body
     # The hemidiaphragm line across the chest (lung bases, bridged under the heart): below it lie the liver,
@@ -894,8 +1010,7 @@ def render_phantom(factors: PhantomFactors, *, size: int = 128, seed: int | Sequ
         weights = rng.uniform(0.6, 1.0, n_lobules)
         weights[0] = 1.0
         for (ox, oy), s, wgt in zip(offsets, sigmas, weights, strict=True):
-            lobule = wgt * np.exp(-((x - ccx - ox) ** 2 + (y - ccy - oy) ** 2) / (2 * s * s))
-            opacity = np.maximum(opacity, lobule)
+            opacity += wgt * np.exp(-((x - ccx - ox) ** 2 + (y - ccy - oy) ** 2) / (2 * s * s))
         patchy = _smooth_noise(rng, 28, x, y)
         opacity = np.clip(opacity * (0.9 + 0.2 * patchy), 0.0, None) * lungs[side]
         peak = opacity.max()
@@ -907,14 +1022,16 @@ def render_phantom(factors: PhantomFactors, *, size: int = 128, seed: int | Sequ
         # A flat-topped profile: consolidated airspaces are uniformly dense, with a hazy margin.
         opacity = np.clip(opacity * 1.25, 0.0, 1.0)
     # Fluid replaces air; where the opacity touches the heart or diaphragm their border loses contrast.
-    density -= air * (1.0 - f.opacity_density * opacity)
+    # Consolidated lung is also a little denser than the thin air column at the lung margins suggests, so
+    # peripheral and basal opacities stay visible.
+    density -= air - f.opacity_density * opacity * (air + 0.15 * lungs[0] + 0.15 * lungs[1])
 
     # --- lung markings: vessels branch out from the hila and taper towards the periphery.
     pts = _vessel_points(rng, hila, boxes)
     vu, vv = pose.to_image(pts[:, 0], pts[:, 1])
     vessels = _splat(size, vu, vv, pts[:, 2] * size)
     vessels = ndimage.gaussian_filter(vessels, sigma=max(0.45, 0.006 * size))
-    density += 0.08 * np.minimum(vessels, 2.0) * lung_soft * (1.0 - 0.7 * opacity)
+    density += 0.1 * np.minimum(vessels, 2.0) * lung_soft * (1.0 - 0.7 * opacity)
     texture = ndimage.gaussian_filter(rng.standard_normal(x.shape).astype(np.float32), 0.9)
     density += 0.025 * texture * lung
 

@@ -24,6 +24,20 @@ def test_archive_holds_517_lung_masks():
     assert bank.masks.shape[1:] == (2, 256, 256)
 
 
+def test_processed_bank_cache_roundtrip(tmp_path, monkeypatch):
+    bank = phantoms.load_lung_mask_bank()
+    monkeypatch.setenv(phantoms.CACHE_ENV, str(tmp_path))
+    file = phantoms._bank_cache_file(phantoms.lung_mask_zip_path())
+    assert file.parent == tmp_path
+    phantoms._write_bank(bank, file)
+    back = phantoms._read_bank(file)
+    assert back.names == bank.names and back.n_archive == bank.n_archive
+    np.testing.assert_array_equal(back.masks, bank.masks)
+    np.testing.assert_array_equal(back.base_y, bank.base_y)
+    monkeypatch.setenv(phantoms.CACHE_ENV, "")
+    assert phantoms.bank_cache_dir() is None
+
+
 def test_missing_archive_raises_clear_error(tmp_path, monkeypatch):
     missing = tmp_path / "torchxrayvision" / "data" / "semantic_masks_v7labs_lungs.zip"
     monkeypatch.setattr(phantoms, "lung_mask_zip_path", lambda: missing)
