@@ -20,7 +20,7 @@ PR_SET_PDEATHSIG = 1
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def _terminate_with_parent() -> None:
+def terminate_with_parent() -> None:
     """In the child before exec: ask Linux to send SIGTERM when the supervisor dies."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
@@ -46,7 +46,7 @@ def supervise(commands: Mapping[str, Sequence[str]], *, grace_s: float = 20.0) -
     children: dict[str, subprocess.Popen] = {}
     try:
         for name, argv in commands.items():
-            children[name] = subprocess.Popen(list(argv), process_group=0, preexec_fn=_terminate_with_parent)
+            children[name] = subprocess.Popen(list(argv), process_group=0, preexec_fn=terminate_with_parent)
         died = _wait_for_stop(children, received)
         if died:
             print(f"\n{died} exited with status {children[died].returncode}; stopping the rest.", flush=True)

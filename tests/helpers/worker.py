@@ -29,6 +29,7 @@ from django.db import connection
 
 from reviewapp.celery import app as celery_app
 from reviewapp.config import database_url
+from reviewapp.supervisor import terminate_with_parent
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -121,6 +122,8 @@ def running_worker(
         stdout=log_file,
         stderr=subprocess.STDOUT,
         process_group=0,
+        # If the test process is killed, its finally blocks never run; the kernel still stops the worker.
+        preexec_fn=terminate_with_parent,
     )
     worker = WorkerProcess(hostname=hostname, process=process, log_path=Path(log_file.name))
     try:
