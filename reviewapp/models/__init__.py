@@ -1,5 +1,33 @@
 """Models of the review app, one module per area; import them from here."""
 
 from reviewapp.models.jobs import Job
+from reviewapp.models.reviews import (
+    Annotation,
+    FactorAnnotation,
+    FactorRelevance,
+    PneumoniaRelevance,
+    ReviewAssignment,
+    ReviewItem,
+    ReviewSet,
+)
+from reviewapp.models.studies import Case, Projection, Study
+from reviewapp.models.sweeps import Counterfactual, DimensionEffect, Sweep, SweepCase, SweepUnit
 
-__all__ = ["Job"]
+__all__ = [
+    "Annotation",
+    "Case",
+    "Counterfactual",
+    "DimensionEffect",
+    "FactorAnnotation",
+    "FactorRelevance",
+    "Job",
+    "PneumoniaRelevance",
+    "Projection",
+    "ReviewAssignment",
+    "ReviewItem",
+    "ReviewSet",
+    "Study",
+    "Sweep",
+    "SweepCase",
+    "SweepUnit",
+]

@@ -1,0 +1,189 @@
+"""Review sets and the readers' answers (papers/003 3.2, Appendix A).
+
+A review set holds curated :class:`ReviewItem` rows (one counterfactual each); every reader assigned to it
+gets a :class:`ReviewAssignment` with a seed that fixes their own item order, answers each item once
+(:class:`Annotation`) and may name every dimension of the set (:class:`FactorAnnotation`).
+"""
+
+from __future__ import annotations
+
+import random
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+
+def new_order_seed() -> int:
+    return random.SystemRandom().randrange(1, 2**31)
+
+
+class ReviewSet(models.Model):
+    """Curated review items from the selected dimensions of one sweep, and how readers see them."""
+
+    class Status(models.TextChoices):
+        RENDERING = "rendering", "Rendering"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    study = models.ForeignKey("reviewapp.Study", on_delete=models.CASCADE, related_name="review_sets")
+    sweep = models.ForeignKey("reviewapp.Sweep", on_delete=models.PROTECT, related_name="review_sets")
+    name = models.CharField(max_length=200)
+    instructions = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RENDERING, db_index=True)
+    job = models.ForeignKey(
+        "reviewapp.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    per_dimension = models.PositiveIntegerField(
+        default=5, validators=[MinValueValidator(1)], help_text="Items per selected dimension (paper: 5)."
+    )
+    curation = models.JSONField(
+        default=dict, blank=True, help_text="Curation filters used and how many images each one dropped."
+    )
+    blinded = models.BooleanField(
+        default=True, help_text="Readers see neither the dimension, the case name nor the curation order."
+    )
+    randomise_order = models.BooleanField(default=True, help_text="Each reader gets their own stable order.")
+    show_probabilities = models.BooleanField(default=True, help_text="Show the classifier probability.")
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["study", "name"], name="reviewset_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ReviewItem(models.Model):
+    """One counterfactual in a review set; ``position`` is its 1-based image index in the set."""
+
+    review_set = models.ForeignKey(ReviewSet, on_delete=models.CASCADE, related_name="items")
+    counterfactual = models.ForeignKey("reviewapp.Counterfactual", on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveIntegerField()
+    rank_in_dimension = models.PositiveIntegerField(help_text="1 = the largest change of its dimension.")
+
+    class Meta:
+        ordering = ["review_set", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["review_set", "position"], name="reviewitem_position_unique"),
+            models.UniqueConstraint(fields=["review_set", "counterfactual"], name="reviewitem_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Item {self.position} of {self.review_set}"
+
+
+class ReviewAssignment(models.Model):
+    """A reader assigned to a review set; ``order_seed`` fixes the reader's item order across sessions."""
+
+    review_set = models.ForeignKey(ReviewSet, on_delete=models.CASCADE, related_name="assignments")
+    reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    order_seed = models.PositiveIntegerField(default=new_order_seed)
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    assigned_at = models.DateTimeField(auto_now_add=True)
+    finalised_at = models.DateTimeField(null=True, blank=True, help_text="When the reader submitted the set.")
+
+    class Meta:
+        ordering = ["review_set", "reader"]
+        constraints = [
+            models.UniqueConstraint(fields=["review_set", "reader"], name="reviewassignment_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reader} on {self.review_set}"
+
+    def ordered(self, item_ids: list[int]) -> list[int]:
+        """``item_ids`` in this reader's order: shuffled by the seed if the set randomises, else sorted."""
+        ordered = sorted(item_ids)
+        if self.review_set.randomise_order:
+            random.Random(self.order_seed).shuffle(ordered)
+        return ordered
+
+
+class PneumoniaRelevance(models.TextChoices):
+    """Graded answers to "Is the change relevant to pneumonia?" (papers/003 Appendix A, Table 1)."""
+
+    YES = "yes", "Yes"
+    POSSIBLE = "possible", "Possible"
+    EARLY_CHANGE = "early_change", "Early change"
+    SUBTLE = "subtle", "Subtle"
+    NOT_COMPELLING = "not_compelling", "Not compelling"
+    NO = "no", "No"
+
+
+class Annotation(models.Model):
+    """One reader's answers on one review item; a draft until the reader saves it as final."""
+
+    item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="annotations")
+    reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="annotations")
+    q1_meaningful = models.BooleanField(
+        null=True, blank=True, help_text="Is the change semantically meaningful?"
+    )
+    clinical_description = models.TextField(blank=True, help_text="If meaningful: the change, clinically.")
+    q2_pneumonia = models.CharField(
+        max_length=16, choices=PneumoniaRelevance.choices, blank=True,
+        help_text="Is the change relevant to the pathology under consideration?",
+    )  # fmt: skip
+    comment = models.TextField(blank=True)
+    confidence = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)], help_text="1 to 5."
+    )
+    is_draft = models.BooleanField(default=True)
+    time_spent_seconds = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["item", "reader"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "reader"], name="annotation_one_per_reader_item"),
+            models.CheckConstraint(
+                condition=models.Q(confidence__isnull=True)
+                | (models.Q(confidence__gte=1) & models.Q(confidence__lte=5)),
+                name="annotation_confidence_1_to_5",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reader} on {self.item}"
+
+
+class FactorRelevance(models.TextChoices):
+    YES = "yes", "Relevant"
+    POSSIBLE = "possible", "Possibly relevant"
+    NO = "no", "Not relevant"
+
+
+class FactorAnnotation(models.Model):
+    """One reader's verdict on one style dimension of a review set, over all of its items."""
+
+    review_set = models.ForeignKey(ReviewSet, on_delete=models.CASCADE, related_name="factor_annotations")
+    dimension = models.ForeignKey("reviewapp.DimensionEffect", on_delete=models.CASCADE, related_name="+")
+    reader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="factor_annotations"
+    )
+    factor_name = models.CharField(max_length=200, blank=True, help_text="e.g. 'right heart border blurring'")
+    clinical_relevance = models.CharField(max_length=16, choices=FactorRelevance.choices, blank=True)
+    pneumonia_relevance = models.CharField(max_length=16, choices=FactorRelevance.choices, blank=True)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["review_set", "dimension", "reader"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["review_set", "dimension", "reader"], name="factorannotation_one_per_reader_dimension"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reader} on dimension {self.dimension.dim} in {self.review_set}"

@@ -1,0 +1,218 @@
+"""Sweeps of StyleSpace (papers/003 Eq. 3-5), the effect of every dimension, and rendered counterfactuals."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+
+class Sweep(models.Model):
+    """Clamping every style dimension of a set of projected held-out cases to its extremes.
+
+    The deltas ``[N, D, 2]`` live as memory-mapped ``.npy`` files in ``deltas_dir`` (relative to MEDIA_ROOT);
+    the work is split into :class:`SweepUnit` rows that several workers take in parallel. The confidence and
+    fidelity filters are the curation filters of papers/003 3.1, the defaults of review sets made from it.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        FINALISING = "finalising", "Selecting dimensions"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Mode(models.TextChoices):
+        EXACT = "exact", "Exact"
+        SCREENING = "screening", "Screening (gradient estimate, exact top-k)"
+
+    class Aggregation(models.TextChoices):
+        MEAN_ABS = "mean_abs", "Mean |change|"
+        FRACTION = "fraction", "Fraction of images with |change| >= delta"
+        MEAN_RAISE = "mean_raise", "Mean raise of the score"
+
+    study = models.ForeignKey("reviewapp.Study", on_delete=models.CASCADE, related_name="sweeps")
+    job = models.ForeignKey(
+        "reviewapp.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.EXACT)
+    aggregation = models.CharField(max_length=16, choices=Aggregation.choices, default=Aggregation.MEAN_ABS)
+    delta = models.FloatField(default=0.3, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    min_fraction = models.FloatField(default=0.1, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    screening_top_k = models.PositiveIntegerField(default=64, validators=[MinValueValidator(1)])
+    top_k = models.PositiveIntegerField(
+        default=5, validators=[MinValueValidator(1)], help_text="Images per dimension in galleries."
+    )
+    min_confidence = models.FloatField(
+        default=0.9, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    min_psnr = models.FloatField(null=True, blank=True, default=25.0, help_text="dB; empty for no filter.")
+    min_ssim = models.FloatField(null=True, blank=True)
+    max_perceptual = models.FloatField(null=True, blank=True)
+    max_prob_diff = models.FloatField(
+        null=True, blank=True, default=0.1, help_text="Largest |C(x) - C(G(S))|; empty for no filter."
+    )
+    config = models.JSONField(default=dict, blank=True, help_text="The engine's SweepConfig.")
+
+    num_images = models.PositiveIntegerField(default=0)
+    dims = models.PositiveIntegerField(default=0)
+    deltas_dir = models.CharField(max_length=500, blank=True)
+    deltas_shape = models.JSONField(default=list, blank=True)
+    deltas_dtype = models.CharField(max_length=16, blank=True)
+    deltas_sha256 = models.CharField(max_length=64, blank=True)
+    effect_plot = models.FileField(upload_to="sweeps/", max_length=500, blank=True)
+    num_selected = models.PositiveIntegerField(null=True, blank=True)
+    perturbations = models.BigIntegerField(default=0)
+    compute_seconds = models.FloatField(default=0.0, help_text="Engine time summed over units.")
+    error = models.TextField(blank=True)
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Sweep #{self.pk} of {self.study}"
+
+
+class SweepCase(models.Model):
+    """Row ``index`` of a sweep's deltas: which projection (and so which case) it is."""
+
+    sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, related_name="sweep_cases")
+    projection = models.ForeignKey("reviewapp.Projection", on_delete=models.PROTECT, related_name="+")
+    index = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["sweep", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["sweep", "index"], name="sweepcase_index_unique"),
+            models.UniqueConstraint(fields=["sweep", "projection"], name="sweepcase_projection_unique"),
+        ]
+
+
+class SweepUnit(models.Model):
+    """One image chunk x dimension chunk of a sweep; a worker claims it with a conditional update."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+
+    sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, related_name="units")
+    index = models.PositiveIntegerField()
+    image_start = models.PositiveIntegerField()
+    image_stop = models.PositiveIntegerField()
+    dim_start = models.PositiveIntegerField()
+    dim_stop = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    claimed_by = models.CharField(max_length=255, blank=True, help_text="Celery task id of the claimant.")
+    attempts = models.PositiveIntegerField(default=0)
+    seconds = models.FloatField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["sweep", "index"]
+        constraints = [models.UniqueConstraint(fields=["sweep", "index"], name="sweepunit_index_unique")]
+
+    def __str__(self) -> str:
+        return f"Unit {self.index} of sweep #{self.sweep_id}"
+
+
+class DimensionEffect(models.Model):
+    """The aggregated effect of clamping one style dimension over a sweep's images; one row per dimension.
+
+    ``r_low`` / ``r_high`` are the changes of the classifier score when the dimension is clamped low / high.
+    """
+
+    class Direction(models.TextChoices):
+        LOW = "low", "Clamped low"
+        HIGH = "high", "Clamped high"
+
+    class Kind(models.TextChoices):
+        CONV = "conv", "conv"
+        TORGB = "torgb", "toRGB"
+
+    sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, related_name="dimension_effects")
+    dim = models.PositiveIntegerField(help_text="Index in the flat style vector.")
+    layer = models.CharField(max_length=64)
+    channel = models.PositiveIntegerField()
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    resolution = models.PositiveIntegerField()
+    rank = models.PositiveIntegerField(help_text="1 = strongest effect.")
+    effect = models.FloatField()
+    direction = models.CharField(max_length=4, choices=Direction.choices)
+    raises_score = models.BooleanField()
+    selected = models.BooleanField(db_index=True)
+    mean_low = models.FloatField()
+    mean_high = models.FloatField()
+    mean_abs_low = models.FloatField()
+    mean_abs_high = models.FloatField()
+    fraction_low = models.FloatField()
+    fraction_high = models.FloatField()
+    max_abs = models.FloatField()
+
+    mean_difference = models.FileField(
+        upload_to="sweeps/", max_length=500, blank=True, help_text="Mean signed difference map (heatmap PNG)."
+    )
+    distribution_plot = models.FileField(upload_to="sweeps/", max_length=500, blank=True)
+    gallery_job = models.ForeignKey(
+        "reviewapp.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["sweep", "rank"]
+        constraints = [models.UniqueConstraint(fields=["sweep", "dim"], name="dimensioneffect_dim_unique")]
+        indexes = [models.Index(fields=["sweep", "selected", "rank"])]
+
+    def __str__(self) -> str:
+        return f"Dimension {self.dim} ({self.layer}:{self.channel}) of sweep #{self.sweep_id}"
+
+
+class Counterfactual(models.Model):
+    """A projected case with one style dimension clamped: the perturbed image and how the classifier moved.
+
+    The original is ``projection.case.image`` and the reconstruction ``projection.reconstruction``; the stack
+    is the three side by side with the classifier's probability on each.
+    """
+
+    projection = models.ForeignKey("reviewapp.Projection", on_delete=models.CASCADE, related_name="+")
+    dimension = models.ForeignKey(DimensionEffect, on_delete=models.CASCADE, related_name="counterfactuals")
+    direction = models.CharField(max_length=4, choices=DimensionEffect.Direction.choices)
+    clamp_value = models.FloatField(help_text="The value s_d was clamped to.")
+    prob_reconstruction = models.FloatField(help_text="C(G(S))")
+    prob_perturbed = models.FloatField(help_text="C(G(S with s_d clamped))")
+    perturbed_image = models.FileField(upload_to="counterfactuals/", max_length=500)
+    difference_image = models.FileField(upload_to="counterfactuals/", max_length=500, help_text="Signed map.")
+    flicker_gif = models.FileField(upload_to="counterfactuals/", max_length=500)
+    stack_image = models.FileField(
+        upload_to="counterfactuals/",
+        max_length=500,
+        blank=True,
+        help_text="Original | reconstruction | perturbed",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["dimension", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["projection", "dimension", "direction"], name="counterfactual_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Dimension {self.dimension.dim} {self.direction} on projection #{self.projection_id}"
+
+    @property
+    def change(self) -> float:
+        """How far clamping moved the score: C(perturbed) - C(reconstruction)."""
+        return self.prob_perturbed - self.prob_reconstruction
