@@ -14,6 +14,8 @@ from typing import Any
 from celery import Task
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from reviewapp.models import Job
@@ -24,6 +26,10 @@ Status = Job.Status
 
 class JobCancelled(Exception):
     """Raised inside a task when its job was asked to stop; the task decorator marks the job cancelled."""
+
+
+class JobContinues(Exception):
+    """Raised inside a task whose job other tasks carry on (the parts of a sweep): the job stays running."""
 
 
 @transaction.atomic
@@ -54,9 +60,15 @@ def job_enqueue(*, job: Job, task: Task, kwargs: dict[str, Any] | None = None) -
 def job_start(*, job: Job, task_id: str = "") -> bool:
     """Claim a pending job for running; False when it is finished or was cancelled before it started.
 
-    A running job may be claimed again: that is the redelivery of a message whose worker died.
+    A running job may be claimed again: that is the redelivery of a message whose worker died, or another
+    task of a job shared by several (a sweep's parts). It keeps its first start, so the ETA stays right.
     """
-    fields = {"status": Status.RUNNING, "started_at": timezone.now(), "finished_at": None, "error": ""}
+    fields = {
+        "status": Status.RUNNING,
+        "started_at": Coalesce("started_at", Value(timezone.now())),
+        "finished_at": None,
+        "error": "",
+    }
     if task_id:
         fields["celery_task_id"] = task_id
     claimed = Job.objects.filter(pk=job.pk, status__in=[Status.PENDING, Status.RUNNING]).update(**fields)

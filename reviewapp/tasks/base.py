@@ -11,7 +11,8 @@ A job task is a function ``fn(job, **kwargs)``; the decorator turns it into a Ce
     job = job_create(kind="sweep", created_by=request.user)
     job_enqueue(job=job, task=sweep_run, kwargs={"sweep_pk": sweep.pk})
 
-``fn`` raises :class:`~reviewapp.services.jobs.JobCancelled` to stop on a cancel request; any other
+``fn`` raises :class:`~reviewapp.services.jobs.JobCancelled` to stop on a cancel request, and
+:class:`~reviewapp.services.jobs.JobContinues` to leave its job running for other tasks to finish; any other
 exception fails the job with its message and is re-raised so the worker logs the traceback. A message for
 a finished or missing job (a redelivery, a deleted row) is acknowledged and ignored.
 """
@@ -26,7 +27,14 @@ from celery.utils.log import get_task_logger
 
 from reviewapp.celery import TASK_QUEUES, app
 from reviewapp.models import Job
-from reviewapp.services.jobs import JobCancelled, job_fail, job_mark_cancelled, job_start, job_succeed
+from reviewapp.services.jobs import (
+    JobCancelled,
+    JobContinues,
+    job_fail,
+    job_mark_cancelled,
+    job_start,
+    job_succeed,
+)
 
 logger = get_task_logger(__name__)
 
@@ -51,6 +59,8 @@ def job_task(*, queue: str = "default", **options: Any) -> Callable[[Callable[..
                 message = fn(job, **kwargs)
             except JobCancelled:
                 job_mark_cancelled(job=job)
+                return
+            except JobContinues:
                 return
             except Exception as exc:
                 job_fail(job=job, error=f"{type(exc).__name__}: {exc}")
