@@ -97,6 +97,9 @@ class Case(models.Model):
     image_sha256 = models.CharField(max_length=64)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
+    source_file = models.FileField(
+        upload_to="sources/", max_length=500, blank=True, help_text="The uploaded file; DICOM de-identified."
+    )
     original_filename = models.CharField(max_length=255)
     source_sha256 = models.CharField(
         max_length=64, blank=True, help_text="Hash of the uploaded file, to recognise it when uploaded again."
