@@ -153,10 +153,192 @@ def _train_gan(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------------------------
+# train-classifier, evaluate-classifier
+
+
+def _train_classifier_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True,
+                   help="classifier checkpoint to write (.pt); metrics go to <out>.metrics.json beside it")
+    p.add_argument("--size", type=int, default=128, help="phantom side and classifier input size [128]")
+    p.add_argument("--train", type=int, default=3000, help="training phantoms [3000]")
+    p.add_argument("--val", type=int, default=1000,
+                   help="phantoms in each evaluation split: val (shortcut as in training), neutral and "
+                        "flipped [1000]")
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate [0.003]")
+    p.add_argument("--seed", type=int, default=0, help="seed of initialisation, batch order and augmentation")
+    p.add_argument("--phantom-seed", type=int, default=100,
+                   help="phantom stream seeds: train S, val S+1, neutral S+2, flipped S+3 [100]")
+    p.add_argument("--shortcut-strength", type=float, default=0.8,
+                   help="P(portable AP | pneumonia) in train and val; reversed in flipped [0.8]")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+
+
+@command("train-classifier", "train the demo classifier (with its loss-estimator head) on phantoms",
+         _train_classifier_args)
+def _train_classifier(args: argparse.Namespace) -> int:
+    from .classifiers import save_classifier
+    from .demo_classifier import DemoClassifierConfig
+    from .phantoms import make_phantom_dataset
+    from .training.classifier import ClassifierTrainingConfig, train_classifier
+
+    out = Path(args.out)
+    splits = {"train": args.train, "val": args.val, "neutral": args.val, "flipped": args.val}
+    data = {}
+    for offset, (split, n) in enumerate(splits.items()):
+        print(f"rendering {n} {split} phantoms at {args.size}px ...", file=sys.stderr, flush=True)
+        data[split] = make_phantom_dataset(n, size=args.size, seed=args.phantom_seed + offset, split=split,
+                                           shortcut_strength=args.shortcut_strength)
+    config = ClassifierTrainingConfig(epochs=args.epochs, batch_size=args.batch, learning_rate=args.lr,
+                                      seed=args.seed, threads=args.threads,
+                                      model=DemoClassifierConfig(input_size=args.size))
+    progress = TqdmProgress("train-classifier", unit="step")
+    try:
+        model, metrics = train_classifier(data["train"], data["val"], config=config,
+                                          eval_sets={"neutral": data["neutral"], "flipped": data["flipped"]},
+                                          progress_fn=progress)
+    finally:
+        progress.close()
+    metrics["data"] = {"size": args.size, "shortcut_strength": args.shortcut_strength,
+                       "phantom_seed": args.phantom_seed, **{f"{k}_phantoms": v for k, v in splits.items()}}
+    save_classifier(out, model, metrics=metrics)
+    dump_json(metrics, out.with_name(out.name + ".metrics.json"))
+    for split in ("val", "neutral", "flipped"):
+        m = metrics[split]
+        print(f"{split}: auroc {_fmt(m['auroc'])}  accuracy {_fmt(m['accuracy'])}  ece {_fmt(m['ece'])}  "
+              f"brier {_fmt(m['brier'])}  auroc with shortcut {_fmt(m['auroc_shortcut_present'])} / "
+              f"without {_fmt(m['auroc_shortcut_absent'])}")
+    print(f"wall time: {metrics['wall_seconds']:.0f} s for {metrics['steps']} steps")
+    print(f"classifier: {out}")
+    return 0
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None or value != value else f"{value:.4f}"
+
+
+def _evaluate_classifier_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--classifier", required=True,
+                   help="'demo' (the shipped demo classifier), a classifier checkpoint .pt of this tool, a "
+                        "TorchScript file, a torchvision state dict with --arch, or xrv:<weights> (e.g. "
+                        "xrv:densenet121-res224-all, read from ~/.torchxrayvision/models_data/, never "
+                        "downloaded)")
+    p.add_argument("--arch", help="torchvision architecture of a state-dict file (e.g. resnet18)")
+    p.add_argument("--target", help="label to evaluate (default Pneumonia; a pathology name for xrv:)")
+    p.add_argument("--output-index", type=int, help="output column of the target for multi-output networks")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--cases", help="folder of PNG files with labels.csv (columns filename,label,split)")
+    source.add_argument("--phantoms", type=int, help="instead, render this many phantoms")
+    p.add_argument("--split", help="with --cases: only the rows of this split; with --phantoms: the phantom "
+                                   "split (train, val, neutral, flipped) [neutral]")
+    p.add_argument("--size", type=int, default=128, help="phantom side in pixels [128]")
+    p.add_argument("--seed", type=int, default=7, help="phantom stream seed [7]")
+    p.add_argument("--shortcut-strength", type=float, default=0.8)
+    p.add_argument("--bins", type=int, default=10, help="reliability bins [10]")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--json", help="also write the metrics to this JSON file")
+
+
+def _read_case_folder(folder: Path, split: str | None) -> tuple[list[str], list[np.ndarray], np.ndarray]:
+    """Filenames, images (float32 [H, W] in [-1, 1]) and labels of the rows of ``labels.csv``."""
+    import csv
+
+    from PIL import Image
+
+    table = folder / "labels.csv"
+    if not table.is_file():
+        raise FileNotFoundError(f"{table} not found (expected columns filename,label,split)")
+    with open(table, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"filename", "label"} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f"{table} lacks column(s) {sorted(missing)}; expected filename,label,split")
+        rows = [(line, row) for line, row in enumerate(reader, start=2)
+                if split is None or (row.get("split") or "").strip() == split]
+    names, images, labels = [], [], []
+    for line, row in rows:
+        name = (row["filename"] or "").strip()
+        label = (row["label"] or "").strip()
+        if label not in ("0", "1"):
+            raise ValueError(f"{table}:{line}: label must be 0 or 1, got {label!r}")
+        path = folder / name
+        if not name or not path.is_file():
+            raise FileNotFoundError(f"{table}:{line}: image {path} not found")
+        with Image.open(path) as img:
+            if img.mode in ("I", "I;16", "I;16B", "I;16L"):  # 16-bit grey PNG
+                pixels = np.asarray(img, dtype=np.float32) / 65535.0
+            else:
+                pixels = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+        names.append(name)
+        images.append(pixels * 2.0 - 1.0)
+        labels.append(int(label))
+    if not names:
+        raise ValueError(f"{table} has no rows" + (f" with split {split!r}" if split else ""))
+    return names, images, np.asarray(labels, dtype=np.int64)
+
+
+@command("evaluate-classifier", "AUROC, accuracy and calibration of a classifier on labelled PNGs or "
+         "phantoms", _evaluate_classifier_args)
+def _evaluate_classifier(args: argparse.Namespace) -> int:
+    from .classifiers import ClassifierError, load_classifier, predict_probabilities
+    from .metrics import classification_metrics
+
+    try:
+        classifier = load_classifier(args.classifier, target=args.target, arch=args.arch,
+                                     output_index=args.output_index)
+    except ClassifierError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.cases:
+        try:
+            _, images, labels = _read_case_folder(Path(args.cases), args.split)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        source = f"{args.cases}" + (f" (split {args.split})" if args.split else "")
+    else:
+        from .phantoms import make_phantom_dataset
+
+        split = args.split or "neutral"
+        ds = make_phantom_dataset(args.phantoms, size=args.size, seed=args.seed, split=split,
+                                  shortcut_strength=args.shortcut_strength)
+        images, labels = list(ds.images_float() * 2.0 - 1.0), ds.labels
+        source = f"{args.phantoms} {split} phantoms (seed {args.seed}, {args.size}px)"
+    # Cases may differ in size: batch runs of equal shape, keep the original order.
+    probs = np.empty(len(images), dtype=np.float64)
+    start = 0
+    while start < len(images):
+        stop = start + 1
+        while stop < len(images) and stop - start < args.batch and images[stop].shape == images[start].shape:
+            stop += 1
+        batch = torch.from_numpy(np.stack(images[start:stop])).unsqueeze(1)
+        probs[start:stop] = predict_probabilities(classifier, batch, batch_size=args.batch).double().numpy()
+        start = stop
+    metrics = classification_metrics(labels, probs, n_bins=args.bins)
+    print(f"classifier: {classifier.name} (target {classifier.target})")
+    print(f"cases: {metrics['n']} from {source}, prevalence {metrics['prevalence']:.3f}")
+    print(f"auroc: {_fmt(metrics['auroc'])}")
+    print(f"accuracy: {_fmt(metrics['accuracy'])}")
+    print(f"ece: {_fmt(metrics['ece'])}")
+    print(f"brier: {_fmt(metrics['brier'])}")
+    print("reliability (bin of predicted probability: cases, mean predicted, observed positive rate):")
+    for b in metrics["reliability"]:
+        print(f"  [{b['lower']:.1f}, {b['upper']:.1f}{']' if b['upper'] >= 1 else ')'}: {b['count']:>6}  "
+              f"{_fmt(b['mean_probability']):>7}  {_fmt(b['observed_frequency']):>7}")
+    if args.json:
+        dump_json({"classifier": classifier.name, "target": classifier.target, "source": source, **metrics},
+                  args.json)
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import cli_counterfactuals, cli_pipeline  # noqa: F401 - register their commands
+
     parser = argparse.ArgumentParser(prog="python -m explain_engine",
                                      description="Counterfactual explanations of image classifiers in StyleSpace.")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -61,6 +61,8 @@ def ssim(a: torch.Tensor, b: torch.Tensor, *, window: int = 11, sigma: float = 1
 def feature_distance(fa: dict[str, torch.Tensor], fb: dict[str, torch.Tensor]) -> torch.Tensor:
     """An LPIPS-like distance without learned weights: channel-normalised features, squared difference,
     spatial mean, averaged over layers. [N]"""
+    if not fa:
+        raise ValueError("feature_distance needs at least one feature layer")
     total = None
     for name in fa:
         a, b = fa[name], fb[name]
@@ -113,7 +115,8 @@ class PerceptualDistance(torch.nn.Module):
             if a.shape[1] == 1:
                 a, b = a.repeat(1, 3, 1, 1), b.repeat(1, 3, 1, 1)
             return self.lpips(a, b).flatten()
-        return feature_distance(self.features_fn(a), self.features_fn(b))
+        # generated images can leave [-1, 1] slightly; classifier features expect the display range
+        return feature_distance(self.features_fn(a.clamp(-1, 1)), self.features_fn(b.clamp(-1, 1)))
 
 
 def summary(values: Sequence[float]) -> dict[str, float]:

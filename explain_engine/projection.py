@@ -133,6 +133,9 @@ def project_images(
     init_styles = init_styles.to(device).float()
     if perceptual is None:
         feats = getattr(classifier, "features", None) if classifier is not None else None
+        names = getattr(classifier, "feature_layer_names", None)
+        if feats is not None and callable(names) and not names():
+            feats = None  # the classifier exposes no intermediate layers (e.g. a TorchScript file)
         try:
             perceptual = fidelity.PerceptualDistance(feats, prefer_lpips=cfg.prefer_lpips)
         except ValueError:
@@ -161,7 +164,7 @@ def project_images(
             if perceptual is not None and cfg.alpha > 0:
                 loss = loss + cfg.alpha * perceptual(y, x)
             if target_logit is not None:
-                loss = loss + cfg.beta * (_logit(classifier, y) - target_logit).square()
+                loss = loss + cfg.beta * (_logit(classifier, y.clamp(-1, 1)) - target_logit).square()
             if D is not None and cfg.gamma > 0:
                 with _SingleImageStd(D):
                     loss = loss + cfg.gamma * F.softplus(-D(y)).flatten()
@@ -189,7 +192,7 @@ def project_images(
             perc = torch.full([n], float("nan"))
         if classifier is not None:
             p_orig = torch.cat([classifier(x_all[i : i + 32]) for i in range(0, n, 32)])
-            p_rec = torch.cat([classifier(recon[i : i + 32]) for i in range(0, n, 32)])
+            p_rec = torch.cat([classifier(recon[i : i + 32].clamp(-1, 1)) for i in range(0, n, 32)])
         else:
             p_orig = p_rec = torch.full([n], float("nan"))
         result = ProjectionResult(

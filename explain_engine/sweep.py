@@ -182,7 +182,8 @@ class StyleSweeper:
     def _classify(self, images: torch.Tensor) -> torch.Tensor:
         if self.cuda:
             images = images.contiguous(memory_format=torch.channels_last)
-        return self.C(images).float()
+        # Generated images can leave [-1, 1] slightly; the classifier sees them as a display would.
+        return self.C(images.clamp(-1, 1)).float()
 
     def _split(self, s: torch.Tensor) -> list[torch.Tensor]:
         return self.layout.split(s)
@@ -288,7 +289,7 @@ class StyleSweeper:
         """(C(S) [N], dC/dS [N, D]) by one backward pass."""
         with torch.enable_grad():
             s = s.detach().clone().requires_grad_(True)
-            p = self.C(self.G.synthesize_from_styles(s, noise_mode="const")).float()
+            p = self.C(self.G.synthesize_from_styles(s, noise_mode="const").clamp(-1, 1)).float()
             (g,) = torch.autograd.grad(p.sum(), s)
         return p.detach(), g.detach()
 

@@ -1,0 +1,225 @@
+"""CLI commands of the explanation pipeline: ranges, project, sweep, select.
+
+Registered into ``explain_engine.cli``; run as ``python -m explain_engine <command> --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .cli import TqdmProgress, command
+
+
+def _load_models(args, *, need_classifier: bool):
+    from .checkpoints import load_discriminator, load_generator
+    from .classifiers import load_classifier
+
+    G = load_generator(args.generator)
+    D = None
+    if getattr(args, "discriminator", None):
+        D = load_discriminator(args.discriminator)
+    C = None
+    if need_classifier or getattr(args, "classifier", None):
+        if not args.classifier:
+            raise SystemExit("error: --classifier is required")
+        C = load_classifier(args.classifier, target=getattr(args, "target", None))
+    return G, D, C
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _ranges_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("generator", help="generator checkpoint (.pkl or .pt)")
+    p.add_argument("--out", required=True, help="style-ranges file to write (.pt)")
+    p.add_argument("--samples", type=int, default=100_000, help="random samples (default 100000, as the paper)")
+    p.add_argument("--batch", type=int, default=512)
+    p.add_argument("--truncation", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+
+
+@command("ranges", "estimate min/max/mean/std/percentiles of every style dimension", _ranges_args)
+def _ranges(args: argparse.Namespace) -> int:
+    from .checkpoints import load_generator
+    from .ranges import estimate_style_ranges
+
+    G = load_generator(args.generator)
+    bar = TqdmProgress("ranges", unit="sample")
+    r = estimate_style_ranges(G, num_samples=args.samples, batch_size=args.batch, truncation_psi=args.truncation,
+                              seed=args.seed, progress_fn=bar)
+    bar.close()
+    r.save(args.out)
+    width = (r.maximum - r.minimum)
+    print(f"style dims: {r.dims}")
+    print(f"samples: {r.num_samples}")
+    print(f"median range width: {float(width.median()):.4f}")
+    print(f"written: {args.out}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _project_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("images", nargs="+", help="image files (PNG/JPEG/DICOM) or folders of them")
+    p.add_argument("--generator", required=True)
+    p.add_argument("--discriminator", help="checkpoint with D, enables the discriminator term (often the same file)")
+    p.add_argument("--classifier", help="classifier spec (demo, xrv:densenet121-res224-all, a .pt or TorchScript)")
+    p.add_argument("--target", help="target label of the classifier (default Pneumonia)")
+    p.add_argument("--ranges", help="style-ranges file: start from its mean S (default: styles of w_avg)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--steps", type=int, default=500)
+    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--alpha", type=float, default=1.0, help="weight of the perceptual term")
+    p.add_argument("--beta", type=float, default=0.05, help="weight of the classifier term")
+    p.add_argument("--gamma", type=float, default=0.01, help="weight of the discriminator term")
+    p.add_argument("--batch", type=int, default=16)
+
+
+@command("project", "project images into StyleSpace (500 Adam steps on S, Eq. 2 of papers/003)", _project_args)
+def _project(args: argparse.Namespace) -> int:
+    from .images import list_image_files, read_radiograph, resize_square, save_png, to_tensor
+    from .projection import ProjectionConfig, project_images
+    from .ranges import StyleRanges
+
+    G, D, C = _load_models(args, need_classifier=False)
+    files: list[Path] = []
+    for item in args.images:
+        p = Path(item)
+        files.extend(list_image_files(p) if p.is_dir() else [p])
+    if not files:
+        print("error: no image files given", file=sys.stderr)
+        return 2
+    pixels = [resize_square(read_radiograph(f).pixels, G.img_resolution) for f in files]
+    x = to_tensor(pixels, channels=G.img_channels)
+    init = StyleRanges.load(args.ranges).mean if args.ranges else None
+    cfg = ProjectionConfig(steps=args.steps, lr=args.lr, alpha=args.alpha, beta=args.beta, gamma=args.gamma,
+                           batch_size=args.batch)
+    bar = TqdmProgress("project", unit="step")
+    res = project_images(x, G, classifier=C, D=D, init_styles=init, config=cfg, progress_fn=bar)
+    bar.close()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "styles.npy", res.styles.numpy())
+    with open(out / "fidelity.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        cols = ["mse", "psnr", "ssim", "perceptual", "prob_original", "prob_reconstruction", "prob_abs_diff"]
+        w.writerow(["index", "file"] + cols)
+        for i, path in enumerate(files):
+            fig = res.per_image(i)
+            w.writerow([i, path.name] + [f"{fig[c]:.6g}" for c in cols])
+            save_png(res.reconstructions[i], out / f"{i:04d}_reconstruction.png")
+    (out / "projection.json").write_text(json.dumps({"perceptual": res.perceptual_kind, "config": res.config,
+                                                      "files": [str(f) for f in files],
+                                                      "seconds": res.seconds}, indent=1))
+    print(f"images: {len(files)}")
+    print(f"perceptual term: {res.perceptual_kind}")
+    print(f"median psnr: {float(res.psnr.median()):.2f} dB")
+    print(f"median ssim: {float(res.ssim.median()):.4f}")
+    print(f"written: {out}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _sweep_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("styles", help="styles .npy [N, D] (from `project`)")
+    p.add_argument("--generator", required=True)
+    p.add_argument("--classifier", required=True)
+    p.add_argument("--target")
+    p.add_argument("--ranges", required=True, help="style-ranges file")
+    p.add_argument("--out", required=True, help="sweep folder (resumes if it holds the same sweep)")
+    p.add_argument("--mode", choices=["exact", "screening", "naive"], default="exact")
+    p.add_argument("--clamp", choices=["minmax", "percentile"], default="minmax")
+    p.add_argument("--percentile", type=float)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--top-k", type=int, default=64, help="screening: dimensions per image evaluated exactly")
+
+
+@command("sweep", "clamp every style dimension to its min and max and record the classifier deltas", _sweep_args)
+def _sweep(args: argparse.Namespace) -> int:
+    from .ranges import StyleRanges
+    from .sweep import SweepConfig, sweep_deltas
+
+    G, _, C = _load_models(args, need_classifier=True)
+    styles = torch.from_numpy(np.load(args.styles)).float()
+    cfg = SweepConfig(mode=args.mode, clamp=args.clamp, percentile=args.percentile, batch_size=args.batch,
+                      screening_top_k=args.top_k)
+    bar = TqdmProgress("sweep", unit="dim")
+    res = sweep_deltas(G, C, styles, StyleRanges.load(args.ranges), config=cfg, out_dir=args.out, progress_fn=bar)
+    bar.close()
+    print(f"images: {styles.shape[0]}  style dims: {styles.shape[1]}")
+    print(f"perturbations/s: {res.perturbations_per_second:.1f}")
+    print(f"written: {args.out}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _select_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sweep", help="sweep folder")
+    p.add_argument("--generator", required=True, help="for the style layout")
+    p.add_argument("--aggregate", choices=["mean_abs", "fraction", "mean_raise"], default="mean_abs")
+    p.add_argument("--delta", type=float, default=0.3)
+    p.add_argument("--min-fraction", type=float, default=0.1)
+    p.add_argument("--csv", help="write the ranking of all dimensions here")
+    p.add_argument("--show", type=int, default=20, help="print this many top dimensions")
+
+
+@command("select", "rank style dimensions by their effect and select those above delta", _select_args)
+def _select(args: argparse.Namespace) -> int:
+    from .checkpoints import load_generator
+    from .selection import select_dimensions
+    from .sweep import open_deltas
+
+    layout = load_generator(args.generator).style_layout
+    deltas, _, _ = open_deltas(args.sweep)
+    sel = select_dimensions(deltas, layout, aggregate=args.aggregate, delta=args.delta,
+                            min_fraction=args.min_fraction)
+    print(f"selected: {len(sel.selected)} of {layout.dims} (aggregate {args.aggregate}, delta {args.delta})")
+    print("rank  dim    layer        ch   effect  direction raises")
+    for e in sel.ranking[: args.show]:
+        mark = "*" if e.selected else " "
+        print(f"{e.rank:>4}{mark} {e.dim:<6} {e.layer:<12} {e.channel:<4} {e.effect:7.4f} {e.direction:<9} "
+              f"{'yes' if e.raises_score else 'no'}")
+    if args.csv:
+        rows = [e.as_dict() for e in sel.ranking]
+        with open(args.csv, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        print(f"written: {args.csv}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _demo_cases_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("out", help="folder to write (heldout/, review/, labels.csv, cases.json)")
+    p.add_argument("--heldout", type=int, default=200)
+    p.add_argument("--review", type=int, default=20)
+    p.add_argument("--size", type=int, default=64, help="image side in pixels (the demo GAN's resolution)")
+
+
+@command("make-demo-cases", "write the demo study's held-out and review phantoms with a labels CSV",
+         _demo_cases_args)
+def _make_demo_cases(args: argparse.Namespace) -> int:
+    from .demo_cases import make_demo_cases
+
+    bar = TqdmProgress("cases", unit="case")
+    cases = make_demo_cases(args.out, heldout=args.heldout, review=args.review, size=args.size, progress_fn=bar)
+    bar.close()
+    positives = sum(c.label for c in cases)
+    print(f"cases: {len(cases)} ({positives} positive)")
+    print(f"written: {Path(args.out) / 'labels.csv'}")
+    return 0
