@@ -5,8 +5,9 @@ Usage:
     python bench/phantom_grid.py --out /tmp/grid.png --seed 3
     python bench/phantom_grid.py --speed 500          # also time 500 phantoms at 64 and 128 px
 
-Rows: one positive per opacity zone (PA), the same phantoms with the opacity mask outlined, positives with the
-portable AP look, negatives, negatives with the shortcut factor or a device, and the first row at 64 px.
+Rows: one positive per opacity zone (PA, opacity density 0.75); the same phantoms with the opacity mask
+outlined; positives with the portable AP look (sampled densities); negatives; negatives with the shortcut
+factor or a device; the first row again at 64 px.
 """
 
 from __future__ import annotations
@@ -38,11 +39,15 @@ SHORT_ZONE = {
 
 def _title(p: phantoms.Phantom) -> str:
     f = p.factors
-    parts = [SHORT_ZONE[f.opacity_zone] if f.opacity_zone else "no opacity"]
+    first = SHORT_ZONE[f.opacity_zone] if f.opacity_zone else "no opacity"
+    if f.opacity_zone:
+        first += f" d{f.opacity_density:.2f}"
     extra = ["AP portable" if f.portable_ap else "PA"]
     if f.device != "none":
         extra.append(f.device.replace("_", " "))
-    return parts[0] + "\n" + ", ".join(extra)
+    if f.breast_shadows:
+        extra.append("breasts")
+    return first + "\n" + ", ".join(extra)
 
 
 def _overlay(p: phantoms.Phantom) -> np.ndarray:
@@ -60,7 +65,8 @@ def _overlay(p: phantoms.Phantom) -> np.ndarray:
 def build_rows(seed: int, size: int) -> list[list[tuple[np.ndarray, str]]]:
     zones = phantoms.OPACITY_ZONES
     common = dict(size=size, shortcut_strength=0.5, split="neutral")
-    clean = dict(portable_ap=False, device="none")
+    # The first row shows clear opacities (density 0.75); the AP row keeps the sampled, often subtler, ones.
+    clean = dict(portable_ap=False, device="none", opacity_density=0.75)
     pa = [
         phantoms.make_phantom(seed, index=i, label=1, opacity_zone=z, **clean, **common)
         for i, z in enumerate(zones)
@@ -105,7 +111,7 @@ def draw_grid(out: Path, seed: int, size: int) -> None:
             ax.axis("off")
     fig.suptitle(
         f"Chest radiograph phantoms ({size} px; last row 64 px). Image left = patient right. "
-        "RHB = right heart border.",
+        "RHB = right heart border; d = opacity density (row 1 set to 0.75, row 3 as sampled).",
         fontsize=9,
     )
     fig.tight_layout()
