@@ -140,6 +140,9 @@ class Annotation(models.Model):
     time_spent_seconds = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the reader last submitted the answer (empty for a draft)."
+    )
 
     class Meta:
         ordering = ["item", "reader"]
