@@ -421,29 +421,42 @@ def _default_bank() -> LungMaskBank:
 _CH_RIGHT, _CH_LEFT, _CH_DEPTH = range(3)
 
 
-@functools.lru_cache(maxsize=4)
-def _bank_at_size(size: int) -> np.ndarray:
-    """Per-size render bank ``[M, size + 2, size + 2, 4]`` uint8 (0..255), zero-padded by one pixel.
+class _RenderBank:
+    """Per-size render masks ``[size + 2, size + 2, 4]`` uint8 (0..255), zero-padded by one pixel.
 
     Channels: right lung, left lung, aeration depth (both lungs blurred with sigma = 5 % of the image, so the
     air column is thick in the lung centre and thin at the margins) and an unused zero channel that makes a
-    pixel four bytes, which the sampler gathers as one word. Precomputing the blur here keeps it out of the
-    per-phantom cost. Cached per size.
+    pixel four bytes, which the sampler gathers as one word. Precomputing the blur keeps it out of the
+    per-phantom cost; each mask is prepared on first use, so a few phantoms do not pay for all of them.
     """
-    bank = _default_bank()
-    m, _, r, _ = bank.masks.shape
-    out = np.zeros((m, size + 2, size + 2, 4), np.uint8)
-    resample = Image.BOX if size < r else Image.BILINEAR
-    for i in range(m):
-        both = np.zeros((size, size), np.float32)
-        for ch in (_CH_RIGHT, _CH_LEFT):
-            lung = np.asarray(Image.fromarray(bank.masks[i, ch]).resize((size, size), resample))
-            out[i, 1:-1, 1:-1, ch] = lung
-            both += lung
-        both = np.minimum(both, 255.0) / 255.0
-        depth = ndimage.gaussian_filter(both, sigma=0.05 * size, mode="constant")
-        out[i, 1:-1, 1:-1, _CH_DEPTH] = np.round(255.0 * np.clip(depth, 0.0, 1.0))
-    return out
+
+    def __init__(self, size: int):
+        bank = _default_bank()
+        self.size = size
+        self.source = bank.masks
+        self.masks = np.zeros((len(bank), size + 2, size + 2, 4), np.uint8)
+        self.ready = np.zeros(len(bank), bool)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        if not self.ready[index]:
+            size = self.size
+            resample = Image.BOX if size < self.source.shape[-1] else Image.BILINEAR
+            both = np.zeros((size, size), np.float32)
+            for ch in (_CH_RIGHT, _CH_LEFT):
+                lung = np.asarray(Image.fromarray(self.source[index, ch]).resize((size, size), resample))
+                self.masks[index, 1:-1, 1:-1, ch] = lung
+                both += lung
+            both = np.minimum(both, 255.0) / 255.0
+            depth = ndimage.gaussian_filter(both, sigma=0.05 * size, mode="constant")
+            self.masks[index, 1:-1, 1:-1, _CH_DEPTH] = np.round(255.0 * np.clip(depth, 0.0, 1.0))
+            self.ready[index] = True
+        return self.masks[index]
+
+
+@functools.lru_cache(maxsize=4)
+def _bank_at_size(size: int) -> _RenderBank:
+    """The render bank for one image size (cached per size)."""
+    return _RenderBank(size)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -12,10 +12,10 @@ from explain_engine import phantoms
 
 @pytest.fixture(scope="module")
 def train_set() -> phantoms.PhantomDataset:
-    return phantoms.make_phantom_dataset(120, size=64, seed=11, shortcut_strength=0.8, split="train")
+    return phantoms.make_phantom_dataset(80, size=64, seed=11, shortcut_strength=0.8, split="train")
 
 
-def factor_stats(split: str, strength: float, n: int = 3000) -> tuple[float, float]:
+def factor_stats(split: str, strength: float, n: int = 2000) -> tuple[float, float]:
     """P(shortcut | positive), P(shortcut | negative) over n phantoms' factors (no rendering)."""
     draws = [phantoms.phantom_factors(21, i, shortcut_strength=strength, split=split) for i in range(n)]
     y = np.array([f.label for f in draws], bool)
@@ -141,9 +141,9 @@ def phantoms_dilate(mask: np.ndarray, iterations: int) -> np.ndarray:
 
 def test_shortcut_realised_at_requested_strength(train_set):
     p_pos, p_neg = factor_stats("train", 0.8)
-    assert abs(p_pos - 0.8) < 0.03 and abs(p_neg - 0.2) < 0.03
+    assert abs(p_pos - 0.8) < 0.035 and abs(p_neg - 0.2) < 0.035
     # The rendered dataset carries the same factors as the factor stream, and they match its labels.
-    assert train_set.factors == [phantoms.phantom_factors(11, i, shortcut_strength=0.8) for i in range(120)]
+    assert train_set.factors == [phantoms.phantom_factors(11, i, shortcut_strength=0.8) for i in range(80)]
     assert all(f.label == y for f, y in zip(train_set.factors, train_set.labels, strict=True))
     assert all(f.portable_ap == s for f, s in zip(train_set.factors, train_set.shortcut_present, strict=True))
     labels = train_set.labels.astype(bool)
@@ -152,10 +152,10 @@ def test_shortcut_realised_at_requested_strength(train_set):
 
 def test_flipped_and_neutral_splits():
     p_pos, p_neg = factor_stats("flipped", 0.8)
-    assert abs(p_pos - 0.2) < 0.03 and abs(p_neg - 0.8) < 0.03
+    assert abs(p_pos - 0.2) < 0.035 and abs(p_neg - 0.8) < 0.035
     p_pos, p_neg = factor_stats("neutral", 0.9)
-    assert abs(p_pos - 0.5) < 0.04 and abs(p_neg - 0.5) < 0.04
-    flipped = phantoms.make_phantom_dataset(60, size=64, seed=12, shortcut_strength=0.8, split="flipped")
+    assert abs(p_pos - 0.5) < 0.045 and abs(p_neg - 0.5) < 0.045
+    flipped = phantoms.make_phantom_dataset(40, size=64, seed=12, shortcut_strength=0.8, split="flipped")
     y, s = flipped.labels.astype(bool), flipped.shortcut_present
     assert s[~y].mean() > s[y].mean()
 
