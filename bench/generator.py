@@ -57,8 +57,13 @@ def bench(preset: str, batches: list[int], min_seconds: float) -> dict:
             s = G.styles_from_w(G.mapping(torch.randn(b, G.z_dim)))
             sec = timed(lambda s=s: G.synthesize_from_styles(s), min_seconds=min_seconds)
             rates[b] = b / sec
-    return {"preset": preset, "resolution": G.img_resolution, "style_dims": G.style_layout.dims,
-            "macs": macs, "rates": rates}
+    return {
+        "preset": preset,
+        "resolution": G.img_resolution,
+        "style_dims": G.style_layout.dims,
+        "macs": macs,
+        "rates": rates,
+    }
 
 
 def main() -> None:
@@ -69,21 +74,30 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     min_seconds = 0.5 if args.quick else 3.0
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
     peak = matmul_peak_gflops(min_seconds=min_seconds)
     print(f"measured peak (float32 2048x2048 matmul): {peak:.1f} GFLOP/s")
-    plans = {"paper256": [1, 4] if args.quick else [1, 2, 4, 8], "demo64": [1, 16] if args.quick else [1, 4, 16, 64],
-             "demo128": [1, 16] if args.quick else [1, 4, 16, 32]}
+    plans = {
+        "paper256": [1, 4] if args.quick else [1, 2, 4, 8],
+        "demo64": [1, 16] if args.quick else [1, 4, 16, 64],
+        "demo128": [1, 16] if args.quick else [1, 4, 16, 32],
+    }
     for preset, batches in plans.items():
         r = bench(preset, batches, min_seconds)
         best_b = max(r["rates"], key=r["rates"].get)
         best = r["rates"][best_b]
         achieved = best * r["macs"] * 2 / 1e9
-        print(f"{preset}: {r['resolution']}px, {r['style_dims']} style dims, {r['macs'] / 1e9:.3f} GMAC/image")
+        print(
+            f"{preset}: {r['resolution']}px, {r['style_dims']} style dims, {r['macs'] / 1e9:.3f} GMAC/image"
+        )
         print(f"  batch 1: {r['rates'][1]:.2f} images/s")
-        print(f"  best batch {best_b}: {best:.2f} images/s = {achieved:.1f} GFLOP/s = "
-              f"{100 * achieved / peak:.0f}% of the measured peak")
+        print(
+            f"  best batch {best_b}: {best:.2f} images/s = {achieved:.1f} GFLOP/s = "
+            f"{100 * achieved / peak:.0f}% of the measured peak"
+        )
         print(f"{preset}_images_per_s_batch1: {r['rates'][1]:.3f}")
         print(f"{preset}_images_per_s_best: {best:.3f}")
 

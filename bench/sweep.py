@@ -70,12 +70,20 @@ def run(G, clf, *, images: int, naive_dims: int, top_k: int, seed: int, label: s
     print(f"[{label}] {images} images x {dims} dims, naive on {len(subset)} dims")
     print(f"  naive:     {naive_pps:9.1f} perturbations/s")
     print(f"  exact:     {exact.perturbations_per_second:9.1f} perturbations/s  ({exact_speedup:.1f}x naive)")
-    print(f"  screening: {total / screen.seconds:9.1f} perturbations/s equivalent  ({screening_speedup:.1f}x naive), "
-          f"top-{top_k} per image exact")
+    print(
+        f"  screening: {total / screen.seconds:9.1f} perturbations/s equivalent  ({screening_speedup:.1f}x naive), "
+        f"top-{top_k} per image exact"
+    )
     print(f"  max |naive - exact| delta: {max_diff:.2e}")
     print(f"  screening recall@10 of the exact top-10: {recall:.2f}")
-    return dict(exact_speedup=exact_speedup, max_abs_diff=max_diff, screening_speedup=screening_speedup,
-                recall=recall, naive_pps=naive_pps, exact_pps=exact.perturbations_per_second)
+    return dict(
+        exact_speedup=exact_speedup,
+        max_abs_diff=max_diff,
+        screening_speedup=screening_speedup,
+        recall=recall,
+        naive_pps=naive_pps,
+        exact_pps=exact.perturbations_per_second,
+    )
 
 
 def paper256_rates(clf, *, dims: int) -> None:
@@ -94,9 +102,11 @@ def paper256_rates(clf, *, dims: int) -> None:
         sw.evaluate_exact(s, subset)
     exact_pps = 2 * len(subset) / (time.perf_counter() - t0)
     print(f"[paper256, random weights] 1 image, {len(subset)} random dims of {P.style_layout.dims}")
-    print(f"  naive: {naive_pps:.2f} perturbations/s   exact: {exact_pps:.2f} perturbations/s "
-          f"({exact_pps / naive_pps:.1f}x); a full exact sweep: {2 * P.style_layout.dims / exact_pps / 60:.0f} "
-          f"min per image")
+    print(
+        f"  naive: {naive_pps:.2f} perturbations/s   exact: {exact_pps:.2f} perturbations/s "
+        f"({exact_pps / naive_pps:.1f}x); a full exact sweep: {2 * P.style_layout.dims / exact_pps / 60:.0f} "
+        f"min per image"
+    )
 
 
 def main() -> None:
@@ -111,12 +121,16 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} logical CPUs, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} logical CPUs, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
+    )
     G = load_generator(args.generator)
     clf = load_classifier(args.classifier)
     images = args.images or (2 if args.quick else 8)
-    r = run(G, clf, images=images, naive_dims=24 if args.quick else 96, top_k=args.top_k, seed=0, label="demo")
+    r = run(
+        G, clf, images=images, naive_dims=24 if args.quick else 96, top_k=args.top_k, seed=0, label="demo"
+    )
     if args.paper256:
         paper256_rates(clf, dims=16 if args.quick else 64)
     print(f"exact_speedup: {r['exact_speedup']:.2f}")

@@ -201,8 +201,9 @@ def read_network_pickle(path: str | os.PathLike) -> dict[str, Any]:
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint not found: {path}") from None
     except (EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError) as exc:
-        raise CheckpointError(f"{path.name} is not a readable network pickle (truncated or corrupt?): {exc}") \
-            from None
+        raise CheckpointError(
+            f"{path.name} is not a readable network pickle (truncated or corrupt?): {exc}"
+        ) from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path.name}: expected a dict of networks, found {type(data).__name__}")
     return data
@@ -235,12 +236,17 @@ def network_record(net: torch.nn.Module) -> dict:
     return {"class": cls, "init_kwargs": init_kwargs, "state_dict": state}
 
 
-def save_networks(path: str | os.PathLike, networks: dict[str, torch.nn.Module | dict], *,
-                  metadata: dict | None = None) -> Path:
+def save_networks(
+    path: str | os.PathLike, networks: dict[str, torch.nn.Module | dict], *, metadata: dict | None = None
+) -> Path:
     """Write networks (``{"G_ema": G, "D": D}``, modules or records) to our ``.pt`` format, atomically."""
     path = Path(path)
-    records = {name: (net if isinstance(net, dict) else network_record(net)) for name, net in networks.items()}
-    _atomic_torch_save({"format": FORMAT, "version": 1, "networks": records, "metadata": metadata or {}}, path)
+    records = {
+        name: (net if isinstance(net, dict) else network_record(net)) for name, net in networks.items()
+    }
+    _atomic_torch_save(
+        {"format": FORMAT, "version": 1, "networks": records, "metadata": metadata or {}}, path
+    )
     return path
 
 
@@ -251,11 +257,18 @@ def _read_pt(path: Path) -> dict:
         raise CheckpointError(f"checkpoint not found: {path}") from None
     except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CheckpointError(f"{path.name} is not a readable checkpoint (truncated, corrupt, or it asks to run "
-                              f"code): {msg}") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("networks"), dict):
-        raise CheckpointError(f"{path.name} is a PyTorch file but not a network checkpoint of this tool "
-                              f"(expected a dict with format={FORMAT!r} and 'networks')")
+        raise CheckpointError(
+            f"{path.name} is not a readable checkpoint (truncated, corrupt, or it asks to run code): {msg}"
+        ) from None
+    if (
+        not isinstance(data, dict)
+        or data.get("format") != FORMAT
+        or not isinstance(data.get("networks"), dict)
+    ):
+        raise CheckpointError(
+            f"{path.name} is a PyTorch file but not a network checkpoint of this tool "
+            f"(expected a dict with format={FORMAT!r} and 'networks')"
+        )
     return data
 
 
@@ -273,7 +286,11 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, dict]:
         out = {}
         for name, obj in data.items():
             if isinstance(obj, PersistentObject):
-                out[name] = {"class": obj.class_name, "init_kwargs": obj.init_kwargs, "state_dict": obj.state_dict()}
+                out[name] = {
+                    "class": obj.class_name,
+                    "init_kwargs": obj.init_kwargs,
+                    "state_dict": obj.state_dict(),
+                }
         return out
     raise CheckpointError(f"{path.name} is neither a network pickle nor a PyTorch checkpoint")
 
@@ -286,12 +303,16 @@ def _build(record: dict, name: str, path: Path) -> torch.nn.Module:
     try:
         net = cls(**kwargs)
     except TypeError as exc:
-        raise CheckpointError(f"{path.name}: cannot build {record['class']} from its init kwargs: {exc}") from None
+        raise CheckpointError(
+            f"{path.name}: cannot build {record['class']} from its init kwargs: {exc}"
+        ) from None
     try:
         net.load_state_dict(record["state_dict"], strict=True)
     except RuntimeError as exc:
-        raise CheckpointError(f"{path.name}: the weights of {name} do not fit a {record['class']} built from "
-                              f"its own config: {str(exc).splitlines()[0]}") from None
+        raise CheckpointError(
+            f"{path.name}: the weights of {name} do not fit a {record['class']} built from "
+            f"its own config: {str(exc).splitlines()[0]}"
+        ) from None
     return net.eval().requires_grad_(False)
 
 
@@ -301,7 +322,9 @@ def load_network(path: str | os.PathLike, names: tuple[str, ...]) -> torch.nn.Mo
     for name in names:
         if name in networks:
             return _build(networks[name], name, path)
-    raise CheckpointError(f"{path.name} has no network named any of {list(names)} (it has {sorted(networks)})")
+    raise CheckpointError(
+        f"{path.name} has no network named any of {list(names)} (it has {sorted(networks)})"
+    )
 
 
 def load_generator(path: str | os.PathLike, *, prefer_ema: bool = True) -> Generator:

@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]] = {}
+COMMANDS: dict[
+    str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]
+] = {}
 
 
 def command(name: str, help_text: str, add_args: Callable[[argparse.ArgumentParser], None]):
@@ -40,8 +42,9 @@ class TqdmProgress:
 
     def __call__(self, done: int, total: int, message: str = "") -> None:
         if self.bar is None:
-            self.bar = self._tqdm(total=total, desc=self.desc, unit=self.unit, file=sys.stderr,
-                                  dynamic_ncols=True)
+            self.bar = self._tqdm(
+                total=total, desc=self.desc, unit=self.unit, file=sys.stderr, dynamic_ncols=True
+            )
         self.bar.n = done
         if message:
             self.bar.set_postfix_str(message, refresh=False)
@@ -58,8 +61,10 @@ class TqdmProgress:
 
 def _info_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", nargs="?", help="a .pkl (stylegan2-ada-pytorch) or .pt network file")
-    p.add_argument("--preset", help="instead of a checkpoint, a configuration with random weights "
-                                    "(paper256, demo128, demo64)")
+    p.add_argument(
+        "--preset",
+        help="instead of a checkpoint, a configuration with random weights (paper256, demo128, demo64)",
+    )
     p.add_argument("--channels", type=int, default=1, help="image channels for --preset (default 1)")
     p.add_argument("--layers", action="store_true", help="list every style layer")
 
@@ -90,8 +95,10 @@ def _info(args: argparse.Namespace) -> int:
     print(f"torgb dims: {layout.torgb_dims}")
     if args.layers:
         for layer in layout:
-            print(f"  {layer.name:<12} {layer.kind:<6} res {layer.resolution:<4} channels {layer.channels:<4} "
-                  f"offset {layer.offset}")
+            print(
+                f"  {layer.name:<12} {layer.kind:<6} res {layer.resolution:<4} channels {layer.channels:<4} "
+                f"offset {layer.offset}"
+            )
     return 0
 
 
@@ -113,7 +120,9 @@ def _phantom_cache(path: Path, *, n: int, size: int, seed: int, split: str) -> n
 
 
 def _train_gan_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="var/train/gan", help="training folder (state, network.pt) [var/train/gan]")
+    p.add_argument(
+        "--out", default="var/train/gan", help="training folder (state, network.pt) [var/train/gan]"
+    )
     p.add_argument("--preset", default="demo128")
     p.add_argument("--kimg", type=float, default=300.0, help="total thousands of images to show D")
     p.add_argument("--batch", type=int, default=16)
@@ -132,23 +141,29 @@ def _train_gan(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     size = PRESETS[args.preset]["resolution"]
-    images = _phantom_cache(Path(args.data or out / "phantoms.npz"), n=args.phantoms, size=size, seed=args.seed,
-                            split="train")
-    cfg = GanTrainingConfig(preset=args.preset, total_kimg=args.kimg, batch_size=args.batch, seed=args.seed,
-                            threads=args.threads)
+    images = _phantom_cache(
+        Path(args.data or out / "phantoms.npz"), n=args.phantoms, size=size, seed=args.seed, split="train"
+    )
+    cfg = GanTrainingConfig(
+        preset=args.preset, total_kimg=args.kimg, batch_size=args.batch, seed=args.seed, threads=args.threads
+    )
 
     def progress(done: int, total: int, message: str) -> None:
         print(message, flush=True)
 
-    net = train_gan(images, out, cfg, progress_fn=progress,
-                    max_seconds=args.max_hours * 3600 if args.max_hours else None)
+    net = train_gan(
+        images, out, cfg, progress_fn=progress, max_seconds=args.max_hours * 3600 if args.max_hours else None
+    )
     print(f"network: {net}")
     if args.export:
         from .checkpoints import read_checkpoint, save_networks
 
         nets = read_checkpoint(net)
-        save_networks(args.export, {"G_ema": nets["G_ema"], "D": nets["D"]},
-                      metadata=torch.load(net, weights_only=True)["metadata"])
+        save_networks(
+            args.export,
+            {"G_ema": nets["G_ema"], "D": nets["D"]},
+            metadata=torch.load(net, weights_only=True)["metadata"],
+        )
         print(f"exported: {args.export}")
     return 0
 
@@ -158,26 +173,43 @@ def _train_gan(args: argparse.Namespace) -> int:
 
 
 def _train_classifier_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", required=True,
-                   help="classifier checkpoint to write (.pt); metrics go to <out>.metrics.json beside it")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="classifier checkpoint to write (.pt); metrics go to <out>.metrics.json beside it",
+    )
     p.add_argument("--size", type=int, default=128, help="phantom side and classifier input size [128]")
     p.add_argument("--train", type=int, default=3000, help="training phantoms [3000]")
-    p.add_argument("--val", type=int, default=1000,
-                   help="phantoms in each evaluation split: val (shortcut as in training), neutral and "
-                        "flipped [1000]")
+    p.add_argument(
+        "--val",
+        type=int,
+        default=1000,
+        help="phantoms in each evaluation split: val (shortcut as in training), neutral and flipped [1000]",
+    )
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate [0.003]")
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation, batch order and augmentation")
-    p.add_argument("--phantom-seed", type=int, default=100,
-                   help="phantom stream seeds: train S, val S+1, neutral S+2, flipped S+3 [100]")
-    p.add_argument("--shortcut-strength", type=float, default=0.8,
-                   help="P(portable AP | pneumonia) in train and val; reversed in flipped [0.8]")
+    p.add_argument(
+        "--phantom-seed",
+        type=int,
+        default=100,
+        help="phantom stream seeds: train S, val S+1, neutral S+2, flipped S+3 [100]",
+    )
+    p.add_argument(
+        "--shortcut-strength",
+        type=float,
+        default=0.8,
+        help="P(portable AP | pneumonia) in train and val; reversed in flipped [0.8]",
+    )
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
 
 
-@command("train-classifier", "train the demo classifier (with its loss-estimator head) on phantoms",
-         _train_classifier_args)
+@command(
+    "train-classifier",
+    "train the demo classifier (with its loss-estimator head) on phantoms",
+    _train_classifier_args,
+)
 def _train_classifier(args: argparse.Namespace) -> int:
     from .classifiers import save_classifier
     from .demo_classifier import DemoClassifierConfig
@@ -189,27 +221,47 @@ def _train_classifier(args: argparse.Namespace) -> int:
     data = {}
     for offset, (split, n) in enumerate(splits.items()):
         print(f"rendering {n} {split} phantoms at {args.size}px ...", file=sys.stderr, flush=True)
-        data[split] = make_phantom_dataset(n, size=args.size, seed=args.phantom_seed + offset, split=split,
-                                           shortcut_strength=args.shortcut_strength)
-    config = ClassifierTrainingConfig(epochs=args.epochs, batch_size=args.batch, learning_rate=args.lr,
-                                      seed=args.seed, threads=args.threads,
-                                      model=DemoClassifierConfig(input_size=args.size))
+        data[split] = make_phantom_dataset(
+            n,
+            size=args.size,
+            seed=args.phantom_seed + offset,
+            split=split,
+            shortcut_strength=args.shortcut_strength,
+        )
+    config = ClassifierTrainingConfig(
+        epochs=args.epochs,
+        batch_size=args.batch,
+        learning_rate=args.lr,
+        seed=args.seed,
+        threads=args.threads,
+        model=DemoClassifierConfig(input_size=args.size),
+    )
     progress = TqdmProgress("train-classifier", unit="step")
     try:
-        model, metrics = train_classifier(data["train"], data["val"], config=config,
-                                          eval_sets={"neutral": data["neutral"], "flipped": data["flipped"]},
-                                          progress_fn=progress)
+        model, metrics = train_classifier(
+            data["train"],
+            data["val"],
+            config=config,
+            eval_sets={"neutral": data["neutral"], "flipped": data["flipped"]},
+            progress_fn=progress,
+        )
     finally:
         progress.close()
-    metrics["data"] = {"size": args.size, "shortcut_strength": args.shortcut_strength,
-                       "phantom_seed": args.phantom_seed, **{f"{k}_phantoms": v for k, v in splits.items()}}
+    metrics["data"] = {
+        "size": args.size,
+        "shortcut_strength": args.shortcut_strength,
+        "phantom_seed": args.phantom_seed,
+        **{f"{k}_phantoms": v for k, v in splits.items()},
+    }
     save_classifier(out, model, metrics=metrics)
     dump_json(metrics, out.with_name(out.name + ".metrics.json"))
     for split in ("val", "neutral", "flipped"):
         m = metrics[split]
-        print(f"{split}: auroc {_fmt(m['auroc'])}  accuracy {_fmt(m['accuracy'])}  ece {_fmt(m['ece'])}  "
-              f"brier {_fmt(m['brier'])}  auroc with shortcut {_fmt(m['auroc_shortcut_present'])} / "
-              f"without {_fmt(m['auroc_shortcut_absent'])}")
+        print(
+            f"{split}: auroc {_fmt(m['auroc'])}  accuracy {_fmt(m['accuracy'])}  ece {_fmt(m['ece'])}  "
+            f"brier {_fmt(m['brier'])}  auroc with shortcut {_fmt(m['auroc_shortcut_present'])} / "
+            f"without {_fmt(m['auroc_shortcut_absent'])}"
+        )
     print(f"wall time: {metrics['wall_seconds']:.0f} s for {metrics['steps']} steps")
     print(f"classifier: {out}")
     return 0
@@ -220,19 +272,25 @@ def _fmt(value) -> str:
 
 
 def _evaluate_classifier_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--classifier", required=True,
-                   help="'demo' (the shipped demo classifier), a classifier checkpoint .pt of this tool, a "
-                        "TorchScript file, a torchvision state dict with --arch, or xrv:<weights> (e.g. "
-                        "xrv:densenet121-res224-all, read from ~/.torchxrayvision/models_data/, never "
-                        "downloaded)")
+    p.add_argument(
+        "--classifier",
+        required=True,
+        help="'demo' (the shipped demo classifier), a classifier checkpoint .pt of this tool, a "
+        "TorchScript file, a torchvision state dict with --arch, or xrv:<weights> (e.g. "
+        "xrv:densenet121-res224-all, read from ~/.torchxrayvision/models_data/, never "
+        "downloaded)",
+    )
     p.add_argument("--arch", help="torchvision architecture of a state-dict file (e.g. resnet18)")
     p.add_argument("--target", help="label to evaluate (default Pneumonia; a pathology name for xrv:)")
     p.add_argument("--output-index", type=int, help="output column of the target for multi-output networks")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--cases", help="folder of PNG files with labels.csv (columns filename,label,split)")
     source.add_argument("--phantoms", type=int, help="instead, render this many phantoms")
-    p.add_argument("--split", help="with --cases: only the rows of this split; with --phantoms: the phantom "
-                                   "split (train, val, neutral, flipped) [neutral]")
+    p.add_argument(
+        "--split",
+        help="with --cases: only the rows of this split; with --phantoms: the phantom "
+        "split (train, val, neutral, flipped) [neutral]",
+    )
     p.add_argument("--size", type=int, default=128, help="phantom side in pixels [128]")
     p.add_argument("--seed", type=int, default=7, help="phantom stream seed [7]")
     p.add_argument("--shortcut-strength", type=float, default=0.8)
@@ -255,8 +313,11 @@ def _read_case_folder(folder: Path, split: str | None) -> tuple[list[str], list[
         missing = {"filename", "label"} - set(reader.fieldnames or ())
         if missing:
             raise ValueError(f"{table} lacks column(s) {sorted(missing)}; expected filename,label,split")
-        rows = [(line, row) for line, row in enumerate(reader, start=2)
-                if split is None or (row.get("split") or "").strip() == split]
+        rows = [
+            (line, row)
+            for line, row in enumerate(reader, start=2)
+            if split is None or (row.get("split") or "").strip() == split
+        ]
     names, images, labels = [], [], []
     for line, row in rows:
         name = (row["filename"] or "").strip()
@@ -279,15 +340,19 @@ def _read_case_folder(folder: Path, split: str | None) -> tuple[list[str], list[
     return names, images, np.asarray(labels, dtype=np.int64)
 
 
-@command("evaluate-classifier", "AUROC, accuracy and calibration of a classifier on labelled PNGs or "
-         "phantoms", _evaluate_classifier_args)
+@command(
+    "evaluate-classifier",
+    "AUROC, accuracy and calibration of a classifier on labelled PNGs or phantoms",
+    _evaluate_classifier_args,
+)
 def _evaluate_classifier(args: argparse.Namespace) -> int:
     from .classifiers import ClassifierError, load_classifier, predict_probabilities
     from .metrics import classification_metrics
 
     try:
-        classifier = load_classifier(args.classifier, target=args.target, arch=args.arch,
-                                     output_index=args.output_index)
+        classifier = load_classifier(
+            args.classifier, target=args.target, arch=args.arch, output_index=args.output_index
+        )
     except ClassifierError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -302,8 +367,13 @@ def _evaluate_classifier(args: argparse.Namespace) -> int:
         from .phantoms import make_phantom_dataset
 
         split = args.split or "neutral"
-        ds = make_phantom_dataset(args.phantoms, size=args.size, seed=args.seed, split=split,
-                                  shortcut_strength=args.shortcut_strength)
+        ds = make_phantom_dataset(
+            args.phantoms,
+            size=args.size,
+            seed=args.seed,
+            split=split,
+            shortcut_strength=args.shortcut_strength,
+        )
         images, labels = list(ds.images_float() * 2.0 - 1.0), ds.labels
         source = f"{args.phantoms} {split} phantoms (seed {args.seed}, {args.size}px)"
     # Cases may differ in size: batch runs of equal shape, keep the original order.
@@ -325,11 +395,15 @@ def _evaluate_classifier(args: argparse.Namespace) -> int:
     print(f"brier: {_fmt(metrics['brier'])}")
     print("reliability (bin of predicted probability: cases, mean predicted, observed positive rate):")
     for b in metrics["reliability"]:
-        print(f"  [{b['lower']:.1f}, {b['upper']:.1f}{']' if b['upper'] >= 1 else ')'}: {b['count']:>6}  "
-              f"{_fmt(b['mean_probability']):>7}  {_fmt(b['observed_frequency']):>7}")
+        print(
+            f"  [{b['lower']:.1f}, {b['upper']:.1f}{']' if b['upper'] >= 1 else ')'}: {b['count']:>6}  "
+            f"{_fmt(b['mean_probability']):>7}  {_fmt(b['observed_frequency']):>7}"
+        )
     if args.json:
-        dump_json({"classifier": classifier.name, "target": classifier.target, "source": source, **metrics},
-                  args.json)
+        dump_json(
+            {"classifier": classifier.name, "target": classifier.target, "source": source, **metrics},
+            args.json,
+        )
     return 0
 
 
@@ -339,8 +413,10 @@ def _evaluate_classifier(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from . import cli_counterfactuals, cli_pipeline  # noqa: F401 - register their commands
 
-    parser = argparse.ArgumentParser(prog="python -m explain_engine",
-                                     description="Counterfactual explanations of image classifiers in StyleSpace.")
+    parser = argparse.ArgumentParser(
+        prog="python -m explain_engine",
+        description="Counterfactual explanations of image classifiers in StyleSpace.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (add_args, _, help_text) in COMMANDS.items():
         add_args(sub.add_parser(name, help=help_text, description=help_text))

@@ -39,7 +39,9 @@ def _load_models(args, *, need_classifier: bool):
 def _ranges_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("generator", help="generator checkpoint (.pkl or .pt)")
     p.add_argument("--out", required=True, help="style-ranges file to write (.pt)")
-    p.add_argument("--samples", type=int, default=100_000, help="random samples (default 100000, as the paper)")
+    p.add_argument(
+        "--samples", type=int, default=100_000, help="random samples (default 100000, as the paper)"
+    )
     p.add_argument("--batch", type=int, default=512)
     p.add_argument("--truncation", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
@@ -52,11 +54,17 @@ def _ranges(args: argparse.Namespace) -> int:
 
     G = load_generator(args.generator)
     bar = TqdmProgress("ranges", unit="sample")
-    r = estimate_style_ranges(G, num_samples=args.samples, batch_size=args.batch, truncation_psi=args.truncation,
-                              seed=args.seed, progress_fn=bar)
+    r = estimate_style_ranges(
+        G,
+        num_samples=args.samples,
+        batch_size=args.batch,
+        truncation_psi=args.truncation,
+        seed=args.seed,
+        progress_fn=bar,
+    )
     bar.close()
     r.save(args.out)
-    width = (r.maximum - r.minimum)
+    width = r.maximum - r.minimum
     print(f"style dims: {r.dims}")
     print(f"samples: {r.num_samples}")
     print(f"median range width: {float(width.median()):.4f}")
@@ -70,8 +78,12 @@ def _ranges(args: argparse.Namespace) -> int:
 def _project_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", nargs="+", help="image files (PNG/JPEG/DICOM) or folders of them")
     p.add_argument("--generator", required=True)
-    p.add_argument("--discriminator", help="checkpoint with D, enables the discriminator term (often the same file)")
-    p.add_argument("--classifier", help="classifier spec (demo, xrv:densenet121-res224-all, a .pt or TorchScript)")
+    p.add_argument(
+        "--discriminator", help="checkpoint with D, enables the discriminator term (often the same file)"
+    )
+    p.add_argument(
+        "--classifier", help="classifier spec (demo, xrv:densenet121-res224-all, a .pt or TorchScript)"
+    )
     p.add_argument("--target", help="target label of the classifier (default Pneumonia)")
     p.add_argument("--ranges", help="style-ranges file: start from its mean S (default: styles of w_avg)")
     p.add_argument("--out", required=True, help="output folder")
@@ -83,7 +95,9 @@ def _project_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=16)
 
 
-@command("project", "project images into StyleSpace (500 Adam steps on S, Eq. 2 of papers/003)", _project_args)
+@command(
+    "project", "project images into StyleSpace (500 Adam steps on S, Eq. 2 of papers/003)", _project_args
+)
 def _project(args: argparse.Namespace) -> int:
     from .images import list_image_files, read_radiograph, resize_square, save_png, to_tensor
     from .projection import ProjectionConfig, project_images
@@ -100,8 +114,14 @@ def _project(args: argparse.Namespace) -> int:
     pixels = [resize_square(read_radiograph(f).pixels, G.img_resolution) for f in files]
     x = to_tensor(pixels, channels=G.img_channels)
     init = StyleRanges.load(args.ranges).mean if args.ranges else None
-    cfg = ProjectionConfig(steps=args.steps, lr=args.lr, alpha=args.alpha, beta=args.beta, gamma=args.gamma,
-                           batch_size=args.batch)
+    cfg = ProjectionConfig(
+        steps=args.steps,
+        lr=args.lr,
+        alpha=args.alpha,
+        beta=args.beta,
+        gamma=args.gamma,
+        batch_size=args.batch,
+    )
     bar = TqdmProgress("project", unit="step")
     res = project_images(x, G, classifier=C, D=D, init_styles=init, config=cfg, progress_fn=bar)
     bar.close()
@@ -116,9 +136,17 @@ def _project(args: argparse.Namespace) -> int:
             fig = res.per_image(i)
             w.writerow([i, path.name] + [f"{fig[c]:.6g}" for c in cols])
             save_png(res.reconstructions[i], out / f"{i:04d}_reconstruction.png")
-    (out / "projection.json").write_text(json.dumps({"perceptual": res.perceptual_kind, "config": res.config,
-                                                      "files": [str(f) for f in files],
-                                                      "seconds": res.seconds}, indent=1))
+    (out / "projection.json").write_text(
+        json.dumps(
+            {
+                "perceptual": res.perceptual_kind,
+                "config": res.config,
+                "files": [str(f) for f in files],
+                "seconds": res.seconds,
+            },
+            indent=1,
+        )
+    )
     print(f"images: {len(files)}")
     print(f"perceptual term: {res.perceptual_kind}")
     print(f"median psnr: {float(res.psnr.median()):.2f} dB")
@@ -144,17 +172,26 @@ def _sweep_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-k", type=int, default=64, help="screening: dimensions per image evaluated exactly")
 
 
-@command("sweep", "clamp every style dimension to its min and max and record the classifier deltas", _sweep_args)
+@command(
+    "sweep", "clamp every style dimension to its min and max and record the classifier deltas", _sweep_args
+)
 def _sweep(args: argparse.Namespace) -> int:
     from .ranges import StyleRanges
     from .sweep import SweepConfig, sweep_deltas
 
     G, _, C = _load_models(args, need_classifier=True)
     styles = torch.from_numpy(np.load(args.styles)).float()
-    cfg = SweepConfig(mode=args.mode, clamp=args.clamp, percentile=args.percentile, batch_size=args.batch,
-                      screening_top_k=args.top_k)
+    cfg = SweepConfig(
+        mode=args.mode,
+        clamp=args.clamp,
+        percentile=args.percentile,
+        batch_size=args.batch,
+        screening_top_k=args.top_k,
+    )
     bar = TqdmProgress("sweep", unit="dim")
-    res = sweep_deltas(G, C, styles, StyleRanges.load(args.ranges), config=cfg, out_dir=args.out, progress_fn=bar)
+    res = sweep_deltas(
+        G, C, styles, StyleRanges.load(args.ranges), config=cfg, out_dir=args.out, progress_fn=bar
+    )
     bar.close()
     print(f"images: {styles.shape[0]}  style dims: {styles.shape[1]}")
     print(f"perturbations/s: {res.perturbations_per_second:.1f}")
@@ -183,14 +220,17 @@ def _select(args: argparse.Namespace) -> int:
 
     layout = load_generator(args.generator).style_layout
     deltas, _, _ = open_deltas(args.sweep)
-    sel = select_dimensions(deltas, layout, aggregate=args.aggregate, delta=args.delta,
-                            min_fraction=args.min_fraction)
+    sel = select_dimensions(
+        deltas, layout, aggregate=args.aggregate, delta=args.delta, min_fraction=args.min_fraction
+    )
     print(f"selected: {len(sel.selected)} of {layout.dims} (aggregate {args.aggregate}, delta {args.delta})")
     print("rank  dim    layer        ch   effect  direction raises")
     for e in sel.ranking[: args.show]:
         mark = "*" if e.selected else " "
-        print(f"{e.rank:>4}{mark} {e.dim:<6} {e.layer:<12} {e.channel:<4} {e.effect:7.4f} {e.direction:<9} "
-              f"{'yes' if e.raises_score else 'no'}")
+        print(
+            f"{e.rank:>4}{mark} {e.dim:<6} {e.layer:<12} {e.channel:<4} {e.effect:7.4f} {e.direction:<9} "
+            f"{'yes' if e.raises_score else 'no'}"
+        )
     if args.csv:
         rows = [e.as_dict() for e in sel.ranking]
         with open(args.csv, "w", newline="") as f:
@@ -211,15 +251,109 @@ def _demo_cases_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, default=64, help="image side in pixels (the demo GAN's resolution)")
 
 
-@command("make-demo-cases", "write the demo study's held-out and review phantoms with a labels CSV",
-         _demo_cases_args)
+@command(
+    "make-demo-cases",
+    "write the demo study's held-out and review phantoms with a labels CSV",
+    _demo_cases_args,
+)
 def _make_demo_cases(args: argparse.Namespace) -> int:
     from .demo_cases import make_demo_cases
 
     bar = TqdmProgress("cases", unit="case")
-    cases = make_demo_cases(args.out, heldout=args.heldout, review=args.review, size=args.size, progress_fn=bar)
+    cases = make_demo_cases(
+        args.out, heldout=args.heldout, review=args.review, size=args.size, progress_fn=bar
+    )
     bar.close()
     positives = sum(c.label for c in cases)
     print(f"cases: {len(cases)} ({positives} positive)")
     print(f"written: {Path(args.out) / 'labels.csv'}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _evaluate_gan_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("generator", help="generator checkpoint")
+    p.add_argument("--classifier", default="demo", help="feature network (default: the demo classifier)")
+    p.add_argument("--real", type=int, default=2000, help="real phantoms to compare with")
+    p.add_argument("--fake", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=3000, help="phantom stream of the real images")
+    p.add_argument("--json", help="write the figures here")
+
+
+@command(
+    "evaluate-gan",
+    "KID, FID, precision and recall of a generator against phantoms (classifier features)",
+    _evaluate_gan_args,
+)
+def _evaluate_gan(args: argparse.Namespace) -> int:
+    from .checkpoints import load_generator
+    from .classifiers import load_classifier
+    from .gan_metrics import evaluate_generator
+    from .images import to_tensor
+    from .phantoms import make_phantom_dataset
+
+    G = load_generator(args.generator)
+    clf = load_classifier(args.classifier)
+    ds = make_phantom_dataset(args.real, size=G.img_resolution, seed=args.seed, split="train")
+    real = to_tensor(list(ds.images_float()))
+    q = evaluate_generator(G, clf, real, num_fake=args.fake)
+    for key, value in q.as_dict().items():
+        print(f"{key}: {value:.5g}" if isinstance(value, float) else f"{key}: {value}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(q.as_dict(), indent=1))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _validate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--generator", default="explain_engine/assets/demo/generator.pt")
+    p.add_argument("--classifier", default="demo")
+    p.add_argument("--out", default="var/validation", help="work folder (cached ranges, styles, sweep)")
+    p.add_argument("--images", type=int, default=200)
+    p.add_argument("--steps", type=int, default=500, help="projection steps")
+    p.add_argument("--mode", choices=["exact", "screening"], default="exact")
+    p.add_argument("--aggregate", choices=["mean_abs", "fraction", "mean_raise"], default="mean_abs")
+    p.add_argument("--delta", type=float, default=0.3)
+    p.add_argument("--top", type=int, default=10, help="report at least this many dimensions")
+    p.add_argument("--ranges-samples", type=int, default=100_000)
+    p.add_argument("--markdown", help="write the result table here")
+
+
+@command(
+    "validate-demo",
+    "check which selected style dimensions act on the planted pathology or shortcut",
+    _validate_args,
+)
+def _validate_demo(args: argparse.Namespace) -> int:
+    from .checkpoints import load_discriminator, load_generator
+    from .classifiers import load_classifier
+    from .validation import markdown_table, validate_demo
+
+    G, D = load_generator(args.generator), load_discriminator(args.generator)
+    clf = load_classifier(args.classifier)
+    report = validate_demo(
+        G,
+        D,
+        clf,
+        args.out,
+        num_images=args.images,
+        projection_steps=args.steps,
+        sweep_mode=args.mode,
+        aggregate=args.aggregate,
+        delta=args.delta,
+        top=args.top,
+        ranges_samples=args.ranges_samples,
+        progress_fn=lambda d, t, m: print(f"[{d}/{t}] {m}", flush=True),
+    )
+    table = markdown_table(report)
+    print(f"images: {report.num_images}  selected: {report.selected} of {report.dims}")
+    print(f"fidelity: {json.dumps(report.fidelity)}")
+    print(f"probes: {json.dumps(report.probes)}")
+    print(table)
+    if args.markdown:
+        Path(args.markdown).write_text(table)
     return 0

@@ -33,9 +33,15 @@ class DemoCase:
     index: int
 
 
-def make_demo_cases(out: str | os.PathLike, *, heldout: int = 200, review: int = 20, size: int = 64,
-                    shortcut_strength: float = 0.8,
-                    progress_fn: Callable[[int, int, str], None] | None = None) -> list[DemoCase]:
+def make_demo_cases(
+    out: str | os.PathLike,
+    *,
+    heldout: int = 200,
+    review: int = 20,
+    size: int = 64,
+    shortcut_strength: float = 0.8,
+    progress_fn: Callable[[int, int, str], None] | None = None,
+) -> list[DemoCase]:
     """Write ``heldout`` + ``review`` phantom PNGs (8-bit greyscale) to ``out/heldout/`` and ``out/review/``,
     ``out/labels.csv`` (columns ``filename,label,split``, filenames relative to ``out``) and ``out/cases.json``."""
     out = Path(out)
@@ -58,13 +64,19 @@ def make_demo_cases(out: str | os.PathLike, *, heldout: int = 200, review: int =
         w.writerow(["filename", "label", "split"])
         for c in cases:
             w.writerow([c.filename, c.label, c.split])
-    meta = {"size": size, "shortcut_strength": shortcut_strength, "phantom_split": "val",
-            "cases": [c.__dict__ for c in cases]}
+    meta = {
+        "size": size,
+        "shortcut_strength": shortcut_strength,
+        "phantom_split": "val",
+        "cases": [c.__dict__ for c in cases],
+    }
     (out / "cases.json").write_text(json.dumps(meta, indent=1))
     return cases
 
 
-def ground_truth(case: DemoCase | dict, *, size: int, shortcut_strength: float = 0.8) -> dict[str, np.ndarray]:
+def ground_truth(
+    case: DemoCase | dict, *, size: int, shortcut_strength: float = 0.8
+) -> dict[str, np.ndarray]:
     """Re-render a demo case's ground truth: ``opacity_mask`` and ``lung_mask`` [size, size] bool, and
     ``factors`` (a ``PhantomFactors``)."""
     c = case if isinstance(case, dict) else case.__dict__

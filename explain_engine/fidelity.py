@@ -93,8 +93,13 @@ class PerceptualDistance(torch.nn.Module):
     ``"lpips-alex"`` or ``"classifier-features"``.
     """
 
-    def __init__(self, features_fn: Callable[[torch.Tensor], dict[str, torch.Tensor]] | None = None, *,
-                 prefer_lpips: bool = True, net: str = "alex"):
+    def __init__(
+        self,
+        features_fn: Callable[[torch.Tensor], dict[str, torch.Tensor]] | None = None,
+        *,
+        prefer_lpips: bool = True,
+        net: str = "alex",
+    ):
         super().__init__()
         self.lpips = None
         self.features_fn = features_fn
@@ -106,7 +111,9 @@ class PerceptualDistance(torch.nn.Module):
             except Exception:  # noqa: BLE001 - any failure to build LPIPS offline means: use the fallback
                 self.lpips = None
         if self.lpips is None and features_fn is None:
-            raise ValueError("no LPIPS backbone on disk and no features_fn for the fallback perceptual distance")
+            raise ValueError(
+                "no LPIPS backbone on disk and no features_fn for the fallback perceptual distance"
+            )
         self.kind = f"lpips-{net}" if self.lpips is not None else "classifier-features"
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -37,8 +37,9 @@ class GanQuality:
         return asdict(self)
 
 
-def kid(real: np.ndarray, fake: np.ndarray, *, subsets: int = 50, subset_size: int = 500,
-        seed: int = 0) -> tuple[float, float]:
+def kid(
+    real: np.ndarray, fake: np.ndarray, *, subsets: int = 50, subset_size: int = 500, seed: int = 0
+) -> tuple[float, float]:
     """(mean, std) of the unbiased MMD^2 estimate with the cubic polynomial kernel over random subsets."""
     rng = np.random.default_rng(seed)
     d = real.shape[1]
@@ -50,8 +51,11 @@ def kid(real: np.ndarray, fake: np.ndarray, *, subsets: int = 50, subset_size: i
         kxx = (x @ x.T / d + 1) ** 3
         kyy = (y @ y.T / d + 1) ** 3
         kxy = (x @ y.T / d + 1) ** 3
-        mmd = ((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
-               - 2 * kxy.mean())
+        mmd = (
+            (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
+            + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+            - 2 * kxy.mean()
+        )
         vals.append(mmd)
     return float(np.mean(vals)), float(np.std(vals))
 
@@ -81,8 +85,9 @@ def precision_recall(real: np.ndarray, fake: np.ndarray, *, k: int = 3) -> tuple
 
 
 @torch.no_grad()
-def classifier_features(classifier, images: torch.Tensor, *, layer: str | None = None,
-                        batch_size: int = 128) -> tuple[np.ndarray, str]:
+def classifier_features(
+    classifier, images: torch.Tensor, *, layer: str | None = None, batch_size: int = 128
+) -> tuple[np.ndarray, str]:
     """Globally average-pooled features [N, C] of one classifier layer (default: its last named layer)."""
     names = classifier.feature_layer_names()
     if not names:
@@ -96,7 +101,9 @@ def classifier_features(classifier, images: torch.Tensor, *, layer: str | None =
 
 
 @torch.no_grad()
-def generate_images(G, n: int, *, seed: int = 0, batch_size: int = 64, truncation_psi: float = 1.0) -> torch.Tensor:
+def generate_images(
+    G, n: int, *, seed: int = 0, batch_size: int = 64, truncation_psi: float = 1.0
+) -> torch.Tensor:
     """``n`` random images [n, C, H, W] in [-1, 1] with fixed noise."""
     gen = torch.Generator().manual_seed(seed)
     out = []
@@ -106,8 +113,15 @@ def generate_images(G, n: int, *, seed: int = 0, batch_size: int = 64, truncatio
     return torch.cat(out)
 
 
-def evaluate_generator(G, classifier, real_images: torch.Tensor, *, num_fake: int | None = None, seed: int = 0,
-                       progress_fn: Callable[[int, int, str], None] | None = None) -> GanQuality:
+def evaluate_generator(
+    G,
+    classifier,
+    real_images: torch.Tensor,
+    *,
+    num_fake: int | None = None,
+    seed: int = 0,
+    progress_fn: Callable[[int, int, str], None] | None = None,
+) -> GanQuality:
     """KID, FID, precision and recall of ``G`` against ``real_images`` [N, C, H, W] in [-1, 1]."""
     n_fake = num_fake or len(real_images)
     fake_images = generate_images(G, n_fake, seed=seed)
@@ -121,5 +135,13 @@ def evaluate_generator(G, classifier, real_images: torch.Tensor, *, num_fake: in
     p, r = precision_recall(real[:2000], fake[:2000])
     if progress_fn:
         progress_fn(3, 3, "done")
-    return GanQuality(kid=k_mean, kid_std=k_std, fid=fid(real, fake), precision=p, recall=r,
-                      num_real=len(real), num_fake=len(fake), feature_layer=layer)
+    return GanQuality(
+        kid=k_mean,
+        kid_std=k_std,
+        fid=fid(real, fake),
+        precision=p,
+        recall=r,
+        num_real=len(real),
+        num_fake=len(fake),
+        feature_layer=layer,
+    )

@@ -63,7 +63,9 @@ def read_dicom(data: bytes | str | os.PathLike) -> tuple[Radiograph, object]:
     except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds of errors for broken files
         raise ImageReadError(f"not a readable DICOM image: {exc}") from None
     if arr.ndim != 2:
-        raise ImageReadError(f"DICOM pixel data has shape {arr.shape}; only single-frame greyscale is supported")
+        raise ImageReadError(
+            f"DICOM pixel data has shape {arr.shape}; only single-frame greyscale is supported"
+        )
     arr = apply_modality_lut(arr, ds)
     arr = apply_voi_lut(arr, ds) if ("WindowCenter" in ds or "VOILUTSequence" in ds) else arr
     arr = np.asarray(arr, dtype=np.float64)
@@ -72,8 +74,13 @@ def read_dicom(data: bytes | str | os.PathLike) -> tuple[Radiograph, object]:
     photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2"))
     if photometric == "MONOCHROME1":
         arr = 1.0 - arr
-    meta = {"photometric": photometric, "modality": str(getattr(ds, "Modality", "")),
-            "view_position": str(getattr(ds, "ViewPosition", "")), "rows": int(ds.Rows), "columns": int(ds.Columns)}
+    meta = {
+        "photometric": photometric,
+        "modality": str(getattr(ds, "Modality", "")),
+        "view_position": str(getattr(ds, "ViewPosition", "")),
+        "rows": int(ds.Rows),
+        "columns": int(ds.Columns),
+    }
     return Radiograph(arr.astype(np.float32), "dicom", int(getattr(ds, "BitsStored", 16)), meta), ds
 
 
@@ -113,7 +120,11 @@ def to_tensor(pixels: np.ndarray | list[np.ndarray], channels: int = 1) -> torch
 
 def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
     """One image [C, H, W] or [H, W] in [-1, 1] -> uint8 [H, W] (channels averaged)."""
-    x = image.detach().float().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image, np.float32)
+    x = (
+        image.detach().float().cpu().numpy()
+        if isinstance(image, torch.Tensor)
+        else np.asarray(image, np.float32)
+    )
     if x.ndim == 3:
         x = x.mean(0)
     return np.round(np.clip((x + 1) / 2, 0, 1) * 255).astype(np.uint8)
@@ -141,8 +152,14 @@ def difference_heatmap(a: torch.Tensor, b: torch.Tensor, *, scale: float | None 
     return np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8)
 
 
-def save_flicker_gif(a: torch.Tensor, b: torch.Tensor, path: str | os.PathLike, *, frame_ms: int = 500,
-                     labels: tuple[str, str] | None = None) -> Path:
+def save_flicker_gif(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    path: str | os.PathLike,
+    *,
+    frame_ms: int = 500,
+    labels: tuple[str, str] | None = None,
+) -> Path:
     """A looping two-frame GIF that flickers between image ``a`` (unmodified) and ``b`` (perturbed)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -158,5 +175,8 @@ def save_flicker_gif(a: torch.Tensor, b: torch.Tensor, path: str | os.PathLike, 
 
 def list_image_files(folder: str | os.PathLike) -> list[Path]:
     """Image and DICOM files directly in ``folder``, sorted by name."""
-    return sorted(p for p in Path(folder).iterdir()
-                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | DICOM_SUFFIXES)
+    return sorted(
+        p
+        for p in Path(folder).iterdir()
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | DICOM_SUFFIXES
+    )

@@ -200,8 +200,9 @@ def modulated_conv2d(
         dcoefs = (styles.square() @ wsq.t() + 1e-8).rsqrt()  # [N, O]
     if not fused_modconv:
         x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
-        x = conv2d_resample(x, weight.to(x.dtype), f=resample_filter, up=up, padding=padding,
-                            flip_weight=flip_weight)
+        x = conv2d_resample(
+            x, weight.to(x.dtype), f=resample_filter, up=up, padding=padding, flip_weight=flip_weight
+        )
         if demodulate:
             x = x * dcoefs.to(x.dtype).reshape(n, -1, 1, 1)
         if noise is not None:
@@ -212,8 +213,9 @@ def modulated_conv2d(
         w = w * dcoefs.reshape(n, -1, 1, 1, 1)
     x = x.reshape(1, -1, *x.shape[2:])
     w = w.reshape(-1, in_channels, kh, kw)
-    x = conv2d_resample(x, w.to(x.dtype), f=resample_filter, up=up, padding=padding, groups=n,
-                        flip_weight=flip_weight)
+    x = conv2d_resample(
+        x, w.to(x.dtype), f=resample_filter, up=up, padding=padding, groups=n, flip_weight=flip_weight
+    )
     x = x.reshape(n, -1, *x.shape[2:])
     if noise is not None:
         x = x + noise

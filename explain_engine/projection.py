@@ -59,10 +59,15 @@ class ProjectionResult:
 
     def per_image(self, i: int) -> dict[str, float]:
         """Fidelity figures of image i as plain floats."""
-        return {"mse": float(self.mse[i]), "psnr": float(self.psnr[i]), "ssim": float(self.ssim[i]),
-                "perceptual": float(self.perceptual[i]), "prob_original": float(self.prob_original[i]),
-                "prob_reconstruction": float(self.prob_reconstruction[i]),
-                "prob_abs_diff": abs(float(self.prob_original[i]) - float(self.prob_reconstruction[i]))}
+        return {
+            "mse": float(self.mse[i]),
+            "psnr": float(self.psnr[i]),
+            "ssim": float(self.ssim[i]),
+            "perceptual": float(self.perceptual[i]),
+            "prob_original": float(self.prob_original[i]),
+            "prob_reconstruction": float(self.prob_reconstruction[i]),
+            "prob_abs_diff": abs(float(self.prob_original[i]) - float(self.prob_reconstruction[i])),
+        }
 
 
 def _lr_at(step: int, cfg: ProjectionConfig) -> float:
@@ -119,8 +124,10 @@ def project_images(
     cfg = config or ProjectionConfig()
     n, c, h, w = images.shape
     if (c, h, w) != (G.img_channels, G.img_resolution, G.img_resolution):
-        raise ValueError(f"images must be [N, {G.img_channels}, {G.img_resolution}, {G.img_resolution}] "
-                         f"for this generator, got {list(images.shape)}")
+        raise ValueError(
+            f"images must be [N, {G.img_channels}, {G.img_resolution}, {G.img_resolution}] "
+            f"for this generator, got {list(images.shape)}"
+        )
     device = next(G.parameters()).device
     G.requires_grad_(False)
     if classifier is not None:
@@ -175,9 +182,12 @@ def project_images(
                 history.append(float(loss.detach().mean()))
             done_steps += 1
             if progress_fn and (step % 10 == 0 or step == cfg.steps - 1):
-                progress_fn(done_steps, total_steps,
-                            f"images {start + 1}-{start + nb} of {n}, step {step + 1}/{cfg.steps}, "
-                            f"loss {float(loss.detach().mean()):.4f}")
+                progress_fn(
+                    done_steps,
+                    total_steps,
+                    f"images {start + 1}-{start + nb} of {n}, step {step + 1}/{cfg.steps}, "
+                    f"loss {float(loss.detach().mean()):.4f}",
+                )
         out_styles.append(s.detach())
         with torch.no_grad():
             out_recon.append(G.synthesize_from_styles(s.detach(), noise_mode="const"))
@@ -196,8 +206,17 @@ def project_images(
         else:
             p_orig = p_rec = torch.full([n], float("nan"))
         result = ProjectionResult(
-            styles=styles.cpu(), reconstructions=recon.cpu(), mse=fidelity.mse(recon, x_all).cpu(),
-            psnr=fidelity.psnr(recon, x_all).cpu(), ssim=fidelity.ssim(recon, x_all).cpu(), perceptual=perc.cpu(),
-            prob_original=p_orig.cpu(), prob_reconstruction=p_rec.cpu(), perceptual_kind=perceptual.kind if perceptual is not None else "none",
-            config=asdict(cfg), loss_history=history, seconds=time.time() - t0)
+            styles=styles.cpu(),
+            reconstructions=recon.cpu(),
+            mse=fidelity.mse(recon, x_all).cpu(),
+            psnr=fidelity.psnr(recon, x_all).cpu(),
+            ssim=fidelity.ssim(recon, x_all).cpu(),
+            perceptual=perc.cpu(),
+            prob_original=p_orig.cpu(),
+            prob_reconstruction=p_rec.cpu(),
+            perceptual_kind=perceptual.kind if perceptual is not None else "none",
+            config=asdict(cfg),
+            loss_history=history,
+            seconds=time.time() - t0,
+        )
     return result

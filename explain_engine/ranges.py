@@ -37,7 +37,9 @@ class StyleRanges:
     def dims(self) -> int:
         return int(self.minimum.numel())
 
-    def clamp_values(self, kind: str = "minmax", percentile: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def clamp_values(
+        self, kind: str = "minmax", percentile: float | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(low, high) values [D] that the sweep clamps to: min/max, or the ``percentile`` and 100 - percentile."""
         if kind == "minmax":
             return self.minimum, self.maximum
@@ -47,18 +49,29 @@ class StyleRanges:
             lo, hi = float(percentile), float(100 - percentile)
             missing = [q for q in (lo, hi) if q not in self.percentiles]
             if missing:
-                raise KeyError(f"percentiles {missing} were not estimated; available: {sorted(self.percentiles)}")
+                raise KeyError(
+                    f"percentiles {missing} were not estimated; available: {sorted(self.percentiles)}"
+                )
             return self.percentiles[lo], self.percentiles[hi]
         raise ValueError(f"unknown clamp kind {kind!r}: use 'minmax' or 'percentile'")
 
     def save(self, path: str | os.PathLike) -> Path:
         path = Path(path)
-        _atomic_torch_save({
-            "format": RANGES_FORMAT, "version": 1, "minimum": self.minimum, "maximum": self.maximum,
-            "mean": self.mean, "std": self.std, "num_samples": self.num_samples,
-            "percentiles": {str(q): v for q, v in self.percentiles.items()},
-            "truncation_psi": self.truncation_psi, "seed": self.seed,
-        }, path)
+        _atomic_torch_save(
+            {
+                "format": RANGES_FORMAT,
+                "version": 1,
+                "minimum": self.minimum,
+                "maximum": self.maximum,
+                "mean": self.mean,
+                "std": self.std,
+                "num_samples": self.num_samples,
+                "percentiles": {str(q): v for q, v in self.percentiles.items()},
+                "truncation_psi": self.truncation_psi,
+                "seed": self.seed,
+            },
+            path,
+        )
         return path
 
     @classmethod
@@ -72,10 +85,16 @@ class StyleRanges:
             raise ValueError(f"{path.name} is not a readable style-ranges file: {exc}") from None
         if not isinstance(d, dict) or d.get("format") != RANGES_FORMAT:
             raise ValueError(f"{path.name} is not a style-ranges file of this tool")
-        return cls(minimum=d["minimum"], maximum=d["maximum"], mean=d["mean"], std=d["std"],
-                   num_samples=int(d["num_samples"]),
-                   percentiles={float(q): v for q, v in d["percentiles"].items()},
-                   truncation_psi=float(d["truncation_psi"]), seed=int(d["seed"]))
+        return cls(
+            minimum=d["minimum"],
+            maximum=d["maximum"],
+            mean=d["mean"],
+            std=d["std"],
+            num_samples=int(d["num_samples"]),
+            percentiles={float(q): v for q, v in d["percentiles"].items()},
+            truncation_psi=float(d["truncation_psi"]),
+            seed=int(d["seed"]),
+        )
 
 
 class StreamingStats:
@@ -170,6 +189,13 @@ def estimate_style_ranges(
         done += n
         if progress_fn:
             progress_fn(done, num_samples, f"{done} / {num_samples} samples")
-    return StyleRanges(minimum=stats.minimum.float(), maximum=stats.maximum.float(), mean=stats.mean.float(),
-                       std=stats.std.float(), num_samples=stats.n, percentiles=stats.percentiles(percentiles),
-                       truncation_psi=truncation_psi, seed=seed)
+    return StyleRanges(
+        minimum=stats.minimum.float(),
+        maximum=stats.maximum.float(),
+        mean=stats.mean.float(),
+        std=stats.std.float(),
+        num_samples=stats.n,
+        percentiles=stats.percentiles(percentiles),
+        truncation_psi=truncation_psi,
+        seed=seed,
+    )

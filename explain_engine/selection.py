@@ -72,16 +72,21 @@ def changes(deltas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return -d[..., 0], d[..., 1]
 
 
-def aggregate_effects(deltas: np.ndarray, *, aggregate: str = "mean_abs", delta: float = 0.3) -> dict[str, np.ndarray]:
+def aggregate_effects(
+    deltas: np.ndarray, *, aggregate: str = "mean_abs", delta: float = 0.3
+) -> dict[str, np.ndarray]:
     """Per-dimension statistics [D] and the effect and direction under ``aggregate``. NaN entries are ignored."""
     if aggregate not in AGGREGATES:
         raise ValueError(f"aggregate must be one of {AGGREGATES}, got {aggregate!r}")
     r_low, r_high = changes(deltas)
     with np.errstate(invalid="ignore"):
         stats = {
-            "mean_low": np.nanmean(r_low, 0), "mean_high": np.nanmean(r_high, 0),
-            "mean_abs_low": np.nanmean(np.abs(r_low), 0), "mean_abs_high": np.nanmean(np.abs(r_high), 0),
-            "fraction_low": np.nanmean(np.abs(r_low) >= delta, 0), "fraction_high": np.nanmean(np.abs(r_high) >= delta, 0),
+            "mean_low": np.nanmean(r_low, 0),
+            "mean_high": np.nanmean(r_high, 0),
+            "mean_abs_low": np.nanmean(np.abs(r_low), 0),
+            "mean_abs_high": np.nanmean(np.abs(r_high), 0),
+            "fraction_low": np.nanmean(np.abs(r_low) >= delta, 0),
+            "fraction_high": np.nanmean(np.abs(r_high) >= delta, 0),
             "max_abs": np.nanmax(np.maximum(np.abs(r_low), np.abs(r_high)), 0),
         }
     key = {"mean_abs": "mean_abs", "fraction": "fraction", "mean_raise": "mean"}[aggregate]
@@ -93,8 +98,15 @@ def aggregate_effects(deltas: np.ndarray, *, aggregate: str = "mean_abs", delta:
     return stats
 
 
-def select_dimensions(deltas: np.ndarray, layout, *, aggregate: str = "mean_abs", delta: float = 0.3,
-                      min_fraction: float = 0.1, image_mask: np.ndarray | None = None) -> Selection:
+def select_dimensions(
+    deltas: np.ndarray,
+    layout,
+    *,
+    aggregate: str = "mean_abs",
+    delta: float = 0.3,
+    min_fraction: float = 0.1,
+    image_mask: np.ndarray | None = None,
+) -> Selection:
     """Rank all D dimensions by their aggregated effect over the images and select those above the threshold.
 
     ``deltas``: [N, D, 2] (a memory-mapped sweep works); ``layout``: the generator's ``StyleLayout``;
@@ -113,16 +125,30 @@ def select_dimensions(deltas: np.ndarray, layout, *, aggregate: str = "mean_abs"
     ranking = []
     for rank, d in enumerate(order.tolist()):
         layer, channel = layout.locate(d)
-        ranking.append(DimensionEffect(
-            dim=d, layer=layer.name, channel=channel, kind=layer.kind, resolution=layer.resolution,
-            effect=float(st["effect"][d]), direction="high" if st["high_is_direction"][d] else "low",
-            raises_score=bool(st["raises_score"][d]), rank=rank, selected=bool(st["effect"][d] > threshold),
-            mean_low=float(st["mean_low"][d]), mean_high=float(st["mean_high"][d]),
-            mean_abs_low=float(st["mean_abs_low"][d]), mean_abs_high=float(st["mean_abs_high"][d]),
-            fraction_low=float(st["fraction_low"][d]), fraction_high=float(st["fraction_high"][d]),
-            max_abs=float(st["max_abs"][d])))
-    return Selection(aggregate=aggregate, delta=delta, min_fraction=min_fraction, num_images=len(deltas),
-                     ranking=ranking)
+        ranking.append(
+            DimensionEffect(
+                dim=d,
+                layer=layer.name,
+                channel=channel,
+                kind=layer.kind,
+                resolution=layer.resolution,
+                effect=float(st["effect"][d]),
+                direction="high" if st["high_is_direction"][d] else "low",
+                raises_score=bool(st["raises_score"][d]),
+                rank=rank,
+                selected=bool(st["effect"][d] > threshold),
+                mean_low=float(st["mean_low"][d]),
+                mean_high=float(st["mean_high"][d]),
+                mean_abs_low=float(st["mean_abs_low"][d]),
+                mean_abs_high=float(st["mean_abs_high"][d]),
+                fraction_low=float(st["fraction_low"][d]),
+                fraction_high=float(st["fraction_high"][d]),
+                max_abs=float(st["max_abs"][d]),
+            )
+        )
+    return Selection(
+        aggregate=aggregate, delta=delta, min_fraction=min_fraction, num_images=len(deltas), ranking=ranking
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -199,8 +225,13 @@ def eligible_images(facts: ImageFacts, filters: CurationFilters) -> tuple[np.nda
     return ok, {k: int((~v).sum()) for k, v in checks.items()}
 
 
-def curate(deltas: np.ndarray, base_probs: np.ndarray, selection: Selection | Sequence[DimensionEffect],
-           facts: ImageFacts, filters: CurationFilters | None = None) -> Curation:
+def curate(
+    deltas: np.ndarray,
+    base_probs: np.ndarray,
+    selection: Selection | Sequence[DimensionEffect],
+    facts: ImageFacts,
+    filters: CurationFilters | None = None,
+) -> Curation:
     """Per selected dimension, the top-k eligible images ordered by the size of the change (papers/003 3.1)."""
     filters = filters or CurationFilters()
     effects = selection.selected if isinstance(selection, Selection) else list(selection)
@@ -211,6 +242,15 @@ def curate(deltas: np.ndarray, base_probs: np.ndarray, selection: Selection | Se
         r = col[:, 1] if e.direction == "high" else -col[:, 0]
         magnitude = np.where(ok & np.isfinite(r), np.abs(r), -np.inf)
         order = np.argsort(-magnitude, kind="stable")[: filters.top_k]
-        items[e.dim] = [ReviewCandidate(dim=e.dim, image_index=int(i), direction=e.direction, change=float(r[i]),
-                                        prob_base=float(base_probs[i])) for i in order if np.isfinite(magnitude[i])]
+        items[e.dim] = [
+            ReviewCandidate(
+                dim=e.dim,
+                image_index=int(i),
+                direction=e.direction,
+                change=float(r[i]),
+                prob_base=float(base_probs[i]),
+            )
+            for i in order
+            if np.isfinite(magnitude[i])
+        ]
     return Curation(items=items, eligible=ok, dropped=dropped, filters=asdict(filters))

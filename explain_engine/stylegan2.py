@@ -51,7 +51,9 @@ def _check_shape(name: str, t: torch.Tensor, shape: Sequence[int | None]) -> Non
 class FullyConnectedLayer(nn.Module):
     """Linear layer with equalised learning rate (weights stored at unit scale and multiplied at run time)."""
 
-    def __init__(self, in_features, out_features, bias=True, activation="linear", lr_multiplier=1, bias_init=0):
+    def __init__(
+        self, in_features, out_features, bias=True, activation="linear", lr_multiplier=1, bias_init=0
+    ):
         super().__init__()
         self.activation = activation
         self.weight = nn.Parameter(torch.randn([out_features, in_features]) / lr_multiplier)
@@ -74,8 +76,20 @@ class FullyConnectedLayer(nn.Module):
 class Conv2dLayer(nn.Module):
     """Convolution with equalised learning rate, optional FIR up/down-sampling, bias, activation and clamp."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, bias=True, activation="linear", up=1, down=1,
-                 resample_filter=(1, 3, 3, 1), conv_clamp=None, channels_last=False, trainable=True):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        bias=True,
+        activation="linear",
+        up=1,
+        down=1,
+        resample_filter=(1, 3, 3, 1),
+        conv_clamp=None,
+        channels_last=False,
+        trainable=True,
+    ):
         super().__init__()
         self.activation = activation
         self.up = up
@@ -100,8 +114,15 @@ class Conv2dLayer(nn.Module):
     def forward(self, x, gain=1):
         w = self.weight * self.weight_gain
         b = self.bias.to(x.dtype) if self.bias is not None else None
-        x = conv2d_resample(x, w.to(x.dtype), f=self.resample_filter, up=self.up, down=self.down,
-                            padding=self.padding, flip_weight=(self.up == 1))
+        x = conv2d_resample(
+            x,
+            w.to(x.dtype),
+            f=self.resample_filter,
+            up=self.up,
+            down=self.down,
+            padding=self.padding,
+            flip_weight=(self.up == 1),
+        )
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, b, act=self.activation, gain=self.act_gain * gain, clamp=clamp)
 
@@ -113,8 +134,19 @@ class Conv2dLayer(nn.Module):
 class MappingNetwork(nn.Module):
     """z (and optional label c) -> w, broadcast to ``num_ws`` copies, with the running mean ``w_avg``."""
 
-    def __init__(self, z_dim, c_dim, w_dim, num_ws, num_layers=8, embed_features=None, layer_features=None,
-                 activation="lrelu", lr_multiplier=0.01, w_avg_beta=0.995):
+    def __init__(
+        self,
+        z_dim,
+        c_dim,
+        w_dim,
+        num_ws,
+        num_layers=8,
+        embed_features=None,
+        layer_features=None,
+        activation="lrelu",
+        lr_multiplier=0.01,
+        w_avg_beta=0.995,
+    ):
         super().__init__()
         self.z_dim = z_dim
         self.c_dim = c_dim
@@ -132,8 +164,9 @@ class MappingNetwork(nn.Module):
         if c_dim > 0:
             self.embed = FullyConnectedLayer(c_dim, embed_features)
         for idx in range(num_layers):
-            layer = FullyConnectedLayer(features[idx], features[idx + 1], activation=activation,
-                                        lr_multiplier=lr_multiplier)
+            layer = FullyConnectedLayer(
+                features[idx], features[idx + 1], activation=activation, lr_multiplier=lr_multiplier
+            )
             setattr(self, f"fc{idx}", layer)
         if num_ws is not None and w_avg_beta is not None:
             self.register_buffer("w_avg", torch.zeros([w_dim]))
@@ -165,8 +198,20 @@ class MappingNetwork(nn.Module):
 class SynthesisLayer(nn.Module):
     """Modulated 3x3 convolution (optionally up-sampling by 2) + noise + bias + leaky ReLU."""
 
-    def __init__(self, in_channels, out_channels, w_dim, resolution, kernel_size=3, up=1, use_noise=True,
-                 activation="lrelu", resample_filter=(1, 3, 3, 1), conv_clamp=None, channels_last=False):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        w_dim,
+        resolution,
+        kernel_size=3,
+        up=1,
+        use_noise=True,
+        activation="lrelu",
+        resample_filter=(1, 3, 3, 1),
+        conv_clamp=None,
+        channels_last=False,
+    ):
         super().__init__()
         self.resolution = resolution
         self.up = up
@@ -188,8 +233,9 @@ class SynthesisLayer(nn.Module):
         return self.weight.shape[1]
 
     def forward(self, x, w, noise_mode="random", fused_modconv=False, gain=1):
-        return self.forward_styles(x, self.affine(w), noise_mode=noise_mode, fused_modconv=fused_modconv,
-                                   gain=gain)
+        return self.forward_styles(
+            x, self.affine(w), noise_mode=noise_mode, fused_modconv=fused_modconv, gain=gain
+        )
 
     def forward_styles(self, x, styles, noise_mode="random", fused_modconv=False, gain=1):
         if noise_mode not in NOISE_MODES:
@@ -202,9 +248,17 @@ class SynthesisLayer(nn.Module):
             noise = noise * self.noise_strength
         if self.use_noise and noise_mode == "const":
             noise = self.noise_const * self.noise_strength
-        x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
-                             resample_filter=self.resample_filter, flip_weight=(self.up == 1),
-                             fused_modconv=fused_modconv)
+        x = modulated_conv2d(
+            x,
+            self.weight,
+            styles,
+            noise=noise,
+            up=self.up,
+            padding=self.padding,
+            resample_filter=self.resample_filter,
+            flip_weight=(self.up == 1),
+            fused_modconv=fused_modconv,
+        )
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=self.act_gain * gain, clamp=clamp)
 
@@ -228,17 +282,30 @@ class ToRGBLayer(nn.Module):
         return self.forward_styles(x, self.affine(w), fused_modconv=fused_modconv)
 
     def forward_styles(self, x, styles, fused_modconv=False, **_):
-        x = modulated_conv2d(x, self.weight, styles * self.weight_gain, demodulate=False,
-                             fused_modconv=fused_modconv)
+        x = modulated_conv2d(
+            x, self.weight, styles * self.weight_gain, demodulate=False, fused_modconv=fused_modconv
+        )
         return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp)
 
 
 class SynthesisBlock(nn.Module):
     """One resolution of the synthesis network: [conv0 (up x2)], conv1, and the toRGB skip output."""
 
-    def __init__(self, in_channels, out_channels, w_dim, resolution, img_channels, is_last, architecture="skip",
-                 resample_filter=(1, 3, 3, 1), conv_clamp=None, use_fp16=False, fp16_channels_last=False,
-                 **layer_kwargs):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        w_dim,
+        resolution,
+        img_channels,
+        is_last,
+        architecture="skip",
+        resample_filter=(1, 3, 3, 1),
+        conv_clamp=None,
+        use_fp16=False,
+        fp16_channels_last=False,
+        **layer_kwargs,
+    ):
         if architecture not in ("orig", "skip", "resnet"):
             raise ValueError(f"unknown synthesis architecture {architecture!r}")
         super().__init__()
@@ -256,18 +323,33 @@ class SynthesisBlock(nn.Module):
         if in_channels == 0:
             self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))
         if in_channels != 0:
-            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim=w_dim, resolution=resolution, up=2,
-                                        resample_filter=resample_filter, conv_clamp=conv_clamp, **layer_kwargs)
+            self.conv0 = SynthesisLayer(
+                in_channels,
+                out_channels,
+                w_dim=w_dim,
+                resolution=resolution,
+                up=2,
+                resample_filter=resample_filter,
+                conv_clamp=conv_clamp,
+                **layer_kwargs,
+            )
             self.num_conv += 1
-        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim=w_dim, resolution=resolution,
-                                    conv_clamp=conv_clamp, **layer_kwargs)
+        self.conv1 = SynthesisLayer(
+            out_channels,
+            out_channels,
+            w_dim=w_dim,
+            resolution=resolution,
+            conv_clamp=conv_clamp,
+            **layer_kwargs,
+        )
         self.num_conv += 1
         if is_last or architecture == "skip":
             self.torgb = ToRGBLayer(out_channels, img_channels, w_dim=w_dim, conv_clamp=conv_clamp)
             self.num_torgb += 1
         if in_channels != 0 and architecture == "resnet":
-            self.skip = Conv2dLayer(in_channels, out_channels, kernel_size=1, bias=False, up=2,
-                                    resample_filter=resample_filter)
+            self.skip = Conv2dLayer(
+                in_channels, out_channels, kernel_size=1, bias=False, up=2, resample_filter=resample_filter
+            )
 
     def style_layers(self) -> list[tuple[str, str, nn.Module]]:
         """(name suffix, kind, module) of the layers that take a style, in StyleSpace order."""
@@ -290,8 +372,9 @@ class SynthesisBlock(nn.Module):
         if self.architecture == "resnet":
             y = self.skip(x, gain=math.sqrt(0.5))
             x = self.conv0.forward_styles(x, next(it), noise_mode=noise_mode, fused_modconv=fused_modconv)
-            x = self.conv1.forward_styles(x, next(it), noise_mode=noise_mode, fused_modconv=fused_modconv,
-                                          gain=math.sqrt(0.5))
+            x = self.conv1.forward_styles(
+                x, next(it), noise_mode=noise_mode, fused_modconv=fused_modconv, gain=math.sqrt(0.5)
+            )
             return y + x
         x = self.conv0.forward_styles(x, next(it), noise_mode=noise_mode, fused_modconv=fused_modconv)
         return self.conv1.forward_styles(x, next(it), noise_mode=noise_mode, fused_modconv=fused_modconv)
@@ -382,13 +465,29 @@ class StyleLayout:
         return [styles[:, layer.offset : layer.stop] for layer in self.layers]
 
     def summary(self) -> list[dict]:
-        return [dict(name=lyr.name, resolution=lyr.resolution, kind=lyr.kind, channels=lyr.channels,
-                     offset=lyr.offset) for lyr in self.layers]
+        return [
+            dict(
+                name=lyr.name,
+                resolution=lyr.resolution,
+                kind=lyr.kind,
+                channels=lyr.channels,
+                offset=lyr.offset,
+            )
+            for lyr in self.layers
+        ]
 
 
 class SynthesisNetwork(nn.Module):
-    def __init__(self, w_dim, img_resolution, img_channels, channel_base=32768, channel_max=512, num_fp16_res=0,
-                 **block_kwargs):
+    def __init__(
+        self,
+        w_dim,
+        img_resolution,
+        img_channels,
+        channel_base=32768,
+        channel_max=512,
+        num_fp16_res=0,
+        **block_kwargs,
+    ):
         if img_resolution < 4 or img_resolution & (img_resolution - 1):
             raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution}")
         super().__init__()
@@ -403,9 +502,16 @@ class SynthesisNetwork(nn.Module):
         for res in self.block_resolutions:
             in_channels = channels[res // 2] if res > 4 else 0
             is_last = res == self.img_resolution
-            block = SynthesisBlock(in_channels, channels[res], w_dim=w_dim, resolution=res,
-                                   img_channels=img_channels, is_last=is_last, use_fp16=(res >= fp16_resolution),
-                                   **block_kwargs)
+            block = SynthesisBlock(
+                in_channels,
+                channels[res],
+                w_dim=w_dim,
+                resolution=res,
+                img_channels=img_channels,
+                is_last=is_last,
+                use_fp16=(res >= fp16_resolution),
+                **block_kwargs,
+            )
             self.num_ws += block.num_conv
             if is_last:
                 self.num_ws += block.num_torgb
@@ -420,8 +526,11 @@ class SynthesisNetwork(nn.Module):
         for bi, block in enumerate(self.blocks):
             for k, (suffix, kind, module) in enumerate(block.style_layers()):
                 ch = module.style_channels
-                layers.append(StyleLayer(f"b{block.resolution}.{suffix}", bi, block.resolution, kind, ch, offset,
-                                         w_idx + k))
+                layers.append(
+                    StyleLayer(
+                        f"b{block.resolution}.{suffix}", bi, block.resolution, kind, ch, offset, w_idx + k
+                    )
+                )
                 offset += ch
             w_idx += block.num_conv
         return StyleLayout(layers)
@@ -437,21 +546,32 @@ class SynthesisNetwork(nn.Module):
             w_idx += block.num_conv
         return out
 
-    def forward_styles(self, styles: Sequence[torch.Tensor], *, noise_mode="const", fused_modconv=False,
-                       start_block: int = 0, x=None, img=None):
+    def forward_styles(
+        self,
+        styles: Sequence[torch.Tensor],
+        *,
+        noise_mode="const",
+        fused_modconv=False,
+        start_block: int = 0,
+        x=None,
+        img=None,
+    ):
         """Run the blocks from ``start_block`` on (with the features ``x`` and image ``img`` that the block
         before it produced), given one style tensor per style layer in layout order. Returns the image."""
         i = 0
         for bi, block in enumerate(self.blocks):
             n = len(block.style_layers())
             if bi >= start_block:
-                x, img = block.forward_styles(x, img, styles[i : i + n], noise_mode=noise_mode,
-                                              fused_modconv=fused_modconv)
+                x, img = block.forward_styles(
+                    x, img, styles[i : i + n], noise_mode=noise_mode, fused_modconv=fused_modconv
+                )
             i += n
         return img
 
     def forward(self, ws, noise_mode="const", fused_modconv=False, **_):
-        return self.forward_styles(self.styles_per_layer(ws), noise_mode=noise_mode, fused_modconv=fused_modconv)
+        return self.forward_styles(
+            self.styles_per_layer(ws), noise_mode=noise_mode, fused_modconv=fused_modconv
+        )
 
 
 class Generator(nn.Module):
@@ -462,23 +582,35 @@ class Generator(nn.Module):
     ``init_kwargs`` and saved with our checkpoints. Images are in [-1, 1] (nominally), shape [N, C, H, W].
     """
 
-    def __init__(self, z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_kwargs=None,
-                 synthesis_kwargs=None):
+    def __init__(
+        self, z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_kwargs=None, synthesis_kwargs=None
+    ):
         super().__init__()
         mapping_kwargs = dict(mapping_kwargs or {})
         synthesis_kwargs = dict(synthesis_kwargs or {})
-        self.init_kwargs = copy.deepcopy(dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
-                                              img_channels=img_channels, mapping_kwargs=mapping_kwargs,
-                                              synthesis_kwargs=synthesis_kwargs))
+        self.init_kwargs = copy.deepcopy(
+            dict(
+                z_dim=z_dim,
+                c_dim=c_dim,
+                w_dim=w_dim,
+                img_resolution=img_resolution,
+                img_channels=img_channels,
+                mapping_kwargs=mapping_kwargs,
+                synthesis_kwargs=synthesis_kwargs,
+            )
+        )
         self.z_dim = z_dim
         self.c_dim = c_dim
         self.w_dim = w_dim
         self.img_resolution = img_resolution
         self.img_channels = img_channels
-        self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
-                                          **synthesis_kwargs)
+        self.synthesis = SynthesisNetwork(
+            w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels, **synthesis_kwargs
+        )
         self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **mapping_kwargs)
+        self.mapping = MappingNetwork(
+            z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **mapping_kwargs
+        )
 
     def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, **synthesis_kwargs):
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
@@ -502,11 +634,13 @@ class Generator(nn.Module):
         """ws [N, num_ws, w_dim] (or [N, w_dim]) -> images [N, C, H, W]."""
         return self.synthesis(self._broadcast_ws(ws), noise_mode=noise_mode, fused_modconv=fused_modconv)
 
-    def synthesize_from_styles(self, styles: torch.Tensor, *, noise_mode: str = "const",
-                               fused_modconv: bool = False):
+    def synthesize_from_styles(
+        self, styles: torch.Tensor, *, noise_mode: str = "const", fused_modconv: bool = False
+    ):
         """Flat styles [N, D] -> images [N, C, H, W]; the same image as ``synthesize`` for ``styles_from_w(ws)``."""
-        return self.synthesis.forward_styles(self.style_layout.split(styles), noise_mode=noise_mode,
-                                             fused_modconv=fused_modconv)
+        return self.synthesis.forward_styles(
+            self.style_layout.split(styles), noise_mode=noise_mode, fused_modconv=fused_modconv
+        )
 
     def mean_w(self, num_samples: int = 10_000, *, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:
         """The mean of w over ``num_samples`` random z, [w_dim] (w_avg is its running estimate from training)."""
@@ -527,9 +661,22 @@ class Generator(nn.Module):
 
 
 class DiscriminatorBlock(nn.Module):
-    def __init__(self, in_channels, tmp_channels, out_channels, resolution, img_channels, first_layer_idx,
-                 architecture="resnet", activation="lrelu", resample_filter=(1, 3, 3, 1), conv_clamp=None,
-                 use_fp16=False, fp16_channels_last=False, freeze_layers=0):
+    def __init__(
+        self,
+        in_channels,
+        tmp_channels,
+        out_channels,
+        resolution,
+        img_channels,
+        first_layer_idx,
+        architecture="resnet",
+        activation="lrelu",
+        resample_filter=(1, 3, 3, 1),
+        conv_clamp=None,
+        use_fp16=False,
+        fp16_channels_last=False,
+        freeze_layers=0,
+    ):
         if in_channels not in (0, tmp_channels):
             raise ValueError("in_channels must be 0 (first block) or tmp_channels")
         if architecture not in ("orig", "skip", "resnet"):
@@ -551,13 +698,29 @@ class DiscriminatorBlock(nn.Module):
 
         common = dict(activation=activation, conv_clamp=conv_clamp)
         if in_channels == 0 or architecture == "skip":
-            self.fromrgb = Conv2dLayer(img_channels, tmp_channels, kernel_size=1, trainable=trainable(), **common)
+            self.fromrgb = Conv2dLayer(
+                img_channels, tmp_channels, kernel_size=1, trainable=trainable(), **common
+            )
         self.conv0 = Conv2dLayer(tmp_channels, tmp_channels, kernel_size=3, trainable=trainable(), **common)
-        self.conv1 = Conv2dLayer(tmp_channels, out_channels, kernel_size=3, down=2, trainable=trainable(),
-                                 resample_filter=resample_filter, **common)
+        self.conv1 = Conv2dLayer(
+            tmp_channels,
+            out_channels,
+            kernel_size=3,
+            down=2,
+            trainable=trainable(),
+            resample_filter=resample_filter,
+            **common,
+        )
         if architecture == "resnet":
-            self.skip = Conv2dLayer(tmp_channels, out_channels, kernel_size=1, bias=False, down=2,
-                                    trainable=trainable(), resample_filter=resample_filter)
+            self.skip = Conv2dLayer(
+                tmp_channels,
+                out_channels,
+                kernel_size=1,
+                bias=False,
+                down=2,
+                trainable=trainable(),
+                resample_filter=resample_filter,
+            )
 
     def forward(self, x, img):
         if self.in_channels == 0 or self.architecture == "skip":
@@ -595,8 +758,18 @@ class MinibatchStdLayer(nn.Module):
 
 
 class DiscriminatorEpilogue(nn.Module):
-    def __init__(self, in_channels, cmap_dim, resolution, img_channels, architecture="resnet",
-                 mbstd_group_size=4, mbstd_num_channels=1, activation="lrelu", conv_clamp=None):
+    def __init__(
+        self,
+        in_channels,
+        cmap_dim,
+        resolution,
+        img_channels,
+        architecture="resnet",
+        mbstd_group_size=4,
+        mbstd_num_channels=1,
+        activation="lrelu",
+        conv_clamp=None,
+    ):
         super().__init__()
         self.in_channels = in_channels
         self.cmap_dim = cmap_dim
@@ -605,10 +778,18 @@ class DiscriminatorEpilogue(nn.Module):
         self.architecture = architecture
         if architecture == "skip":
             self.fromrgb = Conv2dLayer(img_channels, in_channels, kernel_size=1, activation=activation)
-        self.mbstd = (MinibatchStdLayer(group_size=mbstd_group_size, num_channels=mbstd_num_channels)
-                      if mbstd_num_channels > 0 else None)
-        self.conv = Conv2dLayer(in_channels + mbstd_num_channels, in_channels, kernel_size=3, activation=activation,
-                                conv_clamp=conv_clamp)
+        self.mbstd = (
+            MinibatchStdLayer(group_size=mbstd_group_size, num_channels=mbstd_num_channels)
+            if mbstd_num_channels > 0
+            else None
+        )
+        self.conv = Conv2dLayer(
+            in_channels + mbstd_num_channels,
+            in_channels,
+            kernel_size=3,
+            activation=activation,
+            conv_clamp=conv_clamp,
+        )
         self.fc = FullyConnectedLayer(in_channels * resolution**2, in_channels, activation=activation)
         self.out = FullyConnectedLayer(in_channels, 1 if cmap_dim == 0 else cmap_dim)
 
@@ -629,18 +810,41 @@ class DiscriminatorEpilogue(nn.Module):
 class Discriminator(nn.Module):
     """StyleGAN2-ADA discriminator (resnet architecture by default); returns one logit per image, [N, 1]."""
 
-    def __init__(self, c_dim, img_resolution, img_channels, architecture="resnet", channel_base=32768,
-                 channel_max=512, num_fp16_res=0, conv_clamp=None, cmap_dim=None, block_kwargs=None,
-                 mapping_kwargs=None, epilogue_kwargs=None):
+    def __init__(
+        self,
+        c_dim,
+        img_resolution,
+        img_channels,
+        architecture="resnet",
+        channel_base=32768,
+        channel_max=512,
+        num_fp16_res=0,
+        conv_clamp=None,
+        cmap_dim=None,
+        block_kwargs=None,
+        mapping_kwargs=None,
+        epilogue_kwargs=None,
+    ):
         super().__init__()
         block_kwargs = dict(block_kwargs or {})
         mapping_kwargs = dict(mapping_kwargs or {})
         epilogue_kwargs = dict(epilogue_kwargs or {})
-        self.init_kwargs = copy.deepcopy(dict(
-            c_dim=c_dim, img_resolution=img_resolution, img_channels=img_channels, architecture=architecture,
-            channel_base=channel_base, channel_max=channel_max, num_fp16_res=num_fp16_res, conv_clamp=conv_clamp,
-            cmap_dim=cmap_dim, block_kwargs=block_kwargs, mapping_kwargs=mapping_kwargs,
-            epilogue_kwargs=epilogue_kwargs))
+        self.init_kwargs = copy.deepcopy(
+            dict(
+                c_dim=c_dim,
+                img_resolution=img_resolution,
+                img_channels=img_channels,
+                architecture=architecture,
+                channel_base=channel_base,
+                channel_max=channel_max,
+                num_fp16_res=num_fp16_res,
+                conv_clamp=conv_clamp,
+                cmap_dim=cmap_dim,
+                block_kwargs=block_kwargs,
+                mapping_kwargs=mapping_kwargs,
+                epilogue_kwargs=epilogue_kwargs,
+            )
+        )
         self.c_dim = c_dim
         self.img_resolution = img_resolution
         self.img_resolution_log2 = int(math.log2(img_resolution))
@@ -656,16 +860,25 @@ class Discriminator(nn.Module):
         layer_idx = 0
         for res in self.block_resolutions:
             in_channels = channels[res] if res < img_resolution else 0
-            block = DiscriminatorBlock(in_channels, channels[res], channels[res // 2], resolution=res,
-                                       first_layer_idx=layer_idx, use_fp16=(res >= fp16_resolution),
-                                       **block_kwargs, **common)
+            block = DiscriminatorBlock(
+                in_channels,
+                channels[res],
+                channels[res // 2],
+                resolution=res,
+                first_layer_idx=layer_idx,
+                use_fp16=(res >= fp16_resolution),
+                **block_kwargs,
+                **common,
+            )
             setattr(self, f"b{res}", block)
             layer_idx += block.num_layers
         if c_dim > 0:
-            self.mapping = MappingNetwork(z_dim=0, c_dim=c_dim, w_dim=cmap_dim, num_ws=None, w_avg_beta=None,
-                                          **mapping_kwargs)
-        self.b4 = DiscriminatorEpilogue(channels[4], cmap_dim=cmap_dim, resolution=4, **epilogue_kwargs,
-                                        **common)
+            self.mapping = MappingNetwork(
+                z_dim=0, c_dim=c_dim, w_dim=cmap_dim, num_ws=None, w_avg_beta=None, **mapping_kwargs
+            )
+        self.b4 = DiscriminatorEpilogue(
+            channels[4], cmap_dim=cmap_dim, resolution=4, **epilogue_kwargs, **common
+        )
 
     def forward(self, img, c=None, **_):
         x = None
@@ -680,9 +893,13 @@ class Discriminator(nn.Module):
 
 PRESETS: dict[str, dict] = {
     # The configuration of papers/003: 256x256, channel_base 16384 (stylegan2-ada-pytorch "paper256").
-    "paper256": dict(resolution=256, channel_base=16384, channel_max=512, z_dim=512, w_dim=512, mapping_layers=8),
+    "paper256": dict(
+        resolution=256, channel_base=16384, channel_max=512, z_dim=512, w_dim=512, mapping_layers=8
+    ),
     # The demo study's small networks, sized so that training fits in a few hours of a 2-core CPU.
-    "demo128": dict(resolution=128, channel_base=2048, channel_max=128, z_dim=128, w_dim=128, mapping_layers=4),
+    "demo128": dict(
+        resolution=128, channel_base=2048, channel_max=128, z_dim=128, w_dim=128, mapping_layers=4
+    ),
     "demo64": dict(resolution=64, channel_base=2048, channel_max=128, z_dim=128, w_dim=128, mapping_layers=4),
 }
 
@@ -692,10 +909,17 @@ def generator_kwargs(preset: str, *, img_channels: int = 1, **overrides) -> dict
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
     p = {**PRESETS[preset], **overrides}
-    return dict(z_dim=p["z_dim"], c_dim=0, w_dim=p["w_dim"], img_resolution=p["resolution"],
-                img_channels=img_channels, mapping_kwargs=dict(num_layers=p["mapping_layers"]),
-                synthesis_kwargs=dict(channel_base=p["channel_base"], channel_max=p["channel_max"],
-                                      num_fp16_res=0, conv_clamp=None))
+    return dict(
+        z_dim=p["z_dim"],
+        c_dim=0,
+        w_dim=p["w_dim"],
+        img_resolution=p["resolution"],
+        img_channels=img_channels,
+        mapping_kwargs=dict(num_layers=p["mapping_layers"]),
+        synthesis_kwargs=dict(
+            channel_base=p["channel_base"], channel_max=p["channel_max"], num_fp16_res=0, conv_clamp=None
+        ),
+    )
 
 
 def discriminator_kwargs(preset: str, *, img_channels: int = 1, **overrides) -> dict:
@@ -703,5 +927,10 @@ def discriminator_kwargs(preset: str, *, img_channels: int = 1, **overrides) -> 
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
     p = {**PRESETS[preset], **overrides}
-    return dict(c_dim=0, img_resolution=p["resolution"], img_channels=img_channels,
-                channel_base=p["channel_base"], channel_max=p["channel_max"])
+    return dict(
+        c_dim=0,
+        img_resolution=p["resolution"],
+        img_channels=img_channels,
+        channel_base=p["channel_base"],
+        channel_max=p["channel_max"],
+    )

@@ -99,8 +99,11 @@ def plan_units(num_images: int, dims: int, config: SweepConfig) -> list[SweepUni
     units = []
     for i0 in range(0, num_images, config.image_chunk):
         for d0 in range(0, dims, dim_chunk):
-            units.append(SweepUnit(len(units), i0, min(i0 + config.image_chunk, num_images), d0,
-                                   min(d0 + dim_chunk, dims)))
+            units.append(
+                SweepUnit(
+                    len(units), i0, min(i0 + config.image_chunk, num_images), d0, min(d0 + dim_chunk, dims)
+                )
+            )
     return units
 
 
@@ -109,24 +112,42 @@ class SweepStore:
     ``exact_mask.npy`` [N, D] (screening), and ``sweep.json`` describing the run. Opened with memory maps so
     that units write straight to disk and a rerun skips units already done."""
 
-    def __init__(self, folder: str | Path, *, num_images: int, dims: int, units: int, config: SweepConfig,
-                 fingerprint: dict):
+    def __init__(
+        self,
+        folder: str | Path,
+        *,
+        num_images: int,
+        dims: int,
+        units: int,
+        config: SweepConfig,
+        fingerprint: dict,
+    ):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         meta_path = self.folder / "sweep.json"
-        meta = {"num_images": num_images, "dims": dims, "units": units, "config": asdict(config),
-                "fingerprint": fingerprint}
+        meta = {
+            "num_images": num_images,
+            "dims": dims,
+            "units": units,
+            "config": asdict(config),
+            "fingerprint": fingerprint,
+        }
         fresh = not meta_path.exists()
         if not fresh:
             old = json.loads(meta_path.read_text())
             if {k: old.get(k) for k in meta} != meta:
-                raise ValueError(f"{self.folder} holds a different sweep (other images, model or settings); "
-                                 f"use a new folder")
+                raise ValueError(
+                    f"{self.folder} holds a different sweep (other images, model or settings); "
+                    f"use a new folder"
+                )
         self.deltas = self._open("deltas.npy", (num_images, dims, 2), np.float32, np.nan, fresh)
         self.base_probs = self._open("base_probs.npy", (num_images,), np.float32, np.nan, fresh)
         self.done = self._open("done.npy", (units,), np.bool_, False, fresh)
-        self.exact_mask = (self._open("exact_mask.npy", (num_images, dims), np.bool_, False, fresh)
-                           if config.mode == "screening" else None)
+        self.exact_mask = (
+            self._open("exact_mask.npy", (num_images, dims), np.bool_, False, fresh)
+            if config.mode == "screening"
+            else None
+        )
         if fresh:
             meta_path.write_text(json.dumps(meta, indent=1))
 
@@ -208,7 +229,8 @@ class StyleSweeper:
             if block.num_torgb:
                 t = block.torgb
                 pre = torch.nn.functional.conv2d(
-                    x, (t.weight * (block_styles[block.num_conv] * t.weight_gain).reshape(1, -1, 1, 1)))
+                    x, (t.weight * (block_styles[block.num_conv] * t.weight_gain).reshape(1, -1, 1, 1))
+                )
                 cache["torgb"][bi] = (x, pre)
             img = block.forward_image(x, img, block_styles[block.num_conv] if block.num_torgb else None)
             li += n_layers
@@ -226,7 +248,9 @@ class StyleSweeper:
             img = img.expand(k, -1, -1, -1)
         return self.G.synthesis.forward_styles(styles_k, noise_mode="const", start_block=bi, x=x, img=img)
 
-    def _torgb_images(self, bi: int, cache: dict, channels: torch.Tensor, new_values: torch.Tensor) -> torch.Tensor:
+    def _torgb_images(
+        self, bi: int, cache: dict, channels: torch.Tensor, new_values: torch.Tensor
+    ) -> torch.Tensor:
         """Images after setting toRGB style channel ``channels[k]`` of block ``bi`` to ``new_values[k]``."""
         block = self.blocks[bi]
         t = block.torgb
@@ -294,13 +318,16 @@ class StyleSweeper:
         return p.detach(), g.detach()
 
 
-def screening_estimates(s: torch.Tensor, grad: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+def screening_estimates(
+    s: torch.Tensor, grad: torch.Tensor, low: torch.Tensor, high: torch.Tensor
+) -> torch.Tensor:
     """First-order estimates [N, D, 2] of (Delta-, Delta+) from the gradient dC/dS."""
     return torch.stack([grad * (s - low), grad * (high - s)], dim=-1)
 
 
 def fingerprint(styles: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> dict:
     """A cheap identity of the sweep inputs, to refuse resuming into a folder of another sweep."""
+
     def h(t):
         t = t.detach().double().cpu().flatten()
         return [float(t.sum()), float((t * torch.arange(1, t.numel() + 1, dtype=torch.float64)).sum() % 1e6)]
@@ -338,13 +365,21 @@ def sweep_deltas(
         low, high = ranges
     n, dims = styles.shape
     if dims != G.style_layout.dims or low.numel() != dims or high.numel() != dims:
-        raise ValueError(f"styles [N, {dims}] and ranges [{low.numel()}] must match the generator's "
-                         f"{G.style_layout.dims} style dimensions")
+        raise ValueError(
+            f"styles [N, {dims}] and ranges [{low.numel()}] must match the generator's "
+            f"{G.style_layout.dims} style dimensions"
+        )
     sweeper = StyleSweeper(G, classifier, low, high, cfg)
     plan = plan_units(n, dims, cfg)
     if out_dir is not None:
-        store = SweepStore(out_dir, num_images=n, dims=dims, units=len(plan), config=cfg,
-                           fingerprint=fingerprint(styles, low, high))
+        store = SweepStore(
+            out_dir,
+            num_images=n,
+            dims=dims,
+            units=len(plan),
+            config=cfg,
+            fingerprint=fingerprint(styles, low, high),
+        )
         deltas, base, done, exact_mask = store.deltas, store.base_probs, store.done, store.exact_mask
     else:
         store = None
@@ -367,8 +402,16 @@ def sweep_deltas(
         if progress_fn:
             rate = evaluated / max(time.time() - t0, 1e-9)
             progress_fn(finished, total, f"unit {unit.index + 1}/{len(plan)}, {rate:.0f} perturbations/s")
-    return SweepResult(deltas=deltas, base_probs=base, low=low.cpu().numpy(), high=high.cpu().numpy(),
-                       exact_mask=exact_mask, config=asdict(cfg), seconds=time.time() - t0, perturbations=evaluated)
+    return SweepResult(
+        deltas=deltas,
+        base_probs=base,
+        low=low.cpu().numpy(),
+        high=high.cpu().numpy(),
+        exact_mask=exact_mask,
+        config=asdict(cfg),
+        seconds=time.time() - t0,
+        perturbations=evaluated,
+    )
 
 
 def _run_unit(sweeper: StyleSweeper, styles, unit: SweepUnit, deltas, base, exact_mask, cfg, device) -> int:
@@ -418,5 +461,8 @@ def open_deltas(folder: str | Path) -> tuple[np.ndarray, np.ndarray, dict]:
     """Memory-map a stored sweep: (deltas [N, D, 2], base_probs [N], metadata)."""
     folder = Path(folder)
     meta = json.loads((folder / "sweep.json").read_text())
-    return np.load(folder / "deltas.npy", mmap_mode="r"), np.load(folder / "base_probs.npy", mmap_mode="r"), meta
-
+    return (
+        np.load(folder / "deltas.npy", mmap_mode="r"),
+        np.load(folder / "base_probs.npy", mmap_mode="r"),
+        meta,
+    )

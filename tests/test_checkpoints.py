@@ -11,8 +11,15 @@ import torch
 from explain_engine.checkpoints import CheckpointError, load_discriminator, load_generator, save_networks
 from explain_engine.stylegan2 import Discriminator, Generator
 
-TINY_G = dict(z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=1, mapping_kwargs=dict(num_layers=2),
-              synthesis_kwargs=dict(channel_base=128, channel_max=16))
+TINY_G = dict(
+    z_dim=16,
+    c_dim=0,
+    w_dim=16,
+    img_resolution=16,
+    img_channels=1,
+    mapping_kwargs=dict(num_layers=2),
+    synthesis_kwargs=dict(channel_base=128, channel_max=16),
+)
 TINY_D = dict(c_dim=0, img_resolution=16, img_channels=1, channel_base=128, channel_max=16)
 
 
@@ -37,11 +44,17 @@ def persistence_standin(marker):
 
     class Persistent:
         def __init__(self, module, init_kwargs):
-            state = {"training": False, "_parameters": dict(module._parameters), "_buffers": dict(module._buffers),
-                     "_non_persistent_buffers_set": set(), "_init_kwargs": init_kwargs,
-                     "_modules": {k: Persistent(v, {}) for k, v in module._modules.items()}}
-            self.meta = dict(type="class", version=6, module_src=source, class_name=type(module).__name__,
-                             state=state)
+            state = {
+                "training": False,
+                "_parameters": dict(module._parameters),
+                "_buffers": dict(module._buffers),
+                "_non_persistent_buffers_set": set(),
+                "_init_kwargs": init_kwargs,
+                "_modules": {k: Persistent(v, {}) for k, v in module._modules.items()},
+            }
+            self.meta = dict(
+                type="class", version=6, module_src=source, class_name=type(module).__name__, state=state
+            )
 
         def __reduce__(self):
             return (_reconstruct_persistent_obj, (self.meta,))
@@ -53,14 +66,20 @@ def persistence_standin(marker):
 
 
 @pytest.mark.parametrize("protocol", [2, 4])
-def test_a_stylegan2_ada_network_pickle_loads_without_running_its_code(tmp_path, marker, persistence_standin,
-                                                                        protocol):
+def test_a_stylegan2_ada_network_pickle_loads_without_running_its_code(
+    tmp_path, marker, persistence_standin, protocol
+):
     torch.manual_seed(0)
     G, D = Generator(**TINY_G).eval(), Discriminator(**TINY_D).eval()
     with torch.no_grad():
         G.mapping.w_avg.normal_()
-    data = {"G": persistence_standin(G, TINY_G), "G_ema": persistence_standin(G, TINY_G),
-            "D": persistence_standin(D, TINY_D), "augment_pipe": None, "training_set_kwargs": {"path": "x"}}
+    data = {
+        "G": persistence_standin(G, TINY_G),
+        "G_ema": persistence_standin(G, TINY_G),
+        "D": persistence_standin(D, TINY_D),
+        "augment_pipe": None,
+        "training_set_kwargs": {"path": "x"},
+    }
     path = tmp_path / "network-snapshot.pkl"
     path.write_bytes(pickle.dumps(data, protocol=protocol))
 
@@ -100,10 +119,13 @@ def test_our_checkpoint_round_trips(tmp_path):
     assert D2.img_resolution == 16
 
 
-@pytest.mark.parametrize("content, reason", [
-    (b"hello, not a checkpoint", "neither"),
-    (b"\x80\x04\x95", "truncated"),
-])
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b"hello, not a checkpoint", "neither"),
+        (b"\x80\x04\x95", "truncated"),
+    ],
+)
 def test_files_that_are_not_checkpoints_get_a_clear_error(tmp_path, content, reason):
     path = tmp_path / "bad.pkl"
     path.write_bytes(content)

@@ -9,8 +9,15 @@ from explain_engine.checkpoints import save_networks
 from explain_engine.cli import main
 from explain_engine.stylegan2 import Discriminator, Generator
 
-TINY_G = dict(z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=1, mapping_kwargs=dict(num_layers=2),
-              synthesis_kwargs=dict(channel_base=128, channel_max=16))
+TINY_G = dict(
+    z_dim=16,
+    c_dim=0,
+    w_dim=16,
+    img_resolution=16,
+    img_channels=1,
+    mapping_kwargs=dict(num_layers=2),
+    synthesis_kwargs=dict(channel_base=128, channel_max=16),
+)
 
 
 class Brightness(torch.nn.Module):
@@ -48,21 +55,73 @@ def test_ranges_project_sweep_select_from_the_command_line(tmp_path, capsys):
         x = G.synthesize(G.mapping(torch.randn(2, 16)))
     for i in range(2):
         Image.fromarray(np.round((x[i, 0].numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)).save(
-            images / f"case{i}.png")
+            images / f"case{i}.png"
+        )
 
-    assert main(["ranges", str(net), "--out", str(tmp_path / "ranges.pt"), "--samples", "500", "--batch", "100"]) == 0
-    assert main(["project", str(images), "--generator", str(net), "--discriminator", str(net), "--classifier",
-                 str(clf), "--ranges", str(tmp_path / "ranges.pt"), "--out", str(tmp_path / "proj"),
-                 "--steps", "100", "--lr", "0.1"]) == 0
+    assert (
+        main(["ranges", str(net), "--out", str(tmp_path / "ranges.pt"), "--samples", "500", "--batch", "100"])
+        == 0
+    )
+    assert (
+        main(
+            [
+                "project",
+                str(images),
+                "--generator",
+                str(net),
+                "--discriminator",
+                str(net),
+                "--classifier",
+                str(clf),
+                "--ranges",
+                str(tmp_path / "ranges.pt"),
+                "--out",
+                str(tmp_path / "proj"),
+                "--steps",
+                "100",
+                "--lr",
+                "0.1",
+            ]
+        )
+        == 0
+    )
     styles = np.load(tmp_path / "proj" / "styles.npy")
     assert styles.shape == (2, G.style_layout.dims)
     assert (tmp_path / "proj" / "0001_reconstruction.png").exists()
     assert "case0.png" in (tmp_path / "proj" / "fidelity.csv").read_text()
-    assert main(["sweep", str(tmp_path / "proj" / "styles.npy"), "--generator", str(net), "--classifier", str(clf),
-                 "--ranges", str(tmp_path / "ranges.pt"), "--out", str(tmp_path / "sweep")]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                str(tmp_path / "proj" / "styles.npy"),
+                "--generator",
+                str(net),
+                "--classifier",
+                str(clf),
+                "--ranges",
+                str(tmp_path / "ranges.pt"),
+                "--out",
+                str(tmp_path / "sweep"),
+            ]
+        )
+        == 0
+    )
     assert np.isfinite(np.load(tmp_path / "sweep" / "deltas.npy")).all()
-    assert main(["select", str(tmp_path / "sweep"), "--generator", str(net), "--delta", "0.01",
-                 "--csv", str(tmp_path / "ranking.csv")]) == 0
+    assert (
+        main(
+            [
+                "select",
+                str(tmp_path / "sweep"),
+                "--generator",
+                str(net),
+                "--delta",
+                "0.01",
+                "--csv",
+                str(tmp_path / "ranking.csv"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "selected:" in out
     assert len((tmp_path / "ranking.csv").read_text().splitlines()) == G.style_layout.dims + 1

@@ -7,8 +7,15 @@ from explain_engine.projection import ProjectionConfig, project_images
 from explain_engine.ranges import estimate_style_ranges
 from explain_engine.stylegan2 import Discriminator, Generator
 
-TINY_G = dict(z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=1, mapping_kwargs=dict(num_layers=2),
-              synthesis_kwargs=dict(channel_base=128, channel_max=16))
+TINY_G = dict(
+    z_dim=16,
+    c_dim=0,
+    w_dim=16,
+    img_resolution=16,
+    img_channels=1,
+    mapping_kwargs=dict(num_layers=2),
+    synthesis_kwargs=dict(channel_base=128, channel_max=16),
+)
 
 
 class MeanBrightness(torch.nn.Module):
@@ -46,7 +53,9 @@ def test_projection_uses_classifier_and_discriminator_terms_and_reports_fidelity
     with torch.no_grad():
         x = G.synthesize(G.mapping(torch.randn(2, 16)))
     clf = MeanBrightness()
-    res = project_images(x, G, classifier=clf, D=D, config=ProjectionConfig(steps=150, lr=0.1, prefer_lpips=False))
+    res = project_images(
+        x, G, classifier=clf, D=D, config=ProjectionConfig(steps=150, lr=0.1, prefer_lpips=False)
+    )
     assert res.perceptual_kind == "classifier-features"
     assert torch.allclose(res.prob_original, clf(x), atol=1e-6)
     assert (res.prob_original - res.prob_reconstruction).abs().max() < 0.1

@@ -6,7 +6,9 @@ import pytest
 from explain_engine.selection import CurationFilters, ImageFacts, curate, select_dimensions
 from explain_engine.stylegan2 import StyleLayer, StyleLayout
 
-LAYOUT = StyleLayout([StyleLayer("b4.conv1", 0, 4, "conv", 3, 0, 0), StyleLayer("b4.torgb", 0, 4, "torgb", 2, 3, 1)])
+LAYOUT = StyleLayout(
+    [StyleLayer("b4.conv1", 0, 4, "conv", 3, 0, 0), StyleLayer("b4.torgb", 0, 4, "torgb", 2, 3, 1)]
+)
 
 
 def hand_made():
@@ -22,7 +24,13 @@ def test_mean_abs_selects_dimensions_above_delta_with_their_direction():
     sel = select_dimensions(hand_made(), LAYOUT, aggregate="mean_abs", delta=0.29)
     assert [e.dim for e in sel.selected] == [1, 3]
     top = sel.ranking[0]
-    assert (top.dim, top.direction, top.raises_score, top.layer, top.channel) == (1, "high", True, "b4.conv1", 1)
+    assert (top.dim, top.direction, top.raises_score, top.layer, top.channel) == (
+        1,
+        "high",
+        True,
+        "b4.conv1",
+        1,
+    )
     dim3 = sel.ranking[1]
     assert dim3.dim == 3 and dim3.direction == "low" and not dim3.raises_score
     assert dim3.effect == pytest.approx(0.3) and dim3.mean_low == pytest.approx(-0.3)
@@ -47,9 +55,12 @@ def test_selection_over_a_subset_of_images():
 def test_curation_orders_by_change_and_applies_filters():
     d = hand_made()
     sel = select_dimensions(d, LAYOUT, aggregate="mean_abs", delta=0.29)
-    facts = ImageFacts(prob_original=np.array([0.95, 0.05, 0.5, 0.97]),
-                       prob_reconstruction=np.array([0.93, 0.3, 0.5, 0.96]),
-                       labels=np.array([1, 0, 1, 0]), psnr=np.array([30, 30, 30, 20.0]))
+    facts = ImageFacts(
+        prob_original=np.array([0.95, 0.05, 0.5, 0.97]),
+        prob_reconstruction=np.array([0.93, 0.3, 0.5, 0.96]),
+        labels=np.array([1, 0, 1, 0]),
+        psnr=np.array([30, 30, 30, 20.0]),
+    )
     cur = curate(d, np.array([0.9, 0.1, 0.5, 0.9]), sel, facts, CurationFilters(top_k=5, min_psnr=25))
     # image 0 is the only one the classifier gets right with confidence, a faithful reconstruction and a good PSNR
     assert cur.eligible.tolist() == [True, False, False, False]

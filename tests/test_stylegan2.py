@@ -5,8 +5,15 @@ import torch
 
 from explain_engine.stylegan2 import Discriminator, Generator, discriminator_kwargs, generator_kwargs
 
-TINY = dict(z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=1, mapping_kwargs=dict(num_layers=2),
-            synthesis_kwargs=dict(channel_base=128, channel_max=16))
+TINY = dict(
+    z_dim=16,
+    c_dim=0,
+    w_dim=16,
+    img_resolution=16,
+    img_channels=1,
+    mapping_kwargs=dict(num_layers=2),
+    synthesis_kwargs=dict(channel_base=128, channel_max=16),
+)
 
 
 @pytest.fixture
@@ -33,9 +40,17 @@ def test_paper256_has_the_papers_7424_style_dimensions():
 
 def test_state_dict_names_follow_stylegan2_ada_pytorch(G):
     names = set(G.state_dict())
-    for expected in ["mapping.fc0.weight", "mapping.w_avg", "synthesis.b4.const", "synthesis.b4.conv1.affine.weight",
-                     "synthesis.b8.conv0.weight", "synthesis.b8.conv0.noise_const", "synthesis.b16.torgb.weight",
-                     "synthesis.b8.resample_filter", "synthesis.b16.conv1.noise_strength"]:
+    for expected in [
+        "mapping.fc0.weight",
+        "mapping.w_avg",
+        "synthesis.b4.const",
+        "synthesis.b4.conv1.affine.weight",
+        "synthesis.b8.conv0.weight",
+        "synthesis.b8.conv0.noise_const",
+        "synthesis.b16.torgb.weight",
+        "synthesis.b8.resample_filter",
+        "synthesis.b16.conv1.noise_strength",
+    ]:
         assert expected in names
     D = Discriminator(**discriminator_kwargs("demo64"))
     assert {"b64.fromrgb.weight", "b64.skip.weight", "b4.fc.weight", "b4.out.bias"} <= set(D.state_dict())

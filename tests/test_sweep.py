@@ -8,8 +8,15 @@ from explain_engine.ranges import estimate_style_ranges
 from explain_engine.stylegan2 import Generator
 from explain_engine.sweep import SweepConfig, open_deltas, plan_units, sweep_deltas
 
-TINY_G = dict(z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=1, mapping_kwargs=dict(num_layers=2),
-              synthesis_kwargs=dict(channel_base=128, channel_max=16))
+TINY_G = dict(
+    z_dim=16,
+    c_dim=0,
+    w_dim=16,
+    img_resolution=16,
+    img_channels=1,
+    mapping_kwargs=dict(num_layers=2),
+    synthesis_kwargs=dict(channel_base=128, channel_max=16),
+)
 
 
 class TinyClassifier(torch.nn.Module):
@@ -91,14 +98,25 @@ def test_an_interrupted_sweep_resumes_to_identical_output(setup, tmp_path):
         return len(calls) > 2
 
     with pytest.raises(InterruptedError):
-        sweep_deltas(G, clf, styles, ranges, config=cfg, out_dir=tmp_path / "sw", abort_fn=abort_after_two_units)
+        sweep_deltas(
+            G, clf, styles, ranges, config=cfg, out_dir=tmp_path / "sw", abort_fn=abort_after_two_units
+        )
     done = np.load(tmp_path / "sw" / "done.npy")
     assert done.sum() == 2
     progress = []
-    res = sweep_deltas(G, clf, styles, ranges, config=cfg, out_dir=tmp_path / "sw",
-                       progress_fn=lambda d, t, m: progress.append(d))
+    res = sweep_deltas(
+        G,
+        clf,
+        styles,
+        ranges,
+        config=cfg,
+        out_dir=tmp_path / "sw",
+        progress_fn=lambda d, t, m: progress.append(d),
+    )
     units = plan_units(3, G.style_layout.dims, cfg)
-    assert res.perturbations < sum(2 * (u.dim_stop - u.dim_start) + 1 for u in units)  # finished units skipped
+    assert res.perturbations < sum(
+        2 * (u.dim_stop - u.dim_start) + 1 for u in units
+    )  # finished units skipped
     deltas, base, meta = open_deltas(tmp_path / "sw")
     assert np.array_equal(np.asarray(deltas), full)
     assert meta["num_images"] == 3 and np.isfinite(base).all()

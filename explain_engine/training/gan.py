@@ -64,10 +64,14 @@ def augment(images: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tenso
     shifts = torch.randint(-max_shift, max_shift + 1, [n, 2], generator=gen).to(dev) * apply[0, :, None]
     pad = max_shift
     padded = F.pad(images, [pad, pad, pad, pad], mode="reflect")
-    rows = (torch.arange(h, device=dev)[None, :] + pad - shifts[:, :1])  # [n, h]
-    cols = (torch.arange(w, device=dev)[None, :] + pad - shifts[:, 1:])  # [n, w]
-    out = padded[torch.arange(n, device=dev)[:, None, None, None], torch.arange(images.shape[1], device=dev)[
-        None, :, None, None], rows[:, None, :, None], cols[:, None, None, :]]
+    rows = torch.arange(h, device=dev)[None, :] + pad - shifts[:, :1]  # [n, h]
+    cols = torch.arange(w, device=dev)[None, :] + pad - shifts[:, 1:]  # [n, w]
+    out = padded[
+        torch.arange(n, device=dev)[:, None, None, None],
+        torch.arange(images.shape[1], device=dev)[None, :, None, None],
+        rows[:, None, :, None],
+        cols[:, None, None, :],
+    ]
     bright = torch.randn([n, 1, 1, 1], generator=gen).to(dev) * 0.2 * apply[1].view(-1, 1, 1, 1)
     out = out + bright
     mean = out.mean(dim=[1, 2, 3], keepdim=True)
@@ -101,8 +105,9 @@ class GanTrainer:
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         mb_ratio = cfg.r1_interval / (cfg.r1_interval + 1)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.g_lr, betas=cfg.betas)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.d_lr * mb_ratio,
-                                      betas=tuple(b**mb_ratio for b in cfg.betas))
+        self.opt_D = torch.optim.Adam(
+            self.D.parameters(), lr=cfg.d_lr * mb_ratio, betas=tuple(b**mb_ratio for b in cfg.betas)
+        )
         self.r1_gamma = cfg.r1_gamma if cfg.r1_gamma is not None else 0.0002 * res**2 / cfg.batch_size
         self.step_idx = 0
         self.images_seen = 0
@@ -114,10 +119,17 @@ class GanTrainer:
     def state(self) -> dict:
         return {
             "config": asdict(self.cfg),
-            "G": network_record(self.G), "D": network_record(self.D), "G_ema": network_record(self.G_ema),
-            "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
-            "step": self.step_idx, "images_seen": self.images_seen, "augment_p": self.augment_p,
-            "torch_rng": torch.get_rng_state(), "gen_rng": self.gen.get_state(), "log": self.log,
+            "G": network_record(self.G),
+            "D": network_record(self.D),
+            "G_ema": network_record(self.G_ema),
+            "opt_G": self.opt_G.state_dict(),
+            "opt_D": self.opt_D.state_dict(),
+            "step": self.step_idx,
+            "images_seen": self.images_seen,
+            "augment_p": self.augment_p,
+            "torch_rng": torch.get_rng_state(),
+            "gen_rng": self.gen.get_state(),
+            "log": self.log,
         }
 
     def load_state(self, st: dict) -> None:
@@ -193,17 +205,32 @@ class GanTrainer:
         if (self.step_idx + 1) % cfg.augment_interval == 0:
             rt = float(np.mean(self._rt_acc))
             self._rt_acc.clear()
-            adjust = np.sign(rt - cfg.augment_target) * (n * cfg.augment_interval) / (cfg.augment_speed_kimg * 1000)
+            adjust = (
+                np.sign(rt - cfg.augment_target)
+                * (n * cfg.augment_interval)
+                / (cfg.augment_speed_kimg * 1000)
+            )
             self.augment_p = float(min(max(self.augment_p + adjust, 0.0), 1.0))
         self.step_idx += 1
         self.images_seen += n
-        return {"loss_g": float(loss_g.detach()), "loss_d": float(loss_d.detach()), "r1": float(r1.detach()),
-                "real_logit": float(logits_real.detach().mean()), "fake_logit": float(logits_fake.detach().mean())}
+        return {
+            "loss_g": float(loss_g.detach()),
+            "loss_d": float(loss_d.detach()),
+            "r1": float(r1.detach()),
+            "real_logit": float(logits_real.detach().mean()),
+            "fake_logit": float(logits_fake.detach().mean()),
+        }
 
 
-def train_gan(images: np.ndarray, out_dir: str | Path, cfg: GanTrainingConfig | None = None, *,
-              progress_fn: ProgressFn | None = None, abort_fn: Callable[[], bool] | None = None,
-              max_seconds: float | None = None) -> Path:
+def train_gan(
+    images: np.ndarray,
+    out_dir: str | Path,
+    cfg: GanTrainingConfig | None = None,
+    *,
+    progress_fn: ProgressFn | None = None,
+    abort_fn: Callable[[], bool] | None = None,
+    max_seconds: float | None = None,
+) -> Path:
     """Train (or resume training) the demo StyleGAN2 on ``images`` (uint8 [N, H, W]) until ``cfg.total_kimg``.
 
     Writes ``training-state.pt`` (resumable) and, at every checkpoint and at the end, ``network.pt`` with
@@ -223,8 +250,11 @@ def train_gan(images: np.ndarray, out_dir: str | Path, cfg: GanTrainingConfig | 
 
     def checkpoint():
         _atomic_torch_save(trainer.state(), state_path)
-        save_networks(net_path, {"G": trainer.G, "G_ema": trainer.G_ema, "D": trainer.D},
-                      metadata={"kimg": trainer.images_seen / 1000, "preset": cfg.preset, "training": asdict(cfg)})
+        save_networks(
+            net_path,
+            {"G": trainer.G, "G_ema": trainer.G_ema, "D": trainer.D},
+            metadata={"kimg": trainer.images_seen / 1000, "preset": cfg.preset, "training": asdict(cfg)},
+        )
 
     while trainer.images_seen < total:
         t0 = time.time()
@@ -237,9 +267,11 @@ def train_gan(images: np.ndarray, out_dir: str | Path, cfg: GanTrainingConfig | 
             trainer.log.append(mean)
             rate = cfg.batch_size / max(mean["sec"], 1e-9)
             eta = (total - trainer.images_seen) / rate
-            msg = (f"kimg {mean['kimg']:.2f}/{cfg.total_kimg:g}  img/s {rate:.1f}  loss_g {mean['loss_g']:.3f}  "
-                   f"loss_d {mean['loss_d']:.3f}  r1 {mean['r1']:.3f}  p {trainer.augment_p:.3f}  "
-                   f"eta {eta / 3600:.1f} h")
+            msg = (
+                f"kimg {mean['kimg']:.2f}/{cfg.total_kimg:g}  img/s {rate:.1f}  loss_g {mean['loss_g']:.3f}  "
+                f"loss_d {mean['loss_d']:.3f}  r1 {mean['r1']:.3f}  p {trainer.augment_p:.3f}  "
+                f"eta {eta / 3600:.1f} h"
+            )
             if progress_fn:
                 progress_fn(trainer.images_seen, total, msg)
             stats.clear()
@@ -250,4 +282,3 @@ def train_gan(images: np.ndarray, out_dir: str | Path, cfg: GanTrainingConfig | 
             break
     checkpoint()
     return net_path
-

@@ -1,0 +1,313 @@
+"""Ground-truth recovery on the demo study: do the selected style dimensions act on the planted pathology or
+on the planted shortcut?
+
+Pipeline on held-out phantoms (drawn like the training data, shortcut included): project every phantom into
+StyleSpace, sweep every dimension, select dimensions, and for each selected (or top-ranked) dimension perturb
+every image in the dimension's direction and measure
+
+* where the image changes: the share of the absolute change |G(S^d) - G(S)| that falls inside the planted
+  opacity mask (positives only), inside the lung field, and inside the lung bases (the lower half of the lung
+  field), and how spread out the change is (the fraction of pixels carrying 90% of it);
+* what the change does to two probes trained on shortcut-neutral phantoms: a *pathology probe* (opacity
+  present?) and a *shortcut probe* (portable AP acquisition?). A dimension acts on the pathology when it moves
+  the pathology probe, on the shortcut when it moves the shortcut probe.
+
+Verdicts (thresholds on the mean absolute probe change over images): "pathology" if the pathology probe moves
+by >= 0.1 and at least twice as much as the shortcut probe, "shortcut" in the opposite case, "both" if both move
+by >= 0.1, else "other" (global or image-quality changes the probes do not read).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .demo_cases import HELDOUT_SEED
+from .phantoms import PhantomDataset, make_phantom_dataset
+from .projection import ProjectionConfig, project_images
+from .ranges import StyleRanges, estimate_style_ranges
+from .selection import Selection, select_dimensions
+from .sweep import SweepConfig, open_deltas, sweep_deltas
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+@dataclass
+class DimensionTruth:
+    dim: int
+    layer: str
+    channel: int
+    effect: float
+    direction: str
+    selected: bool
+    share_in_opacity: float  # mean over positives of the change share inside the opacity mask
+    opacity_area: float  # mean area of the opacity mask (the share a uniform change would have)
+    share_in_lungs: float
+    share_in_bases: float
+    spread: float  # fraction of pixels holding 90% of the change
+    pathology_probe_change: float  # mean |delta| of the pathology probe
+    shortcut_probe_change: float
+    classifier_change: float  # mean signed change of the classifier in the dimension's direction
+    verdict: str
+
+
+@dataclass
+class ValidationReport:
+    num_images: int
+    selected: int
+    dims: int
+    rows: list[DimensionTruth]
+    fidelity: dict
+    probes: dict
+    settings: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=1, default=float)
+
+
+def _relabel(ds: PhantomDataset, labels: np.ndarray) -> PhantomDataset:
+    return dataclasses.replace(ds, labels=np.asarray(labels, np.int64))
+
+
+def train_probes(size: int, *, n_train: int = 2000, epochs: int = 4, seed: int = 77) -> dict:
+    """Two demo-architecture CNNs trained on shortcut-neutral phantoms: ``pathology`` (opacity present) and
+    ``shortcut`` (portable AP). Returns {"pathology": model, "shortcut": model, "metrics": {...}}."""
+    from .training.classifier import train_classifier
+
+    train = make_phantom_dataset(n_train, size=size, seed=seed, split="neutral")
+    val = make_phantom_dataset(400, size=size, seed=seed + 1, split="neutral")
+    patho, m1 = train_classifier(train, val, epochs=epochs)
+    short, m2 = train_classifier(
+        _relabel(train, train.shortcut_present), _relabel(val, val.shortcut_present), epochs=epochs
+    )
+    return {
+        "pathology": patho,
+        "shortcut": short,
+        "metrics": {"pathology_auroc": m1["val"]["auroc"], "shortcut_auroc": m2["val"]["auroc"]},
+    }
+
+
+def _change_statistics(delta: np.ndarray, opacity: np.ndarray, lungs: np.ndarray, labels: np.ndarray) -> dict:
+    """delta, masks: [N, H, W]; returns mean shares over images."""
+    total = delta.reshape(len(delta), -1).sum(1) + 1e-12
+    in_lungs = (delta * lungs).reshape(len(delta), -1).sum(1) / total
+    h = lungs.shape[1]
+    rows = np.arange(h)[None, :, None]
+    lung_rows = np.where(lungs.any(2), np.arange(h)[None, :], np.nan)
+    mid = np.nanmean(lung_rows, axis=1)[:, None, None]
+    bases = lungs & (rows >= mid)
+    in_bases = (delta * bases).reshape(len(delta), -1).sum(1) / total
+    pos = labels == 1
+    in_opacity = ((delta * opacity).reshape(len(delta), -1).sum(1) / total)[pos]
+    flat = np.sort(delta.reshape(len(delta), -1), axis=1)[:, ::-1]
+    cum = np.cumsum(flat, axis=1) / total[:, None]
+    spread = (np.argmax(cum >= 0.9, axis=1) + 1) / flat.shape[1]
+    return {
+        "share_in_opacity": float(in_opacity.mean()) if pos.any() else float("nan"),
+        "opacity_area": float(opacity[pos].reshape(pos.sum(), -1).mean()) if pos.any() else float("nan"),
+        "share_in_lungs": float(in_lungs.mean()),
+        "share_in_bases": float(in_bases.mean()),
+        "spread": float(spread.mean()),
+    }
+
+
+def verdict(pathology: float, shortcut: float, *, threshold: float = 0.1) -> str:
+    if pathology >= threshold and shortcut >= threshold:
+        return (
+            "both"
+            if max(pathology, shortcut) < 2 * min(pathology, shortcut)
+            else ("pathology" if pathology > shortcut else "shortcut")
+        )
+    if pathology >= threshold:
+        return "pathology"
+    if shortcut >= threshold:
+        return "shortcut"
+    return "other"
+
+
+@torch.no_grad()
+def measure_dimensions(
+    G,
+    classifier,
+    styles: torch.Tensor,
+    ranges_low: torch.Tensor,
+    ranges_high: torch.Tensor,
+    selection: Selection,
+    dataset: PhantomDataset,
+    probes: dict,
+    *,
+    top: int = 10,
+    batch_size: int = 32,
+) -> list[DimensionTruth]:
+    """Perturb every image in each reported dimension's direction and measure where and what it changes."""
+    effects = selection.selected or selection.ranking[:top]
+    if len(effects) < top:
+        extra = [e for e in selection.ranking if not e.selected][: top - len(effects)]
+        effects = list(effects) + extra
+    opacity = dataset.opacity_masks.astype(np.float64)
+    lungs = dataset.lung_masks.astype(bool)
+    rows = []
+    base_imgs = torch.cat(
+        [
+            G.synthesize_from_styles(styles[i : i + batch_size]).clamp(-1, 1)
+            for i in range(0, len(styles), batch_size)
+        ]
+    )
+
+    def probs(model, imgs):
+        return torch.cat([model(imgs[i : i + 128]) for i in range(0, len(imgs), 128)])
+
+    base_p = {k: probs(probes[k], base_imgs) for k in ("pathology", "shortcut")}
+    base_c = probs(classifier, base_imgs)
+    for e in effects:
+        value = (ranges_high if e.direction == "high" else ranges_low)[e.dim]
+        s2 = styles.clone()
+        s2[:, e.dim] = value
+        pert = torch.cat(
+            [
+                G.synthesize_from_styles(s2[i : i + batch_size]).clamp(-1, 1)
+                for i in range(0, len(s2), batch_size)
+            ]
+        )
+        delta = ((pert - base_imgs).abs()[:, 0] / 2).numpy()
+        st = _change_statistics(delta, opacity, lungs, dataset.labels)
+        dp = float((probs(probes["pathology"], pert) - base_p["pathology"]).abs().mean())
+        ds = float((probs(probes["shortcut"], pert) - base_p["shortcut"]).abs().mean())
+        dc = float((probs(classifier, pert) - base_c).mean())
+        rows.append(
+            DimensionTruth(
+                dim=e.dim,
+                layer=e.layer,
+                channel=e.channel,
+                effect=e.effect,
+                direction=e.direction,
+                selected=e.selected,
+                pathology_probe_change=dp,
+                shortcut_probe_change=ds,
+                classifier_change=dc,
+                verdict=verdict(dp, ds),
+                **st,
+            )
+        )
+    return rows
+
+
+def validate_demo(
+    G,
+    D,
+    classifier,
+    out_dir: str | Path,
+    *,
+    num_images: int = 200,
+    projection_steps: int = 500,
+    sweep_mode: str = "exact",
+    aggregate: str = "mean_abs",
+    delta: float = 0.3,
+    top: int = 10,
+    ranges_samples: int = 100_000,
+    probe_epochs: int = 4,
+    progress_fn: ProgressFn | None = None,
+) -> ValidationReport:
+    """Run the whole ground-truth check; intermediate results (ranges, styles, sweep) are cached in ``out_dir``
+    so an interrupted run resumes."""
+    t0 = time.time()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    size = G.img_resolution
+
+    def say(step, msg):
+        if progress_fn:
+            progress_fn(step, 5, msg)
+
+    ranges_path = out / "ranges.pt"
+    if ranges_path.exists():
+        ranges = StyleRanges.load(ranges_path)
+    else:
+        say(0, "style ranges")
+        ranges = estimate_style_ranges(G, num_samples=ranges_samples, batch_size=1000)
+        ranges.save(ranges_path)
+    ds = make_phantom_dataset(num_images, size=size, seed=HELDOUT_SEED, split="val")
+    styles_path = out / "styles.npy"
+    fid_path = out / "fidelity.json"
+    if styles_path.exists() and fid_path.exists():
+        styles = torch.from_numpy(np.load(styles_path))
+        fidelity = json.loads(fid_path.read_text())
+    else:
+        say(1, f"projecting {num_images} phantoms")
+        x = torch.from_numpy(ds.images_float()).unsqueeze(1) * 2 - 1
+        res = project_images(
+            x,
+            G,
+            classifier=classifier,
+            D=D,
+            init_styles=ranges.mean,
+            config=ProjectionConfig(steps=projection_steps),
+        )
+        styles = res.styles
+        diff = (res.prob_original - res.prob_reconstruction).abs()
+        fidelity = {
+            "median_psnr": float(res.psnr.median()),
+            "median_ssim": float(res.ssim.median()),
+            "prob_within_0.1": float((diff <= 0.1).float().mean()),
+            "perceptual_kind": res.perceptual_kind,
+            "steps": projection_steps,
+            "seconds": res.seconds,
+            "prob_original": res.prob_original.tolist(),
+            "prob_reconstruction": res.prob_reconstruction.tolist(),
+            "psnr": res.psnr.tolist(),
+            "ssim": res.ssim.tolist(),
+        }
+        np.save(styles_path, styles.numpy())
+        fid_path.write_text(json.dumps(fidelity))
+    say(2, "sweeping")
+    sweep_deltas(G, classifier, styles, ranges, config=SweepConfig(mode=sweep_mode), out_dir=out / "sweep")
+    deltas, _, _ = open_deltas(out / "sweep")
+    selection = select_dimensions(np.asarray(deltas), G.style_layout, aggregate=aggregate, delta=delta)
+    say(3, "training probes")
+    probes = train_probes(size, epochs=probe_epochs)
+    say(4, "measuring dimensions")
+    rows = measure_dimensions(
+        G, classifier, styles, ranges.minimum, ranges.maximum, selection, ds, probes, top=top
+    )
+    report = ValidationReport(
+        num_images=num_images,
+        selected=len(selection.selected),
+        dims=G.style_layout.dims,
+        rows=rows,
+        fidelity={k: v for k, v in fidelity.items() if not isinstance(v, list)},
+        probes=probes["metrics"],
+        settings={
+            "projection_steps": projection_steps,
+            "sweep_mode": sweep_mode,
+            "aggregate": aggregate,
+            "delta": delta,
+        },
+        seconds=time.time() - t0,
+    )
+    (out / "validation.json").write_text(report.to_json())
+    say(5, "done")
+    return report
+
+
+def markdown_table(report: ValidationReport) -> str:
+    head = (
+        "| dim | layer | ch | effect | dir | selected | in opacity (area) | in lungs | in bases | spread | "
+        "pathology probe | shortcut probe | classifier | verdict |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    lines = [
+        f"| {r.dim} | {r.layer} | {r.channel} | {r.effect:.3f} | {r.direction} | {'yes' if r.selected else 'no'} | "
+        f"{r.share_in_opacity:.2f} ({r.opacity_area:.2f}) | {r.share_in_lungs:.2f} | {r.share_in_bases:.2f} | "
+        f"{r.spread:.2f} | {r.pathology_probe_change:.3f} | {r.shortcut_probe_change:.3f} | "
+        f"{r.classifier_change:+.3f} | {r.verdict} |"
+        for r in report.rows
+    ]
+    return head + "\n".join(lines) + "\n"
