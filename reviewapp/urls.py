@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from reviewapp.views import health, home, jobs
 
@@ -15,4 +15,5 @@ urlpatterns = [
     path("jobs/<int:pk>/progress", jobs.job_progress, name="job-progress"),
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("", include("reviewapp.review_urls")),
 ]

@@ -79,6 +79,20 @@ def charlie(db):
 
 
 @pytest.fixture
+def media_root(settings, tmp_path):
+    """Stored files of this test go to its own folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def charlie_client(charlie) -> Client:
+    client = Client()
+    client.force_login(charlie)
+    return client
+
+
+@pytest.fixture
 def alice_client(alice) -> Client:
     client = Client()
     client.force_login(alice)

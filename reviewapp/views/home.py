@@ -4,8 +4,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from reviewapp.selectors.reviews import worklist_for_reader
+from reviewapp.selectors.users import user_is_reviewer
+
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     """The dashboard: studies for admins, the worklist for reviewers."""
-    return render(request, "reviewapp/home.html")
+    context = {}
+    if user_is_reviewer(request.user):
+        context["entries"] = worklist_for_reader(reader=request.user)
+    return render(request, "reviewapp/home.html", context)

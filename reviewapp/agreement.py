@@ -1,0 +1,102 @@
+"""Agreement between readers: Cohen's kappa (two readers) and Fleiss' kappa (any number), pure functions.
+
+Both return ``None`` when kappa is undefined: every answer fell into one category, so chance agreement is
+already perfect and there is nothing left for the readers to agree on beyond it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Hashable, Sequence
+
+
+def observed_agreement(a: Sequence[Hashable], b: Sequence[Hashable]) -> float:
+    """Fraction of items on which two readers gave the same answer."""
+    _check_pairs(a, b)
+    return sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
+
+
+def cohen_kappa(a: Sequence[Hashable], b: Sequence[Hashable]) -> float | None:
+    """Cohen's kappa of two readers' answers ``a[i]``, ``b[i]`` on the same items.
+
+    kappa = (p_o - p_e) / (1 - p_e), with p_o the observed agreement and p_e = sum_k p_a(k) p_b(k) the
+    agreement expected from each reader's own answer frequencies.
+    """
+    _check_pairs(a, b)
+    n = len(a)
+    p_o = observed_agreement(a, b)
+    count_a, count_b = Counter(a), Counter(b)
+    p_e = sum(count_a[k] * count_b[k] for k in count_a) / (n * n)
+    if p_e >= 1.0:
+        return None
+    return (p_o - p_e) / (1.0 - p_e)
+
+
+def fleiss_table(ratings: Sequence[Sequence[Hashable]]) -> list[list[int]]:
+    """Counts ``[item][category]`` of the answers ``ratings[item]`` (one answer per reader), categories in
+    first-seen order."""
+    categories: dict[Hashable, int] = {}
+    for answers in ratings:
+        for answer in answers:
+            categories.setdefault(answer, len(categories))
+    table = []
+    for answers in ratings:
+        row = [0] * len(categories)
+        for answer in answers:
+            row[categories[answer]] += 1
+        table.append(row)
+    return table
+
+
+def fleiss_kappa(table: Sequence[Sequence[int]]) -> float | None:
+    """Fleiss' kappa from ``table[i][j]``: how many readers put item i in category j.
+
+    Every item must have the same number n >= 2 of answers. P_i = (sum_j n_ij^2 - n) / (n (n - 1)) is the
+    agreement on item i, P = mean_i P_i, p_j the share of all answers in category j, P_e = sum_j p_j^2, and
+    kappa = (P - P_e) / (1 - P_e).
+    """
+    if not table:
+        raise ValueError("Fleiss' kappa needs at least one item.")
+    raters = {sum(row) for row in table}
+    if len(raters) != 1:
+        raise ValueError("Every item needs the same number of answers for Fleiss' kappa.")
+    n = raters.pop()
+    if n < 2:
+        raise ValueError("Fleiss' kappa needs at least two answers per item.")
+    items = len(table)
+    per_item = [(sum(c * c for c in row) - n) / (n * (n - 1)) for row in table]
+    p_bar = sum(per_item) / items
+    shares = [sum(row[j] for row in table) / (items * n) for j in range(len(table[0]))]
+    p_e = sum(p * p for p in shares)
+    if p_e >= 1.0:
+        return None
+    return (p_bar - p_e) / (1.0 - p_e)
+
+
+def kappa(ratings: Sequence[Sequence[Hashable]]) -> tuple[str, float | None]:
+    """("cohen" or "fleiss", kappa) for ``ratings[item][reader]``: Cohen's for two readers, else Fleiss'."""
+    if not ratings:
+        raise ValueError("Agreement needs at least one item answered by every reader.")
+    readers = len(ratings[0])
+    if readers == 2:
+        return "cohen", cohen_kappa([r[0] for r in ratings], [r[1] for r in ratings])
+    return "fleiss", fleiss_kappa(fleiss_table(ratings))
+
+
+def kappa_strength(value: float | None) -> str:
+    """Landis and Koch's words for a kappa value."""
+    if value is None:
+        return "undefined"
+    if value < 0.0:
+        return "poor"
+    for bound, words in ((0.2, "slight"), (0.4, "fair"), (0.6, "moderate"), (0.8, "substantial")):
+        if value <= bound:
+            return words
+    return "almost perfect"
+
+
+def _check_pairs(a: Sequence[Hashable], b: Sequence[Hashable]) -> None:
+    if len(a) != len(b):
+        raise ValueError(f"The readers answered different numbers of items ({len(a)} and {len(b)}).")
+    if not a:
+        raise ValueError("Agreement needs at least one item answered by both readers.")

@@ -1,0 +1,108 @@
+"""Admin pages of the review results: agreement of several readers, the factor catalogue, CSV exports."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils.text import slugify
+from django.views.decorators.http import require_GET
+
+from reviewapp.models import ReviewSet, Study, Sweep
+from reviewapp.selectors import exports
+from reviewapp.selectors.agreement import review_set_agreement, review_set_summary
+from reviewapp.selectors.reviews import review_set_progress
+from reviewapp.views.access import admin_required
+
+
+class _Echo:
+    """A file-like object whose ``write`` hands the line back, so csv.writer can feed a stream."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_lines(header: list[str], rows: Iterable[list]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(header)
+    for row in rows:
+        yield writer.writerow(row)
+
+
+def csv_stream(filename: str, header: list[str], rows: Iterable[list]) -> StreamingHttpResponse:
+    """A streamed CSV download: rows are written as they are read, in constant memory."""
+    response = StreamingHttpResponse(csv_lines(header, rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@admin_required
+@require_GET
+def review_set_results(request: HttpRequest, pk: int) -> HttpResponse:
+    """Readers' progress, agreement per question and the per-dimension verdicts of one review set."""
+    review_set = get_object_or_404(ReviewSet.objects.select_related("study", "sweep"), pk=pk)
+    context = {
+        "review_set": review_set,
+        "progress": review_set_progress(review_set=review_set),
+        "agreement": review_set_agreement(review_set=review_set),
+        "summary": review_set_summary(review_set=review_set),
+    }
+    return render(request, "reviewapp/results/review_set.html", context)
+
+
+@admin_required
+@require_GET
+def export_reviews(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """The review table (papers/003 Appendix A Table 1 and more); ``?drafts=1`` includes drafts."""
+    review_set = get_object_or_404(ReviewSet, pk=pk)
+    rows = exports.review_table_rows(review_set=review_set, include_drafts=request.GET.get("drafts") == "1")
+    return csv_stream(
+        f"reviews-{slugify(review_set.name) or review_set.pk}.csv",
+        exports.header(exports.REVIEW_COLUMNS),
+        rows,
+    )
+
+
+@admin_required
+@require_GET
+def export_agreement(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """Agreement per question; ``?table=dimensions`` gives the per-dimension verdicts instead."""
+    review_set = get_object_or_404(ReviewSet, pk=pk)
+    name = slugify(review_set.name) or review_set.pk
+    if request.GET.get("table") == "dimensions":
+        header = exports.header(exports.SUMMARY_COLUMNS)
+        return csv_stream(
+            f"dimension-verdicts-{name}.csv", header, exports.summary_rows(review_set=review_set)
+        )
+    header = exports.header(exports.AGREEMENT_COLUMNS)
+    return csv_stream(f"agreement-{name}.csv", header, exports.agreement_rows(review_set=review_set))
+
+
+@admin_required
+@require_GET
+def export_dimensions(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """The sweep's dimension table, strongest effect first."""
+    sweep = get_object_or_404(Sweep, pk=pk)
+    header = exports.header(exports.DIMENSION_COLUMNS)
+    return csv_stream(f"sweep-{sweep.pk}-dimensions.csv", header, exports.dimension_table_rows(sweep=sweep))
+
+
+@admin_required
+@require_GET
+def factor_catalogue(request: HttpRequest, pk: int) -> HttpResponse:
+    """Every reviewed dimension of a study with its readers' names, majority verdicts and example stacks."""
+    study = get_object_or_404(Study, pk=pk)
+    entries = exports.factor_catalogue(study=study)
+    return render(request, "reviewapp/results/factor_catalogue.html", {"study": study, "entries": entries})
+
+
+@admin_required
+@require_GET
+def export_factor_catalogue(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    study = get_object_or_404(Study, pk=pk)
+    header = exports.header(exports.FACTOR_COLUMNS)
+    name = slugify(study.name) or study.pk
+    return csv_stream(f"factors-{name}.csv", header, exports.factor_catalogue_rows(study=study))
