@@ -109,11 +109,27 @@ WHITENOISE_USE_FINDERS = True
 
 MEDIA_ROOT = config.env_path("MEDIA_ROOT", default=VAR_DIR / "media")
 MEDIA_URL = "/media/"
+# Cases come in many files at a time; each file is checked for size by the import service.
+DATA_UPLOAD_MAX_NUMBER_FILES = 2000
+CASE_UPLOAD_MAX_BYTES = 200 * 1024 * 1024
+CHECKPOINT_UPLOAD_MAX_BYTES = 2 * 1024 * 1024 * 1024
+
+# Sweeps: units of SWEEP_IMAGE_CHUNK images x SWEEP_DIM_CHUNK dimensions, taken by up to SWEEP_PARALLEL_TASKS
+# tasks at a time (one per worker that should share a sweep).
+SWEEP_IMAGE_CHUNK = int(os.environ.get("SWEEP_IMAGE_CHUNK", "2"))
+SWEEP_DIM_CHUNK = int(os.environ.get("SWEEP_DIM_CHUNK", "128"))
+SWEEP_PARALLEL_TASKS = int(os.environ.get("SWEEP_PARALLEL_TASKS", "4"))
+# Galleries of the strongest selected dimensions are rendered when a sweep finishes; others on request.
+SWEEP_GALLERIES_AT_FINISH = int(os.environ.get("SWEEP_GALLERIES_AT_FINISH", "10"))
+# CPU threads PyTorch uses in each process; several worker processes with many threads each on a small machine
+# slow one another down badly.
+TORCH_NUM_THREADS = int(os.environ.get("TORCH_NUM_THREADS", "1"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        # Token first: an API request without credentials is answered 401 with "WWW-Authenticate: Token".
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -133,6 +149,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "PneumoniaRelevanceEnum": "reviewapp.models.reviews.PneumoniaRelevance",
+        "FactorRelevanceEnum": "reviewapp.models.reviews.FactorRelevance",
+        "SweepStatusEnum": "reviewapp.models.sweeps.Sweep.Status",
+        "ReviewSetStatusEnum": "reviewapp.models.reviews.ReviewSet.Status",
+        "AnswerStatusEnum": [("draft", "draft"), ("submitted", "submitted")],
+    },
 }
 # Reading-screen images: browsers keep them this long (private caches only) and revalidate with ETags.
 MEDIA_CACHE_MAX_AGE = 3600

@@ -32,6 +32,30 @@ def _broker_of_this_session(tmp_path_factory: pytest.TempPathFactory) -> None:
         use_filesystem_broker(tmp_path_factory.mktemp("broker"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _media_of_this_session(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Stored files go to a folder of this session (workers started by the session inherit it)."""
+    from django.conf import settings
+
+    settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory):
+    """(generator + discriminator checkpoint, TorchScript classifier) of a 16x16 study."""
+    from tests.helpers.studies import tiny_model_files
+
+    return tiny_model_files(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture
+def tiny_study(alice, tiny_models):
+    """A registered 16x16 study with its style ranges, ready for cases."""
+    from tests.helpers.studies import study_with_ranges
+
+    return study_with_ranges(created_by=alice, models=tiny_models)
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(
     django_db_modify_db_settings_parallel_suffix: None, tmp_path_factory: pytest.TempPathFactory

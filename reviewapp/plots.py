@@ -1,0 +1,67 @@
+"""Plots of sweep results, rendered with matplotlib (Agg) to PNG bytes."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+INK = "#1d2430"
+ACCENT = "#1f5fa8"
+SELECTED = "#a8321f"
+MUTED = "#9aa5b1"
+
+
+def _png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def effect_overview_png(rows: Sequence[dict], *, delta: float, aggregation: str) -> bytes:
+    """Every dimension's effect against its index in StyleSpace (conv and toRGB), selected ones marked."""
+    dims = np.array([row["dim"] for row in rows])
+    effects = np.array([row["effect"] for row in rows])
+    selected = np.array([row["selected"] for row in rows])
+    torgb = np.array([row["kind"] == "torgb" for row in rows])
+    figure, (by_dim, hist) = plt.subplots(1, 2, figsize=(9.5, 3.0), gridspec_kw={"width_ratios": [3, 1]})
+    by_dim.scatter(dims[~torgb & ~selected], effects[~torgb & ~selected], s=4, color=ACCENT, label="conv")
+    by_dim.scatter(dims[torgb & ~selected], effects[torgb & ~selected], s=4, color=MUTED, label="toRGB")
+    by_dim.scatter(dims[selected], effects[selected], s=18, color=SELECTED, label="selected")
+    by_dim.axhline(delta, color=INK, linewidth=0.8, linestyle="--")
+    by_dim.set_xlabel("style dimension")
+    by_dim.set_ylabel(f"effect ({aggregation})")
+    by_dim.legend(loc="upper right", fontsize=8, frameon=False, markerscale=1.5)
+    hist.hist(effects, bins=40, color=ACCENT, orientation="horizontal")
+    hist.axhline(delta, color=INK, linewidth=0.8, linestyle="--")
+    hist.set_xscale("log")
+    hist.set_xlabel("dimensions")
+    hist.set_ylim(by_dim.get_ylim())
+    hist.tick_params(labelleft=False)
+    for axis in (by_dim, hist):
+        axis.spines[["top", "right"]].set_visible(False)
+    return _png(figure)
+
+
+def dimension_distribution_png(*, r_low: np.ndarray, r_high: np.ndarray, delta: float, dim: int) -> bytes:
+    """Histogram over images of the score change when one dimension is clamped low and high."""
+    figure, axis = plt.subplots(figsize=(5.0, 2.6))
+    finite = np.concatenate([r_low[np.isfinite(r_low)], r_high[np.isfinite(r_high)]])
+    span = max(float(np.abs(finite).max()) if finite.size else 0.0, delta, 0.05)
+    bins = np.linspace(-span, span, 41)
+    axis.hist(r_low[np.isfinite(r_low)], bins=bins, color=ACCENT, alpha=0.7, label="clamped low")
+    axis.hist(r_high[np.isfinite(r_high)], bins=bins, color=SELECTED, alpha=0.6, label="clamped high")
+    for x in (-delta, delta):
+        axis.axvline(x, color=INK, linewidth=0.8, linestyle="--")
+    axis.set_xlabel(f"change of the classifier score, dimension {dim}")
+    axis.set_ylabel("images")
+    axis.legend(fontsize=8, frameon=False)
+    axis.spines[["top", "right"]].set_visible(False)
+    return _png(figure)

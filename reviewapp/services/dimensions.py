@@ -1,0 +1,87 @@
+"""Dimension galleries: a dimension's strongest counterfactuals, its mean difference map and distribution."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from reviewapp.models import Counterfactual, DimensionEffect, Job, Projection
+from reviewapp.services import engine_bridge
+from reviewapp.services.jobs import job_create, job_enqueue
+
+#: Images whose difference maps are averaged into a dimension's mean difference map.
+MEAN_DIFFERENCE_IMAGES = 32
+
+
+def dimension_top_images(*, dimension: DimensionEffect, count: int) -> list[int]:
+    """Indices (rows of the sweep) of the images with the largest change in the dimension's direction."""
+    changes = engine_bridge.dimension_changes(dimension.sweep, dimension.dim, dimension.direction)
+    magnitude = np.where(np.isfinite(changes), np.abs(changes), -1.0)
+    order = np.argsort(-magnitude, kind="stable")
+    return [int(i) for i in order[:count] if magnitude[i] >= 0]
+
+
+def dimension_render_gallery(*, dimension: DimensionEffect) -> list[Counterfactual]:
+    """Render the counterfactuals of the dimension's top images (those not rendered yet) and its summary."""
+    from reviewapp.services.sweeps import sweep_projections
+
+    sweep = dimension.sweep
+    projections = sweep_projections(sweep)
+    top = dimension_top_images(dimension=dimension, count=max(sweep.top_k, MEAN_DIFFERENCE_IMAGES))
+    gallery = counterfactual_render(
+        dimension=dimension,
+        projections=[projections[i] for i in top[: sweep.top_k]],
+        direction=dimension.direction,
+    )
+    fields = engine_bridge.render_dimension_summary(sweep, dimension, [projections[i] for i in top])
+    DimensionEffect.objects.filter(pk=dimension.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(dimension, name, value)
+    return gallery
+
+
+def counterfactual_render(
+    *, dimension: DimensionEffect, projections: Sequence[Projection], direction: str
+) -> list[Counterfactual]:
+    """The counterfactuals of ``projections`` for one dimension and direction, rendering the missing ones."""
+    existing = {
+        cf.projection_id: cf
+        for cf in Counterfactual.objects.filter(
+            dimension=dimension, direction=direction, projection__in=[p.pk for p in projections]
+        )
+    }
+    missing = [p for p in projections if p.pk not in existing]
+    if missing:
+        rows = engine_bridge.render_counterfactuals(dimension.sweep, dimension, missing, direction=direction)
+        existing.update(counterfactual_record(rows=rows))
+    return [existing[p.pk] for p in projections]
+
+
+@transaction.atomic
+def counterfactual_record(*, rows: Sequence[dict]) -> dict[int, Counterfactual]:
+    """Rows for rendered counterfactuals (files already written); an existing row is updated."""
+    recorded = {}
+    for fields in rows:
+        counterfactual, _ = Counterfactual.objects.update_or_create(
+            projection=fields["projection"],
+            dimension=fields["dimension"],
+            direction=fields["direction"],
+            defaults={k: v for k, v in fields.items() if k not in ("projection", "dimension", "direction")},
+        )
+        recorded[counterfactual.projection_id] = counterfactual
+    return recorded
+
+
+@transaction.atomic
+def dimension_queue_gallery(*, dimension: DimensionEffect, created_by: AbstractBaseUser | None = None) -> Job:
+    """Queue the rendering of one dimension's gallery (for dimensions not rendered with the sweep)."""
+    from reviewapp.tasks.sweeps import dimension_gallery
+
+    job = job_create(kind="gallery", created_by=created_by, message=f"Dimension {dimension.dim}")
+    DimensionEffect.objects.filter(pk=dimension.pk).update(gallery_job=job)
+    dimension.gallery_job = job
+    job_enqueue(job=job, task=dimension_gallery, kwargs={"dimension_pk": dimension.pk})
+    return job

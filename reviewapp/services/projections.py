@@ -1,0 +1,115 @@
+"""Projecting cases into StyleSpace, in batches of the study's batch size, one job per batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from reviewapp.models import Case, Job, Projection, Study
+from reviewapp.services import engine_bridge
+from reviewapp.services.jobs import JobCancelled, job_abort_fn, job_create, job_enqueue, job_progress_fn
+
+
+@transaction.atomic
+def projection_queue(*, cases: Sequence[Case], created_by: AbstractBaseUser | None = None) -> list[Job]:
+    """A pending projection per case; batches are queued now, or once the study's style ranges exist."""
+    projections = [Projection.objects.create(case=case) for case in cases]
+    if not projections:
+        return []
+    study = cases[0].study
+    if not study.has_ranges:
+        return []
+    return _queue_batches(study=study, projections=projections, created_by=created_by)
+
+
+@transaction.atomic
+def projection_queue_waiting(*, study: Study) -> list[Job]:
+    """Queue the study's pending projections that have no job yet (they waited for the style ranges)."""
+    waiting = list(
+        Projection.objects.select_for_update()
+        .filter(case__study=study, status=Projection.Status.PENDING, job__isnull=True)
+        .order_by("pk")
+    )
+    return _queue_batches(study=study, projections=waiting, created_by=study.created_by)
+
+
+def _queue_batches(*, study: Study, projections: list[Projection], created_by) -> list[Job]:
+    from reviewapp.tasks.projections import projection_run
+
+    jobs = []
+    size = study.projection_batch_size
+    for start in range(0, len(projections), size):
+        batch = projections[start : start + size]
+        job = job_create(
+            kind="projection",
+            created_by=created_by,
+            message=f"{study.name}: {len(batch)} case(s), {study.projection_steps} steps",
+        )
+        Projection.objects.filter(pk__in=[p.pk for p in batch]).update(job=job)
+        job_enqueue(job=job, task=projection_run, kwargs={"projection_pks": [p.pk for p in batch]})
+        jobs.append(job)
+    return jobs
+
+
+def projection_run(*, job: Job, projection_pks: Sequence[int]) -> str:
+    """Project the still-pending projections of a batch and record their results.
+
+    Already finished projections (a redelivered message) are skipped, so running it twice does no harm.
+    """
+    projections = list(
+        Projection.objects.select_related("case__study")
+        .filter(pk__in=projection_pks, status=Projection.Status.PENDING)
+        .order_by("pk")
+    )
+    if not projections:
+        return "Nothing left to project."
+    study = projections[0].case.study
+    try:
+        rows = engine_bridge.project_to_files(
+            study, projections, progress_fn=job_progress_fn(job), abort_fn=job_abort_fn(job)
+        )
+    except InterruptedError:
+        projection_mark_failed(projections=projections, error="Cancelled.")
+        raise JobCancelled from None
+    except Exception as error:
+        projection_mark_failed(projections=projections, error=f"{type(error).__name__}: {error}")
+        raise
+    projection_record(projections=projections, rows=rows)
+    psnr = [row["psnr"] for row in rows if row["psnr"] is not None]
+    mean_psnr = f", mean PSNR {sum(psnr) / len(psnr):.1f} dB" if psnr else ""
+    return f"Projected {len(rows)} case(s){mean_psnr}."
+
+
+@transaction.atomic
+def projection_record(*, projections: Sequence[Projection], rows: Sequence[dict]) -> None:
+    """Point the rows at their (already written) files and fidelity figures."""
+    now = timezone.now()
+    for projection, fields in zip(projections, rows, strict=True):
+        for name, value in fields.items():
+            setattr(projection, name, value)
+        projection.status = Projection.Status.SUCCEEDED
+        projection.finished_at = now
+        projection.error = ""
+        projection.save()
+
+
+@transaction.atomic
+def projection_mark_failed(*, projections: Sequence[Projection], error: str) -> None:
+    Projection.objects.filter(pk__in=[p.pk for p in projections], status=Projection.Status.PENDING).update(
+        status=Projection.Status.FAILED, error=error, finished_at=timezone.now()
+    )
+
+
+@transaction.atomic
+def projection_retry_failed(*, study: Study, created_by: AbstractBaseUser | None = None) -> list[Job]:
+    """Queue new projections for the cases whose latest projection failed."""
+    failed_cases = [
+        case
+        for case in Case.objects.filter(study=study).prefetch_related("projections")
+        if (latest := case.projections.order_by("-created_at", "-pk").first()) is not None
+        and latest.status == Projection.Status.FAILED
+    ]
+    return projection_queue(cases=failed_cases, created_by=created_by)

@@ -1,0 +1,297 @@
+"""Sweeps: launch, fan out over workers by unit, select dimensions, cancel.
+
+One sweep has one job, which the browser polls. ``sweep_prepare`` (the first task) creates the deltas files
+and one :class:`SweepUnit` row per unit, and sends ``SWEEP_PARALLEL_TASKS`` part tasks on the same job. Each
+part claims pending units with a conditional update until none is left; the part that finishes the last unit
+selects the dimensions and finishes the job. A redelivered part takes back the units it had claimed; the
+engine skips units whose results are already on disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from reviewapp import plots
+from reviewapp.models import Case, DimensionEffect, Job, Projection, Study, Sweep, SweepCase, SweepUnit
+from reviewapp.selectors.projections import latest_projections
+from reviewapp.services import engine_bridge
+from reviewapp.services.jobs import (
+    JobCancelled,
+    JobContinues,
+    job_abort_fn,
+    job_create,
+    job_enqueue,
+    job_progress,
+    job_request_cancel,
+)
+
+SWEEP_PARAMETERS = (
+    "mode",
+    "aggregation",
+    "delta",
+    "min_fraction",
+    "screening_top_k",
+    "top_k",
+    "min_confidence",
+    "min_psnr",
+    "min_ssim",
+    "max_perceptual",
+    "max_prob_diff",
+)
+
+
+@transaction.atomic
+def sweep_launch(
+    *,
+    study: Study,
+    cases: Sequence[Case] | None = None,
+    created_by: AbstractBaseUser | None = None,
+    **parameters,
+) -> Sweep:
+    """Create a sweep of ``cases`` (default: every projected held-out case) and queue it.
+
+    ``parameters`` are Sweep fields (mode, aggregation, delta, top_k, the curation filters); missing ones take
+    the paper's defaults. Raises ``ValidationError`` when the study is not ready or a case is not projected.
+    """
+    unknown = set(parameters) - set(SWEEP_PARAMETERS)
+    if unknown:
+        raise TypeError(f"Unknown sweep parameters: {', '.join(sorted(unknown))}")
+    if not study.has_ranges:
+        raise ValidationError("The study's style ranges are not estimated yet.")
+    if cases is None:
+        cases = list(study.cases.filter(split=Case.Split.HELDOUT).order_by("pk"))
+    projections = latest_projections(cases=cases)
+    missing = [case.original_filename for case in cases if case.pk not in projections]
+    if missing:
+        raise ValidationError(
+            f"{len(missing)} case(s) have no finished projection yet: {', '.join(missing[:5])}"
+            + ("…" if len(missing) > 5 else "")
+        )
+    if not cases:
+        raise ValidationError("Choose at least one projected held-out case.")
+    if any(case.study_id != study.pk for case in cases):
+        raise ValidationError("Every case must belong to the study.")
+    sweep = Sweep(study=study, created_by=created_by, num_images=len(cases), dims=study.style_dims or 0)
+    for name, value in parameters.items():
+        setattr(sweep, name, value)
+    sweep.full_clean(exclude=["study", "job"])
+    sweep.save()
+    SweepCase.objects.bulk_create(
+        SweepCase(sweep=sweep, projection=projections[case.pk], index=index)
+        for index, case in enumerate(cases)
+    )
+    job = job_create(
+        kind="sweep", created_by=created_by, message=f"{study.name}: {len(cases)} images, {sweep.mode} mode"
+    )
+    sweep.job = job
+    sweep.save(update_fields=["job"])
+    from reviewapp.tasks.sweeps import sweep_prepare as sweep_prepare_task
+
+    job_enqueue(job=job, task=sweep_prepare_task, kwargs={"sweep_pk": sweep.pk})
+    return sweep
+
+
+def sweep_projections(sweep: Sweep) -> list[Projection]:
+    """The sweep's projections in the order of the rows of its deltas."""
+    rows = SweepCase.objects.filter(sweep=sweep).select_related("projection__case").order_by("index")
+    return [row.projection for row in rows]
+
+
+def sweep_prepare(*, sweep: Sweep, job: Job) -> None:
+    """Create the sweep's files and units, then hand the work to the part tasks (raises JobContinues)."""
+    if sweep.status not in (Sweep.Status.PENDING, Sweep.Status.RUNNING):
+        return
+    runner = engine_bridge.SweepRunner(sweep, sweep_projections(sweep))
+    plan = runner.prepare()
+    sweep_record_plan(sweep=sweep, job=job, plan=plan, config=runner.engine_config)
+    raise JobContinues
+
+
+@transaction.atomic
+def sweep_record_plan(*, sweep: Sweep, job: Job, plan: Sequence[dict], config: dict) -> None:
+    """Store the units (once) and send the part tasks when this commits."""
+    from reviewapp.tasks.sweeps import sweep_run_units
+
+    SweepUnit.objects.bulk_create([SweepUnit(sweep=sweep, **unit) for unit in plan], ignore_conflicts=True)
+    Sweep.objects.filter(pk=sweep.pk, status=Sweep.Status.PENDING).update(
+        status=Sweep.Status.RUNNING,
+        started_at=timezone.now(),
+        deltas_dir=engine_bridge.sweep_folder(sweep),
+        config=config,
+    )
+    sweep.refresh_from_db()
+    job_progress(job=job, done=0, total=len(plan), message=f"0 of {len(plan)} units")
+    parts = max(1, min(settings.SWEEP_PARALLEL_TASKS, len(plan)))
+    for _ in range(parts):
+        job_enqueue(job=job, task=sweep_run_units, kwargs={"sweep_pk": sweep.pk})
+
+
+def sweep_run_units(*, sweep: Sweep, job: Job, task_id: str) -> str:
+    """Take units until none is left; the part that finds all units done selects the dimensions.
+
+    Raises ``JobContinues`` when other parts still hold units, ``JobCancelled`` when the job was cancelled.
+    """
+    abort_fn = job_abort_fn(job)
+    runner = None
+    while True:
+        if abort_fn():
+            sweep_mark_cancelled(sweep=sweep, task_id=task_id)
+            raise JobCancelled
+        unit = sweep_unit_claim(sweep=sweep, task_id=task_id)
+        if unit is None:
+            break
+        try:
+            runner = runner or engine_bridge.SweepRunner(sweep, sweep_projections(sweep))
+            seconds, perturbations = runner.run_units([unit.index], abort_fn=abort_fn)
+        except InterruptedError:
+            sweep_mark_cancelled(sweep=sweep, task_id=task_id)
+            raise JobCancelled from None
+        except Exception as error:
+            sweep_mark_failed(sweep=sweep, error=f"{type(error).__name__}: {error}")
+            raise
+        sweep_unit_finish(unit=unit, job=job, seconds=seconds, perturbations=perturbations)
+    if not sweep_claim_finalisation(sweep=sweep):
+        raise JobContinues
+    try:
+        return sweep_finalise(sweep=sweep, job=job)
+    except Exception as error:
+        sweep_mark_failed(sweep=sweep, error=f"{type(error).__name__}: {error}")
+        raise
+
+
+@transaction.atomic
+def sweep_unit_claim(*, sweep: Sweep, task_id: str) -> SweepUnit | None:
+    """The next unit for this task: one it had claimed before (redelivery), else a pending one."""
+    if not Sweep.objects.filter(pk=sweep.pk, status=Sweep.Status.RUNNING).exists():
+        return None
+    own = SweepUnit.objects.filter(sweep=sweep, status=SweepUnit.Status.RUNNING, claimed_by=task_id).first()
+    if own is not None:
+        return own
+    for unit in SweepUnit.objects.filter(sweep=sweep, status=SweepUnit.Status.PENDING).order_by("index")[:8]:
+        # Conditional update: of two workers racing for a unit, exactly one gets it.
+        claimed = SweepUnit.objects.filter(pk=unit.pk, status=SweepUnit.Status.PENDING).update(
+            status=SweepUnit.Status.RUNNING,
+            claimed_by=task_id,
+            attempts=F("attempts") + 1,
+            started_at=timezone.now(),
+        )
+        if claimed:
+            unit.refresh_from_db()
+            return unit
+    return None
+
+
+@transaction.atomic
+def sweep_unit_finish(*, unit: SweepUnit, job: Job, seconds: float, perturbations: int) -> None:
+    SweepUnit.objects.filter(pk=unit.pk).update(
+        status=SweepUnit.Status.DONE, seconds=seconds, finished_at=timezone.now()
+    )
+    Sweep.objects.filter(pk=unit.sweep_id).update(
+        compute_seconds=F("compute_seconds") + seconds, perturbations=F("perturbations") + perturbations
+    )
+    units = SweepUnit.objects.filter(sweep_id=unit.sweep_id)
+    total = units.count()
+    done = units.filter(status=SweepUnit.Status.DONE).count()
+    # The last step (selection and galleries) is kept out of the bar until it is done.
+    job_progress(job=job, done=done, total=total + 1, message=f"{done} of {total} units")
+
+
+@transaction.atomic
+def sweep_claim_finalisation(*, sweep: Sweep) -> bool:
+    """True for exactly one caller, once every unit is done."""
+    if SweepUnit.objects.filter(sweep=sweep).exclude(status=SweepUnit.Status.DONE).exists():
+        return False
+    claimed = Sweep.objects.filter(pk=sweep.pk, status=Sweep.Status.RUNNING).update(
+        status=Sweep.Status.FINALISING
+    )
+    return bool(claimed)
+
+
+def sweep_finalise(*, sweep: Sweep, job: Job) -> str:
+    """Rank every dimension, store the effects, render the selected dimensions' galleries, finish."""
+    from reviewapp.services.dimensions import dimension_render_gallery
+
+    selection = engine_bridge.sweep_selection(sweep)
+    rows = engine_bridge.dimension_effect_fields(selection)
+    plot_name = engine_bridge.write_media(
+        f"{engine_bridge.sweep_folder(sweep)}/effects.png",
+        plots.effect_overview_png(rows, delta=sweep.delta, aggregation=sweep.get_aggregation_display()),
+    )
+    sweep_record_selection(sweep=sweep, rows=rows, effect_plot=plot_name)
+    selected = list(
+        sweep.dimension_effects.filter(selected=True).order_by("rank")[: settings.SWEEP_GALLERIES_AT_FINISH]
+    )
+    units = sweep.units.count()
+    for index, dimension in enumerate(selected):
+        job_progress(
+            job=job,
+            done=units + index / len(selected),
+            total=units + 1,
+            message=f"Rendering the gallery of dimension {dimension.dim}",
+        )
+        dimension_render_gallery(dimension=dimension)
+    sweep_mark_succeeded(sweep=sweep)
+    return (
+        f"Swept {sweep.dims} dimensions of {sweep.num_images} images; "
+        f"{len(selection.selected)} selected (delta {sweep.delta})."
+    )
+
+
+@transaction.atomic
+def sweep_record_selection(*, sweep: Sweep, rows: Sequence[dict], effect_plot: str) -> None:
+    DimensionEffect.objects.filter(sweep=sweep).delete()
+    DimensionEffect.objects.bulk_create(
+        [DimensionEffect(sweep=sweep, **row) for row in rows], batch_size=1000
+    )
+    Sweep.objects.filter(pk=sweep.pk).update(
+        effect_plot=effect_plot,
+        num_selected=sum(1 for row in rows if row["selected"]),
+        **engine_bridge.sweep_deltas_facts(sweep),
+    )
+
+
+@transaction.atomic
+def sweep_mark_succeeded(*, sweep: Sweep) -> None:
+    Sweep.objects.filter(pk=sweep.pk, status=Sweep.Status.FINALISING).update(
+        status=Sweep.Status.SUCCEEDED, finished_at=timezone.now()
+    )
+    sweep.refresh_from_db()
+
+
+@transaction.atomic
+def sweep_mark_failed(*, sweep: Sweep, error: str) -> None:
+    Sweep.objects.filter(pk=sweep.pk).exclude(
+        status__in=[Sweep.Status.SUCCEEDED, Sweep.Status.CANCELLED]
+    ).update(status=Sweep.Status.FAILED, error=error, finished_at=timezone.now())
+    sweep.refresh_from_db()
+
+
+@transaction.atomic
+def sweep_mark_cancelled(*, sweep: Sweep, task_id: str = "") -> None:
+    """Stop the sweep; the units this task held go back to pending (their finished results are kept)."""
+    if task_id:
+        SweepUnit.objects.filter(sweep=sweep, status=SweepUnit.Status.RUNNING, claimed_by=task_id).update(
+            status=SweepUnit.Status.PENDING, claimed_by=""
+        )
+    Sweep.objects.filter(pk=sweep.pk).filter(
+        Q(status=Sweep.Status.PENDING) | Q(status=Sweep.Status.RUNNING)
+    ).update(status=Sweep.Status.CANCELLED, finished_at=timezone.now())
+    sweep.refresh_from_db()
+
+
+@transaction.atomic
+def sweep_cancel(*, sweep: Sweep) -> None:
+    """Ask the sweep to stop: at once when it has not started, else when its parts next check."""
+    if sweep.job is not None:
+        job_request_cancel(job=sweep.job)
+        if sweep.job.status == Job.Status.CANCELLED:
+            sweep_mark_cancelled(sweep=sweep)
+    else:
+        sweep_mark_cancelled(sweep=sweep)

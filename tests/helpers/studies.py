@@ -1,0 +1,92 @@
+"""A tiny study for app tests: a 16x16 StyleGAN2, a TorchScript classifier, generated cases.
+
+The classifier's score follows the image's brightness, so clamping many style dimensions moves it and a sweep
+selects dimensions with a small ``delta``.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from explain_engine.checkpoints import save_networks
+from explain_engine.stylegan2 import Discriminator, Generator
+
+TINY_G = dict(
+    z_dim=16,
+    c_dim=0,
+    w_dim=16,
+    img_resolution=16,
+    img_channels=1,
+    mapping_kwargs=dict(num_layers=2),
+    synthesis_kwargs=dict(channel_base=128, channel_max=16),
+)
+TINY_D = dict(c_dim=0, img_resolution=16, img_channels=1, channel_base=128, channel_max=16)
+
+
+class Brightness(torch.nn.Module):
+    """Probability of the target = sigmoid of the mean brightness, sharpened."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(8 * x.mean(dim=[1, 2, 3]))
+
+
+def tiny_model_files(folder: Path) -> tuple[Path, Path]:
+    """(generator + discriminator checkpoint, TorchScript classifier) written into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    G = Generator(**TINY_G).eval()
+    D = Discriminator(**TINY_D).eval()
+    networks = save_networks(folder / "tiny-gan.pt", {"G_ema": G, "D": D})
+    classifier = folder / "brightness.ts"
+    torch.jit.script(Brightness()).save(str(classifier))
+    return networks, classifier
+
+
+def tiny_case_files(count: int, *, seed: int = 0, size: int = 16) -> list[tuple[str, bytes]]:
+    """``count`` PNG files (name, bytes) of generator samples, larger than the study's resolution."""
+    torch.manual_seed(seed)
+    G = Generator(**TINY_G).eval()
+    with torch.no_grad():
+        images = G.synthesize(G.mapping(torch.randn(count, 16)))
+    files = []
+    for i in range(count):
+        pixels = np.round((images[i, 0].clamp(-1, 1).numpy() + 1) * 127.5).astype(np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).resize((size * 2, size * 2)).save(buffer, format="PNG")
+        files.append((f"case{i:03d}.png", buffer.getvalue()))
+    return files
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def study_with_ranges(*, created_by, models: tuple[Path, Path], name: str = "Tiny study", **options):
+    """Register a tiny study and estimate its style ranges in this process (no worker)."""
+    from reviewapp.services.jobs import job_create, job_start
+    from reviewapp.services.studies import study_create, study_estimate_ranges
+
+    generator, classifier = models
+    study = study_create(
+        name=name,
+        generator_path=str(generator),
+        classifier_source=str(classifier),
+        ranges_samples=500,
+        projection_steps=options.pop("projection_steps", 20),
+        projection_batch_size=options.pop("projection_batch_size", 4),
+        created_by=created_by,
+        estimate_ranges=False,
+        **options,
+    )
+    job = job_create(kind="style ranges")
+    job_start(job=job)
+    study_estimate_ranges(study=study, job=job)
+    study.refresh_from_db()
+    return study

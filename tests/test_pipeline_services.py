@@ -1,0 +1,62 @@
+"""Study -> cases -> projections -> sweep -> review set, each step a service, run in this process."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reviewapp.models import Case, DimensionEffect, Job, Projection, ReviewItem, ReviewSet, Sweep, SweepUnit
+from reviewapp.services.cases import case_import_files
+from reviewapp.services.engine_bridge import media_path
+from reviewapp.services.review_sets import review_set_create
+from reviewapp.services.sweeps import sweep_launch
+from reviewapp.tasks import projection_run, review_set_render, sweep_prepare, sweep_run_units
+from tests.helpers.studies import tiny_case_files
+
+pytestmark = pytest.mark.django_db
+
+
+def run_projection_jobs():
+    for job in Job.objects.filter(kind="projection", status=Job.Status.PENDING):
+        pks = list(Projection.objects.filter(job=job).values_list("pk", flat=True))
+        projection_run(job.pk, projection_pks=pks)
+
+
+def test_a_study_goes_from_cases_to_a_rendered_review_set(tiny_study, alice, settings):
+    settings.SWEEP_GALLERIES_AT_FINISH = 2
+    report = case_import_files(study=tiny_study, files=tiny_case_files(4), created_by=alice)
+    assert len(report.imported) == 4 and not report.skipped
+
+    run_projection_jobs()
+    assert Projection.objects.filter(status=Projection.Status.SUCCEEDED).count() == 4
+    projection = Projection.objects.first()
+    assert np.load(media_path(projection.styles_file.name)).shape == (tiny_study.style_dims,)
+
+    sweep = sweep_launch(
+        study=tiny_study, created_by=alice, delta=0.02, min_confidence=0.0, min_psnr=None, max_prob_diff=None
+    )
+    sweep_prepare(sweep.job_id, sweep_pk=sweep.pk)
+    sweep.refresh_from_db()
+    assert sweep.status == Sweep.Status.RUNNING
+    assert SweepUnit.objects.filter(sweep=sweep).count() > 1
+
+    sweep_run_units(sweep.job_id, sweep_pk=sweep.pk)
+
+    sweep.refresh_from_db()
+    assert sweep.status == Sweep.Status.SUCCEEDED, sweep.error
+    assert sweep.job.status == Job.Status.SUCCEEDED
+    assert DimensionEffect.objects.filter(sweep=sweep).count() == tiny_study.style_dims
+    assert sweep.num_selected and sweep.num_selected > 0
+    assert sweep.deltas_shape == [4, tiny_study.style_dims, 2]
+
+    strongest = list(sweep.dimension_effects.order_by("rank")[:2])
+    review_set = review_set_create(
+        sweep=sweep, name="First look", dimensions=strongest, per_dimension=2, created_by=alice
+    )
+    review_set_render(review_set.job_id, review_set_pk=review_set.pk)
+    review_set.refresh_from_db()
+    assert review_set.status == ReviewSet.Status.READY, review_set.curation
+    item = ReviewItem.objects.filter(review_set=review_set).first()
+    assert item is not None
+    assert media_path(item.counterfactual.flicker_gif.name).exists()
+    assert Case.objects.count() == 4
