@@ -1,6 +1,21 @@
 from django.contrib import admin
 
-from reviewapp.models import Job
+from reviewapp.models import (
+    Annotation,
+    Case,
+    Counterfactual,
+    DimensionEffect,
+    FactorAnnotation,
+    Job,
+    Projection,
+    ReviewAssignment,
+    ReviewItem,
+    ReviewSet,
+    Study,
+    Sweep,
+    SweepCase,
+    SweepUnit,
+)
 
 
 @admin.register(Job)
@@ -12,3 +27,142 @@ class JobAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+class ReadMostlyAdmin(admin.ModelAdmin):
+    """Rows are written by the app's services (files before rows); the admin shows them and allows notes only.
+
+    Deleting stays possible (cascades follow the models); adding is not, because a row without its files or
+    its job would be inconsistent.
+    """
+
+    editable_fields: tuple[str, ...] = ()
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields if f.name not in self.editable_fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(Study)
+class StudyAdmin(ReadMostlyAdmin):
+    list_display = ["name", "target_label", "resolution", "style_dims", "created_by", "created_at"]
+    search_fields = ["name", "notes"]
+    editable_fields = ("notes",)
+
+
+@admin.register(Case)
+class CaseAdmin(ReadMostlyAdmin):
+    list_display = ["pk", "original_filename", "study", "split", "label", "created_at"]
+    list_filter = ["study", "split", "label"]
+    search_fields = ["original_filename"]
+
+
+@admin.register(Projection)
+class ProjectionAdmin(ReadMostlyAdmin):
+    list_display = [
+        "pk",
+        "case",
+        "status",
+        "psnr",
+        "ssim",
+        "prob_original",
+        "prob_reconstruction",
+        "finished_at",
+    ]
+    list_filter = ["status", "case__study"]
+    list_select_related = ["case__study"]
+
+
+class SweepUnitInline(admin.TabularInline):
+    model = SweepUnit
+    fields = ["index", "image_start", "image_stop", "dim_start", "dim_stop", "status", "attempts", "seconds"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    max_num = 0
+
+
+@admin.register(Sweep)
+class SweepAdmin(ReadMostlyAdmin):
+    list_display = ["pk", "study", "status", "mode", "aggregation", "delta", "num_images", "num_selected"]
+    list_filter = ["status", "mode", "study"]
+    inlines = [SweepUnitInline]
+
+
+@admin.register(SweepCase)
+class SweepCaseAdmin(ReadMostlyAdmin):
+    list_display = ["sweep", "index", "projection"]
+    list_filter = ["sweep"]
+
+
+@admin.register(SweepUnit)
+class SweepUnitAdmin(ReadMostlyAdmin):
+    list_display = ["sweep", "index", "status", "claimed_by", "attempts", "seconds"]
+    list_filter = ["status", "sweep"]
+
+
+@admin.register(DimensionEffect)
+class DimensionEffectAdmin(ReadMostlyAdmin):
+    list_display = ["dim", "sweep", "layer", "channel", "rank", "effect", "direction", "selected"]
+    list_filter = ["selected", "kind", "sweep"]
+    search_fields = ["layer"]
+    ordering = ["sweep", "rank"]
+
+
+@admin.register(Counterfactual)
+class CounterfactualAdmin(ReadMostlyAdmin):
+    list_display = ["pk", "dimension", "direction", "projection", "prob_reconstruction", "prob_perturbed"]
+    list_filter = ["direction", "dimension__sweep"]
+    list_select_related = ["dimension", "projection"]
+
+
+class ReviewItemInline(admin.TabularInline):
+    model = ReviewItem
+    fields = ["position", "counterfactual", "rank_in_dimension"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    max_num = 0
+
+
+@admin.register(ReviewSet)
+class ReviewSetAdmin(ReadMostlyAdmin):
+    list_display = ["name", "study", "sweep", "status", "per_dimension", "blinded", "created_at"]
+    list_filter = ["status", "study", "blinded"]
+    editable_fields = ("name", "instructions")
+    inlines = [ReviewItemInline]
+
+
+@admin.register(ReviewItem)
+class ReviewItemAdmin(ReadMostlyAdmin):
+    list_display = ["review_set", "position", "counterfactual", "rank_in_dimension"]
+    list_filter = ["review_set"]
+
+
+@admin.register(ReviewAssignment)
+class ReviewAssignmentAdmin(ReadMostlyAdmin):
+    list_display = ["review_set", "reader", "assigned_at", "finalised_at"]
+    list_filter = ["review_set", "reader"]
+
+
+@admin.register(Annotation)
+class AnnotationAdmin(ReadMostlyAdmin):
+    list_display = ["item", "reader", "q1_meaningful", "q2_pneumonia", "confidence", "is_draft", "updated_at"]
+    list_filter = ["is_draft", "q2_pneumonia", "item__review_set", "reader"]
+    search_fields = ["clinical_description", "comment"]
+
+
+@admin.register(FactorAnnotation)
+class FactorAnnotationAdmin(ReadMostlyAdmin):
+    list_display = [
+        "review_set",
+        "dimension",
+        "reader",
+        "factor_name",
+        "clinical_relevance",
+        "pneumonia_relevance",
+    ]
+    list_filter = ["review_set", "reader", "clinical_relevance", "pneumonia_relevance"]
+    search_fields = ["factor_name", "comment"]

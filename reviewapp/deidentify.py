@@ -16,9 +16,7 @@ import io
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
-METHOD = (
-    "reviewapp basic profile: names, dates, identifiers, comments and private tags removed; UIDs replaced"
-)
+METHOD = "Basic profile: names, dates, IDs, private tags removed"  # LO: 64 characters at most
 
 #: Removed wherever they occur, besides every element whose VR is PN, DA, TM or DT.
 IDENTIFYING_KEYWORDS = frozenset(

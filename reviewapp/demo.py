@@ -15,7 +15,7 @@ from django.core.management import call_command, get_commands
 
 from reviewapp.services.users import user_create, user_set_password
 
-DEMO_USERS = {"alice": "admin", "bob": "reviewer"}
+DEMO_USERS = {"alice": "admin", "bob": "reviewer", "charlie": "reviewer"}
 
 
 def demo_seed_if_empty(*, stdout: TextIOBase) -> bool:

@@ -15,5 +15,7 @@ urlpatterns = [
     path("jobs/<int:pk>/progress", jobs.job_progress, name="job-progress"),
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("api/", include("reviewapp.api.urls")),
     path("", include("reviewapp.review_urls")),
+    path("", include("reviewapp.study_urls")),
 ]

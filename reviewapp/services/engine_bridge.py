@@ -537,11 +537,12 @@ def image_facts(projections: Sequence) -> ImageFacts:
     def column(name: str) -> np.ndarray:
         return np.array([getattr(p, name) if getattr(p, name) is not None else np.nan for p in projections])
 
-    labels = [p.case.label for p in projections]
+    # -1: label unknown; the engine then asks only for a confident prediction.
+    labels = np.array([p.case.label if p.case.label is not None else -1 for p in projections])
     return ImageFacts(
         prob_original=column("prob_original"),
         prob_reconstruction=column("prob_reconstruction"),
-        labels=None if any(label is None for label in labels) else np.array(labels),
+        labels=labels,
         psnr=column("psnr"),
         ssim=column("ssim"),
         perceptual=column("perceptual"),

@@ -90,3 +90,70 @@ def study_with_ranges(*, created_by, models: tuple[Path, Path], name: str = "Tin
     study_estimate_ranges(study=study, job=job)
     study.refresh_from_db()
     return study
+
+
+def registered_study(*, created_by, models: tuple[Path, Path], name: str = "Tiny study", **options):
+    """A tiny study registered without its style ranges (its cases wait for them)."""
+    from reviewapp.services.studies import study_create
+
+    generator, classifier = models
+    return study_create(
+        name=name,
+        generator_path=str(generator),
+        classifier_source=str(classifier),
+        ranges_samples=200,
+        created_by=created_by,
+        estimate_ranges=False,
+        **options,
+    )
+
+
+def dicom_bytes(
+    pixels: np.ndarray, *, photometric: str = "MONOCHROME2", patient_name: str = "Doe^Jane", window=None
+) -> bytes:
+    """A single-frame 16-bit DICOM radiograph with identifying tags, built with pydicom."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = SecondaryCaptureImageStorage
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.PatientName = patient_name
+    ds.PatientID = "MRN-0042"
+    ds.PatientBirthDate = "19500101"
+    ds.PatientSex = "F"
+    ds.PatientAddress = "1 Hospital Road"
+    ds.OtherPatientIDs = "ALT-7"
+    ds.InstitutionName = "St Example Hospital"
+    ds.ReferringPhysicianName = "House^Gregory"
+    ds.AccessionNumber = "ACC123"
+    ds.StudyDate = "20240102"
+    ds.StudyTime = "101500"
+    ds.Modality = "DX"
+    ds.ViewPosition = "PA"
+    referenced = Dataset()
+    referenced.ReferringPhysicianName = "Nested^Name"
+    ds.RequestAttributesSequence = Sequence([referenced])
+    ds.add_new(0x00110010, "LO", "ACME private")
+    ds.add_new(0x00111001, "LO", "patient tracking code")
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = photometric
+    ds.BitsAllocated = 16
+    ds.BitsStored = 12
+    ds.HighBit = 11
+    ds.PixelRepresentation = 0
+    if window is not None:
+        ds.WindowCenter, ds.WindowWidth = window
+    ds.PixelData = pixels.astype(np.uint16).tobytes()
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()

@@ -1,0 +1,91 @@
+"""Admin pages of sweeps: launch, live progress, the dimension table and a dimension's gallery."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from reviewapp.forms.sweeps import SweepForm
+from reviewapp.models import Case, Study, Sweep
+from reviewapp.selectors.studies import projected_heldout_cases
+from reviewapp.selectors.sweeps import dimension_gallery, dimension_table, sweep_dimension, sweep_unit_counts
+from reviewapp.services.dimensions import dimension_queue_gallery
+from reviewapp.services.sweeps import sweep_cancel, sweep_launch
+from reviewapp.views.access import admin_required
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def sweep_new(request: HttpRequest, pk: int) -> HttpResponse:
+    """The "Launch sweep" form, with the paper's defaults and every projected held-out case ticked."""
+    study = get_object_or_404(Study, pk=pk)
+    eligible = projected_heldout_cases(study=study)
+    choices = Case.objects.filter(pk__in=[case.pk for case in eligible]).order_by("pk")
+    form = SweepForm(request.POST or None, cases=choices, initial={"cases": eligible})
+    if request.method == "POST" and form.is_valid():
+        cases = list(form.cleaned_data["cases"]) or eligible
+        try:
+            sweep = sweep_launch(study=study, cases=cases, created_by=request.user, **form.sweep_parameters())
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            return redirect("sweep", pk=sweep.pk)
+    context = {"study": study, "form": form, "eligible": eligible}
+    return render(request, "reviewapp/sweeps/new.html", context, status=400 if form.errors else 200)
+
+
+@admin_required
+def sweep_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A sweep: live progress while it runs; the effect plot and the sortable dimension table when done."""
+    sweep = get_object_or_404(Sweep.objects.select_related("study", "job"), pk=pk)
+    sort = request.GET.get("sort", "rank")
+    context = {
+        "sweep": sweep,
+        "study": sweep.study,
+        "units": sweep_unit_counts(sweep=sweep),
+        "sort": sort,
+        "table": dimension_table(sweep=sweep, sort=sort, page=request.GET.get("page") or 1)
+        if sweep.status == Sweep.Status.SUCCEEDED
+        else None,
+        "review_sets": sweep.review_sets.order_by("-created_at"),
+    }
+    return render(request, "reviewapp/sweeps/detail.html", context)
+
+
+@admin_required
+@require_POST
+def sweep_stop(request: HttpRequest, pk: int) -> HttpResponse:
+    sweep = get_object_or_404(Sweep.objects.select_related("job"), pk=pk)
+    sweep_cancel(sweep=sweep)
+    messages.info(request, "The sweep stops after the units in progress; finished units are kept.")
+    return redirect("sweep", pk=sweep.pk)
+
+
+@admin_required
+def dimension_detail(request: HttpRequest, pk: int, dim: int) -> HttpResponse:
+    """One dimension: its statistics, where in the chest it acts, and its top images."""
+    sweep = get_object_or_404(Sweep.objects.select_related("study"), pk=pk)
+    dimension = sweep_dimension(sweep=sweep, dim=dim)
+    if dimension is None:
+        raise Http404("The sweep has no such dimension.")
+    context = {
+        "sweep": sweep,
+        "study": sweep.study,
+        "dimension": dimension,
+        "gallery": dimension_gallery(dimension=dimension, count=sweep.top_k),
+    }
+    return render(request, "reviewapp/sweeps/dimension.html", context)
+
+
+@admin_required
+@require_POST
+def dimension_render(request: HttpRequest, pk: int, dim: int) -> HttpResponse:
+    sweep = get_object_or_404(Sweep, pk=pk, status=Sweep.Status.SUCCEEDED)
+    dimension = sweep_dimension(sweep=sweep, dim=dim)
+    if dimension is None:
+        raise Http404("The sweep has no such dimension.")
+    dimension_queue_gallery(dimension=dimension, created_by=request.user)
+    return redirect("sweep-dimension", pk=sweep.pk, dim=dim)

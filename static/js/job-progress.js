@@ -1,0 +1,61 @@
+// Live progress of background jobs. Every element with data-job-progress="<url of /jobs/<pk>/progress>" is
+// refreshed once a second from the Job row (so it survives reloads and works with any broker); between two
+// answers the estimated time left counts down. With data-reload-on-finish the page reloads when the job ends,
+// to show its results.
+
+const POLL_MS = 1000;
+
+function formatSeconds(seconds) {
+  if (seconds == null || !isFinite(seconds)) return "";
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s left`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${String(s % 60).padStart(2, "0")} s left`;
+  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min left`;
+}
+
+function render(element, state) {
+  const percent = Math.round(100 * state.progress);
+  element.querySelector(".progress > span").style.width = `${percent}%`;
+  element.querySelector(".progress").setAttribute("aria-valuenow", String(percent));
+  element.querySelector(".job-percent").textContent = `${percent}%`;
+  const status = element.querySelector(".job-status");
+  status.textContent = state.status.charAt(0).toUpperCase() + state.status.slice(1);
+  status.className = `tag job-status job-status-${state.status}`;
+  element.querySelector(".job-message").textContent = state.error || state.message || "";
+}
+
+function watch(element) {
+  const url = element.dataset.jobProgress;
+  const eta = element.querySelector(".job-eta");
+  let etaAt = null; // [seconds left, when it was received]
+
+  const tick = () => {
+    if (!etaAt) { eta.textContent = ""; return; }
+    eta.textContent = formatSeconds(etaAt[0] - (Date.now() - etaAt[1]) / 1000);
+  };
+
+  const poll = async () => {
+    try {
+      const response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const state = await response.json();
+      render(element, state);
+      etaAt = state.eta_seconds == null ? null : [state.eta_seconds, Date.now()];
+      tick();
+      if (state.finished) {
+        element.classList.add("finished");
+        if (element.hasAttribute("data-reload-on-finish")) setTimeout(() => window.location.reload(), 800);
+        return;
+      }
+    } catch (error) {
+      eta.textContent = "progress unavailable, retrying…";
+    }
+    setTimeout(poll, POLL_MS);
+  };
+
+  setInterval(tick, 250);
+  poll();
+}
+
+document.querySelectorAll("[data-job-progress]").forEach(watch);
