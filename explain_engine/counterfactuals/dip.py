@@ -32,7 +32,11 @@ have early features that barely depend on the image's overall brightness and con
 features alone comes out with arbitrary intensity. The prior is therefore first fitted to the query's pixels
 (mean squared error), and stage 1 refines that image into the classifier's view of the query. Set
 ``pixel_warmup_steps=0`` for the paper's start from noise. The other step counts are also smaller than the
-paper's for CPU use.
+paper's for CPU use. Every stage starts with a fresh Adam state and (after a warm-up) a learning-rate ramp
+(``lr_rampup_steps``), so that a stage starts where the previous one ended instead of jumping away from it.
+
+On the paper's alpha = 0.02: it is the default, but how far it moves the classifier depends on the classifier
+(see docs/generators.md); ``entropy_weight`` sets it.
 """
 
 from __future__ import annotations

@@ -195,17 +195,17 @@ def integrated_gradients(
 
 
 def _results(method: str, images, targets, heatmaps, classifier, cfg, details, seconds) -> list:
+    """One attribution result per image: the heatmap, and the query standing in for the counterfactual."""
     with torch.no_grad():
         probs = torch.sigmoid(classifier_logit(classifier, images)).cpu()
     label = str(getattr(classifier, "target", "label"))
     out = []
     for i in range(images.shape[0]):
         p = float(probs[i])
-        kind = "attribution"
         out.append(
             CounterfactualResult(
                 method=method,
-                kind=kind,
+                kind="attribution",
                 target=int(targets[i]),
                 label=label,
                 query=images[i].cpu(),
@@ -216,7 +216,7 @@ def _results(method: str, images, targets, heatmaps, classifier, cfg, details, s
                 path_probabilities=[p],
                 heatmap=heatmaps[i].cpu(),
                 parameters=asdict(cfg),
-                details=details,
+                details=dict(details),
                 seconds=seconds,
             )
         )
