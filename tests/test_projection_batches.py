@@ -49,3 +49,19 @@ def test_running_a_finished_batch_again_changes_nothing(tiny_study):
 
     assert message == "Nothing left to project."
     assert Projection.objects.get().styles_sha256 == before
+
+
+def test_cases_whose_projection_job_was_cancelled_before_it_ran_can_be_projected_again(tiny_study):
+    from reviewapp.selectors.studies import study_counts
+    from reviewapp.services.jobs import job_request_cancel
+    from reviewapp.services.projections import projection_retry_failed
+
+    case_import_files(study=tiny_study, files=tiny_case_files(2))
+    job_request_cancel(job=Job.objects.get(kind="projection"))
+    assert study_counts(study=tiny_study).failed == 2
+
+    jobs = projection_retry_failed(study=tiny_study)
+
+    assert len(jobs) == 1
+    counts = study_counts(study=tiny_study)
+    assert (counts.failed, counts.projecting) == (0, 2)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Q, QuerySet
 
 from reviewapp.models import Case, Job, Projection, ReviewSet, Study, Sweep
-from reviewapp.selectors.projections import latest_projections
+from reviewapp.selectors.projections import latest_projections, stalled_case_ids
 
 
 def study_list() -> QuerySet[Study]:
@@ -40,13 +40,16 @@ def study_counts(*, study: Study) -> StudyCounts:
         Projection.objects.filter(case__study=study).order_by("case_id", "-created_at", "-pk")
     ).values_list("case_id", "status"):
         latest_status.setdefault(case_id, status)
+    stalled = len(stalled_case_ids(cases=study.cases.all()))
     statuses = list(latest_status.values())
+    pending = statuses.count(Projection.Status.PENDING)
+    failed = statuses.count(Projection.Status.FAILED)
     return StudyCounts(
         heldout=splits.get(Case.Split.HELDOUT, 0),
         review=splits.get(Case.Split.REVIEW, 0),
         projected=statuses.count(Projection.Status.SUCCEEDED),
-        projecting=statuses.count(Projection.Status.PENDING),
-        failed=statuses.count(Projection.Status.FAILED),
+        projecting=pending - (stalled - failed),
+        failed=stalled,
     )
 
 
@@ -78,9 +81,9 @@ def case_rows(*, cases: list[Case]) -> list[CaseRow]:
     """Cases with their latest finished projection (fidelity and probabilities) and whether one is queued."""
     latest = latest_projections(cases=cases)
     pending = set(
-        Projection.objects.filter(case__in=cases, status=Projection.Status.PENDING).values_list(
-            "case_id", flat=True
-        )
+        Projection.objects.filter(case__in=cases, status=Projection.Status.PENDING)
+        .exclude(job__status__in=list(Job.FINISHED_STATUSES))
+        .values_list("case_id", flat=True)
     )
     return [CaseRow(case=c, projection=latest.get(c.pk), pending=c.pk in pending) for c in cases]
 

@@ -105,11 +105,9 @@ def projection_mark_failed(*, projections: Sequence[Projection], error: str) -> 
 
 @transaction.atomic
 def projection_retry_failed(*, study: Study, created_by: AbstractBaseUser | None = None) -> list[Job]:
-    """Queue new projections for the cases whose latest projection failed."""
-    failed_cases = [
-        case
-        for case in Case.objects.filter(study=study).prefetch_related("projections")
-        if (latest := case.projections.order_by("-created_at", "-pk").first()) is not None
-        and latest.status == Projection.Status.FAILED
-    ]
-    return projection_queue(cases=failed_cases, created_by=created_by)
+    """Queue new projections for the cases whose newest projection failed or was cancelled before it ran."""
+    from reviewapp.selectors.projections import stalled_case_ids
+
+    cases = Case.objects.filter(study=study)
+    stalled = stalled_case_ids(cases=cases)
+    return projection_queue(cases=list(cases.filter(pk__in=stalled).order_by("pk")), created_by=created_by)

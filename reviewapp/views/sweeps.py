@@ -33,7 +33,12 @@ def sweep_new(request: HttpRequest, pk: int) -> HttpResponse:
             form.add_error(None, error)
         else:
             return redirect("sweep", pk=sweep.pk)
-    context = {"study": study, "form": form, "eligible": eligible}
+    context = {
+        "study": study,
+        "form": form,
+        "eligible": eligible,
+        "exact_perturbations": 2 * len(eligible) * (study.style_dims or 0),
+    }
     return render(request, "reviewapp/sweeps/new.html", context, status=400 if form.errors else 200)
 
 
