@@ -131,7 +131,8 @@ def _train_gan_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--max-hours", type=float, default=None, help="stop (after saving) after this long")
-    p.add_argument("--export", help="when done, copy G_ema and D into this network file")
+    p.add_argument("--export", help="when done, copy the networks (G_ema, G, D) into this network file")
+    p.add_argument("--init-from", help="with no training state in --out, start from this network file's weights")
 
 
 @command("train-gan", "train (or resume) the demo StyleGAN2 on phantoms, on the CPU", _train_gan_args)
@@ -152,20 +153,27 @@ def _train_gan(args: argparse.Namespace) -> int:
         print(message, flush=True)
 
     net = train_gan(
-        images, out, cfg, progress_fn=progress, max_seconds=args.max_hours * 3600 if args.max_hours else None
+        images,
+        out,
+        cfg,
+        progress_fn=progress,
+        max_seconds=args.max_hours * 3600 if args.max_hours else None,
+        init_from=args.init_from,
     )
     print(f"network: {net}")
     if args.export:
-        from .checkpoints import read_checkpoint, save_networks
-
-        nets = read_checkpoint(net)
-        save_networks(
-            args.export,
-            {"G_ema": nets["G_ema"], "D": nets["D"]},
-            metadata=torch.load(net, weights_only=True)["metadata"],
-        )
+        export_networks(net, args.export)
         print(f"exported: {args.export}")
     return 0
+
+
+def export_networks(network_file: str | Path, out: str | Path) -> Path:
+    """Copy a training run's networks into a shippable file: G_ema (used), G and D (to continue training)."""
+    from .checkpoints import read_checkpoint, save_networks
+
+    nets = read_checkpoint(network_file)
+    meta = torch.load(network_file, weights_only=True)["metadata"]
+    return save_networks(out, {k: nets[k] for k in ("G_ema", "G", "D")}, metadata=meta)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -179,7 +187,7 @@ def _train_classifier_args(p: argparse.ArgumentParser) -> None:
         help="classifier checkpoint to write (.pt); metrics go to <out>.metrics.json beside it",
     )
     p.add_argument("--size", type=int, default=128, help="phantom side and classifier input size [128]")
-    p.add_argument("--train", type=int, default=3000, help="training phantoms [3000]")
+    p.add_argument("--train", type=int, default=4000, help="training phantoms [4000]")
     p.add_argument(
         "--val",
         type=int,

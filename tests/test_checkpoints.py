@@ -10,17 +10,7 @@ import torch
 
 from explain_engine.checkpoints import CheckpointError, load_discriminator, load_generator, save_networks
 from explain_engine.stylegan2 import Discriminator, Generator
-
-TINY_G = dict(
-    z_dim=16,
-    c_dim=0,
-    w_dim=16,
-    img_resolution=16,
-    img_channels=1,
-    mapping_kwargs=dict(num_layers=2),
-    synthesis_kwargs=dict(channel_base=128, channel_max=16),
-)
-TINY_D = dict(c_dim=0, img_resolution=16, img_channels=1, channel_base=128, channel_max=16)
+from tests.helpers.tiny import TINY_D, TINY_G
 
 
 @pytest.fixture

@@ -8,16 +8,7 @@ from PIL import Image
 from explain_engine.checkpoints import save_networks
 from explain_engine.cli import main
 from explain_engine.stylegan2 import Discriminator, Generator
-
-TINY_G = dict(
-    z_dim=16,
-    c_dim=0,
-    w_dim=16,
-    img_resolution=16,
-    img_channels=1,
-    mapping_kwargs=dict(num_layers=2),
-    synthesis_kwargs=dict(channel_base=128, channel_max=16),
-)
+from tests.helpers.tiny import TINY_D, TINY_G
 
 
 class Brightness(torch.nn.Module):
@@ -45,7 +36,7 @@ def test_info_on_a_file_that_is_not_a_checkpoint_fails_cleanly(tmp_path, capsys)
 def test_ranges_project_sweep_select_from_the_command_line(tmp_path, capsys):
     torch.manual_seed(0)
     G = Generator(**TINY_G).eval()
-    D = Discriminator(c_dim=0, img_resolution=16, img_channels=1, channel_base=128, channel_max=16)
+    D = Discriminator(**TINY_D)
     net = save_networks(tmp_path / "net.pt", {"G_ema": G, "D": D})
     clf = tmp_path / "clf.ts"
     torch.jit.script(Brightness()).save(str(clf))

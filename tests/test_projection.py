@@ -6,16 +6,7 @@ import torch
 from explain_engine.projection import ProjectionConfig, project_images
 from explain_engine.ranges import estimate_style_ranges
 from explain_engine.stylegan2 import Discriminator, Generator
-
-TINY_G = dict(
-    z_dim=16,
-    c_dim=0,
-    w_dim=16,
-    img_resolution=16,
-    img_channels=1,
-    mapping_kwargs=dict(num_layers=2),
-    synthesis_kwargs=dict(channel_base=128, channel_max=16),
-)
+from tests.helpers.tiny import TINY_D, TINY_G
 
 
 class MeanBrightness(torch.nn.Module):
@@ -49,7 +40,7 @@ def test_projection_recovers_generated_images(G):
 
 def test_projection_uses_classifier_and_discriminator_terms_and_reports_fidelity(G):
     torch.manual_seed(2)
-    D = Discriminator(c_dim=0, img_resolution=16, img_channels=1, channel_base=128, channel_max=16).eval()
+    D = Discriminator(**TINY_D).eval()
     with torch.no_grad():
         x = G.synthesize(G.mapping(torch.randn(2, 16)))
     clf = MeanBrightness()

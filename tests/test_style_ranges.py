@@ -5,16 +5,7 @@ import torch
 
 from explain_engine.ranges import StyleRanges, estimate_style_ranges
 from explain_engine.stylegan2 import Generator
-
-TINY_G = dict(
-    z_dim=16,
-    c_dim=0,
-    w_dim=16,
-    img_resolution=16,
-    img_channels=1,
-    mapping_kwargs=dict(num_layers=2),
-    synthesis_kwargs=dict(channel_base=128, channel_max=16),
-)
+from tests.helpers.tiny import TINY_G
 
 
 @pytest.fixture

@@ -4,22 +4,13 @@ import pytest
 import torch
 
 from explain_engine.stylegan2 import Discriminator, Generator, discriminator_kwargs, generator_kwargs
-
-TINY = dict(
-    z_dim=16,
-    c_dim=0,
-    w_dim=16,
-    img_resolution=16,
-    img_channels=1,
-    mapping_kwargs=dict(num_layers=2),
-    synthesis_kwargs=dict(channel_base=128, channel_max=16),
-)
+from tests.helpers.tiny import TINY_D, TINY_G
 
 
 @pytest.fixture
 def G():
     torch.manual_seed(0)
-    g = Generator(**TINY).eval()
+    g = Generator(**TINY_G).eval()
     with torch.no_grad():  # non-zero noise strengths and biases so the test sees their effect
         for name, p in g.named_parameters():
             if name.endswith("noise_strength"):
@@ -59,7 +50,7 @@ def test_state_dict_names_follow_stylegan2_ada_pytorch(G):
 def test_images_and_logits_have_the_expected_shapes(G):
     img = G(torch.randn(3, 16))
     assert img.shape == (3, 1, 16, 16)
-    D = Discriminator(c_dim=0, img_resolution=16, img_channels=1, channel_base=128, channel_max=16)
+    D = Discriminator(**TINY_D)
     assert D(torch.randn(4, 1, 16, 16)).shape == (4, 1)
 
 
@@ -121,6 +112,6 @@ def test_truncation_pulls_w_toward_its_average(G):
 
 def test_bad_resolutions_and_shapes_are_refused(G):
     with pytest.raises(ValueError, match="power of two"):
-        Generator(**{**TINY, "img_resolution": 24})
+        Generator(**{**TINY_G, "img_resolution": 24})
     with pytest.raises(ValueError, match="styles"):
         G.synthesize_from_styles(torch.zeros(1, G.style_layout.dims + 1))

@@ -145,6 +145,15 @@ class GanTrainer:
         self.gen.set_state(st["gen_rng"])
         self.log = list(st.get("log", []))
 
+    def load_networks(self, path: str | Path) -> None:
+        """Start from the weights of a network file (G, G_ema, D); the optimisers start afresh."""
+        data = torch.load(path, map_location="cpu", weights_only=True)
+        nets = data["networks"]
+        self.G.load_state_dict(nets.get("G", nets["G_ema"])["state_dict"])
+        self.G_ema.load_state_dict(nets["G_ema"]["state_dict"])
+        self.D.load_state_dict(nets["D"]["state_dict"])
+        self.images_seen = int(float(data.get("metadata", {}).get("kimg", 0)) * 1000)
+
     # -- training ------------------------------------------------------------------------------------------------
     def _latents(self, n: int) -> torch.Tensor:
         z = torch.randn([n, self.G.z_dim])
@@ -230,12 +239,15 @@ def train_gan(
     progress_fn: ProgressFn | None = None,
     abort_fn: Callable[[], bool] | None = None,
     max_seconds: float | None = None,
+    init_from: str | Path | None = None,
 ) -> Path:
     """Train (or resume training) the demo StyleGAN2 on ``images`` (uint8 [N, H, W]) until ``cfg.total_kimg``.
 
     Writes ``training-state.pt`` (resumable) and, at every checkpoint and at the end, ``network.pt`` with
     ``G``, ``G_ema`` and ``D`` in our checkpoint format. Returns the path of ``network.pt``. Stops early, after
-    saving, when ``abort_fn()`` is true or ``max_seconds`` have passed.
+    saving, when ``abort_fn()`` is true or ``max_seconds`` have passed. Without a training state in
+    ``out_dir``, ``init_from`` (a network file with ``G``, ``G_ema`` and ``D``, e.g. the shipped demo networks)
+    continues from those weights with fresh optimiser state, counting images from its ``kimg`` metadata.
     """
     cfg = cfg or GanTrainingConfig()
     out = Path(out_dir)
@@ -244,6 +256,8 @@ def train_gan(
     trainer = GanTrainer(cfg, images)
     if state_path.exists():
         trainer.load_state(torch.load(state_path, map_location="cpu", weights_only=True))
+    elif init_from is not None:
+        trainer.load_networks(init_from)
     total = int(cfg.total_kimg * 1000)
     start_time, last_ckpt = time.time(), trainer.images_seen
     stats: list[dict] = []

@@ -1,0 +1,36 @@
+"""Tiny StyleGAN2 configurations for fast tests on the CPU (16x16, one channel, a few hundred style dims)."""
+
+from __future__ import annotations
+
+import torch
+
+from explain_engine.stylegan2 import Discriminator, Generator
+
+TINY_G = dict(
+    z_dim=16,
+    c_dim=0,
+    w_dim=16,
+    img_resolution=16,
+    img_channels=1,
+    mapping_kwargs=dict(num_layers=2),
+    synthesis_kwargs=dict(channel_base=128, channel_max=16),
+)
+TINY_D = dict(c_dim=0, img_resolution=16, img_channels=1, channel_base=128, channel_max=16)
+
+
+def tiny_generator(*, seed: int = 0, noise_strength: float | None = None) -> Generator:
+    """A tiny generator in eval mode; ``noise_strength`` sets every noise input's strength (default: 0, as at
+    initialisation) so tests can see the noise."""
+    torch.manual_seed(seed)
+    G = Generator(**TINY_G).eval()
+    if noise_strength is not None:
+        with torch.no_grad():
+            for name, p in G.named_parameters():
+                if name.endswith("noise_strength"):
+                    p.fill_(noise_strength)
+    return G
+
+
+def tiny_discriminator(*, seed: int = 0) -> Discriminator:
+    torch.manual_seed(seed)
+    return Discriminator(**TINY_D).eval()
