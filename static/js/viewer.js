@@ -3,10 +3,10 @@
 
 export const WINDOW_PRESETS = [
   { name: "Default", brightness: 1.0, contrast: 1.0 },
-  { name: "Lung", brightness: 1.15, contrast: 1.6 },
-  { name: "Mediastinum", brightness: 0.85, contrast: 1.9 },
-  { name: "Soft", brightness: 1.05, contrast: 0.75 },
-  { name: "Bright", brightness: 1.35, contrast: 1.15 },
+  { name: "Lung", brightness: 1.05, contrast: 1.35 },
+  { name: "Mediastinum", brightness: 0.8, contrast: 1.3 },
+  { name: "Bone", brightness: 1.15, contrast: 1.6 },
+  { name: "Soft", brightness: 1.05, contrast: 0.8 },
 ];
 
 const MIN_SCALE = 1;
