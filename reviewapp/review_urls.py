@@ -1,8 +1,8 @@
-"""Routes of the reviewer side and of the review results and exports (included by urls.py)."""
+"""Routes of the reviewer side, the review results and exports, and explore mode (included by urls.py)."""
 
 from django.urls import path
 
-from reviewapp.views import media, results, reviews
+from reviewapp.views import explore, media, results, reviews
 
 urlpatterns = [
     # Reviewers
@@ -27,6 +27,10 @@ urlpatterns = [
     path("studies/<int:pk>/factors/", results.factor_catalogue, name="factor-catalogue"),
     path("studies/<int:pk>/factors.csv", results.export_factor_catalogue, name="export-factors"),
     path("sweeps/<int:pk>/export/dimensions.csv", results.export_dimensions, name="export-dimensions"),
+    # Explore mode
+    path("explore/cases/<int:case_pk>/", explore.explore_case, name="explore-case"),
+    path("explore/cases/<int:case_pk>/render", explore.explore_render, name="explore-render"),
+    path("explore/cases/<int:case_pk>/<str:kind>.png", explore.explore_image, name="explore-image"),
     # Stored files, for admins
     path("media/<path:path>", media.media_file, name="media"),
 ]

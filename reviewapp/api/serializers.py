@@ -1,0 +1,340 @@
+"""Serializers of the API. Writes go through the services; serializers only check the shape of the input."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from reviewapp.models import (
+    Annotation,
+    Case,
+    DimensionEffect,
+    FactorAnnotation,
+    FactorRelevance,
+    PneumoniaRelevance,
+    ReviewItem,
+    ReviewSet,
+    Study,
+    Sweep,
+)
+from reviewapp.services.annotations import MAX_FACTOR_NAME_LENGTH, MAX_TEXT_LENGTH, Answers
+
+
+class StudySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Study
+        fields = [
+            "id", "name", "notes", "target_label", "generator_path", "classifier_source", "classifier_kind",
+            "resolution", "channels", "style_dims", "has_ranges", "projection_steps", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class CaseSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Case
+        fields = ["id", "study", "original_filename", "width", "height", "label", "split", "created_at"]
+        read_only_fields = fields
+
+
+class SweepSerializer(serializers.ModelSerializer):
+    job = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = Sweep
+        fields = [
+            "id", "study", "status", "job", "mode", "aggregation", "delta", "min_fraction", "screening_top_k",
+            "top_k", "min_confidence", "min_psnr", "min_ssim", "max_perceptual", "max_prob_diff", "num_images",
+            "dims", "num_selected", "perturbations", "compute_seconds", "error", "created_at", "started_at",
+            "finished_at",
+        ]  # fmt: skip
+        read_only_fields = [
+            "status", "job", "num_images", "dims", "num_selected", "perturbations", "compute_seconds", "error",
+            "created_at", "started_at", "finished_at",
+        ]  # fmt: skip
+
+
+class SweepLaunchSerializer(SweepSerializer):
+    """Launching a sweep: the study, optionally the cases (default: every projected held-out case) and the
+    sweep's parameters (missing ones take the paper's defaults)."""
+
+    cases = serializers.PrimaryKeyRelatedField(
+        queryset=Case.objects.all(), many=True, required=False, write_only=True
+    )
+
+    class Meta(SweepSerializer.Meta):
+        fields = [*SweepSerializer.Meta.fields, "cases"]
+
+    def validate(self, attrs):
+        study, cases = attrs["study"], attrs.get("cases")
+        if cases is not None:
+            if not cases:
+                raise serializers.ValidationError({"cases": "Give at least one case, or leave it out."})
+            if any(case.study_id != study.pk for case in cases):
+                raise serializers.ValidationError({"cases": "Every case must belong to the study."})
+        return attrs
+
+
+class DimensionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DimensionEffect
+        fields = [
+            "id", "sweep", "dim", "layer", "channel", "kind", "resolution", "rank", "effect", "direction",
+            "raises_score", "selected", "mean_low", "mean_high", "mean_abs_low", "mean_abs_high", "fraction_low",
+            "fraction_high", "max_abs",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class ReaderProgressSerializer(serializers.Serializer):
+    answered = serializers.IntegerField()
+    drafts = serializers.IntegerField()
+    total = serializers.IntegerField()
+    finalised_at = serializers.DateTimeField(allow_null=True)
+
+
+class ReviewSetSerializer(serializers.ModelSerializer):
+    items = serializers.IntegerField(source="items.count", read_only=True)
+    my_progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ReviewSet
+        fields = [
+            "id", "study", "sweep", "name", "instructions", "status", "blinded", "randomise_order",
+            "show_probabilities", "per_dimension", "items", "my_progress", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    @extend_schema_field(ReaderProgressSerializer(allow_null=True))
+    def get_my_progress(self, review_set: ReviewSet) -> dict | None:
+        """The requesting reader's own progress; null when they are not assigned to the set."""
+        progress = self.context.get("progress", {}).get(review_set.pk)
+        if progress is None:
+            return None
+        return ReaderProgressSerializer(progress).data
+
+
+class ItemImagesSerializer(serializers.Serializer):
+    original = serializers.CharField()
+    reconstruction = serializers.CharField()
+    perturbed = serializers.CharField()
+    difference = serializers.CharField()
+    flicker = serializers.CharField()
+    stack = serializers.CharField()
+
+
+class ItemDetailsSerializer(serializers.Serializer):
+    dimension = serializers.IntegerField()
+    direction = serializers.CharField()
+    layer = serializers.CharField()
+    channel = serializers.IntegerField()
+    case = serializers.IntegerField()
+    case_filename = serializers.CharField()
+    rank_in_dimension = serializers.IntegerField()
+
+
+class ReviewItemSerializer(serializers.ModelSerializer):
+    """An item as its reader sees it: ``position`` is the reader's own; ``details`` (dimension, direction,
+    case) is null while the set is blinded for the reader, and probabilities are null when the set hides them.
+    """
+
+    position = serializers.SerializerMethodField()
+    prob_original = serializers.SerializerMethodField()
+    prob_reconstruction = serializers.SerializerMethodField()
+    prob_perturbed = serializers.SerializerMethodField()
+    images = serializers.SerializerMethodField()
+    details = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ReviewItem
+        fields = [
+            "id", "review_set", "position", "prob_original", "prob_reconstruction", "prob_perturbed", "images",
+            "details",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def _view(self, item: ReviewItem) -> dict:
+        return self.context["item_views"][item.review_set_id]
+
+    @extend_schema_field(serializers.IntegerField())
+    def get_position(self, item: ReviewItem) -> int:
+        positions = self._view(item)["positions"]
+        return positions[item.pk] if positions is not None else item.position
+
+    def _probability(self, item: ReviewItem, value: float | None) -> float | None:
+        return value if item.review_set.show_probabilities else None
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_prob_original(self, item: ReviewItem) -> float | None:
+        return self._probability(item, item.counterfactual.projection.prob_original)
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_prob_reconstruction(self, item: ReviewItem) -> float | None:
+        return self._probability(item, item.counterfactual.prob_reconstruction)
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_prob_perturbed(self, item: ReviewItem) -> float | None:
+        return self._probability(item, item.counterfactual.prob_perturbed)
+
+    @extend_schema_field(ItemImagesSerializer)
+    def get_images(self, item: ReviewItem) -> dict:
+        request = self.context["request"]
+        view = self._view(item)
+        counterfactual = item.counterfactual
+        if view["positions"] is not None:
+            position = view["positions"][item.pk]
+            kwargs = {"set_pk": item.review_set_id, "position": position}
+            return {
+                kind: request.build_absolute_uri(
+                    reverse("review-item-image", kwargs={**kwargs, "kind": kind})
+                )
+                for kind in ItemImagesSerializer().fields
+            }
+        files = {
+            "original": counterfactual.projection.case.image,
+            "reconstruction": counterfactual.projection.reconstruction,
+            "perturbed": counterfactual.perturbed_image,
+            "difference": counterfactual.difference_image,
+            "flicker": counterfactual.flicker_gif,
+            "stack": counterfactual.stack_image,
+        }
+        return {
+            kind: request.build_absolute_uri(reverse("media", kwargs={"path": f.name})) if f.name else ""
+            for kind, f in files.items()
+        }
+
+    @extend_schema_field(ItemDetailsSerializer(allow_null=True))
+    def get_details(self, item: ReviewItem) -> dict | None:
+        if self._view(item)["blinded"]:
+            return None
+        counterfactual = item.counterfactual
+        dimension = counterfactual.dimension
+        case = counterfactual.projection.case
+        return {
+            "dimension": dimension.dim,
+            "direction": counterfactual.direction,
+            "layer": dimension.layer,
+            "channel": dimension.channel,
+            "case": case.pk,
+            "case_filename": case.original_filename,
+            "rank_in_dimension": item.rank_in_dimension,
+        }
+
+
+class AnnotationSerializer(serializers.ModelSerializer):
+    """A reader's answers on one item. Writing one stores a draft; ``"submit": true`` submits it, which
+    requires Q1, a clinical description when Q1 is yes, and Q2. ``seconds`` adds reading time."""
+
+    reader = serializers.CharField(source="reader.username", read_only=True)
+    status = serializers.SerializerMethodField()
+    submit = serializers.BooleanField(write_only=True, default=False)
+    seconds = serializers.IntegerField(write_only=True, min_value=0, default=0)
+    q1_meaningful = serializers.BooleanField(allow_null=True, default=None)
+    clinical_description = serializers.CharField(
+        allow_blank=True, default="", max_length=MAX_TEXT_LENGTH, trim_whitespace=True
+    )
+    q2_pneumonia = serializers.ChoiceField(choices=PneumoniaRelevance.choices, allow_blank=True, default="")
+    comment = serializers.CharField(allow_blank=True, default="", max_length=MAX_TEXT_LENGTH)
+    confidence = serializers.IntegerField(allow_null=True, default=None, min_value=1, max_value=5)
+
+    class Meta:
+        model = Annotation
+        fields = [
+            "id", "item", "reader", "q1_meaningful", "clinical_description", "q2_pneumonia", "comment",
+            "confidence", "status", "submit", "seconds", "time_spent_seconds", "created_at", "updated_at",
+            "submitted_at",
+        ]  # fmt: skip
+        read_only_fields = [
+            "id",
+            "reader",
+            "status",
+            "time_spent_seconds",
+            "created_at",
+            "updated_at",
+            "submitted_at",
+        ]
+        # (item, reader) is unique; the service updates the reader's answer on an item in place.
+        validators = []
+
+    @extend_schema_field(serializers.ChoiceField(choices=["draft", "submitted"]))
+    def get_status(self, annotation: Annotation) -> str:
+        return "draft" if annotation.is_draft else "submitted"
+
+    def answers(self) -> Answers:
+        data = self.validated_data
+        current = self.instance
+        partial = self.partial and current is not None
+
+        def value(name: str):
+            return data[name] if name in data or not partial else getattr(current, name)
+
+        return Answers(
+            q1_meaningful=value("q1_meaningful"),
+            clinical_description=value("clinical_description"),
+            q2_pneumonia=value("q2_pneumonia"),
+            comment=value("comment"),
+            confidence=value("confidence"),
+        )
+
+
+class FactorAnnotationSerializer(serializers.ModelSerializer):
+    """A reader's name and relevance ratings for one style dimension of a review set, allowed once they
+    submitted every item of that dimension."""
+
+    reader = serializers.CharField(source="reader.username", read_only=True)
+    factor_name = serializers.CharField(max_length=MAX_FACTOR_NAME_LENGTH)
+    clinical_relevance = serializers.ChoiceField(choices=FactorRelevance.choices)
+    pneumonia_relevance = serializers.ChoiceField(choices=FactorRelevance.choices)
+    comment = serializers.CharField(allow_blank=True, default="", max_length=MAX_TEXT_LENGTH)
+
+    class Meta:
+        model = FactorAnnotation
+        fields = [
+            "id", "review_set", "dimension", "reader", "factor_name", "clinical_relevance",
+            "pneumonia_relevance", "comment", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["id", "reader", "created_at", "updated_at"]
+        validators = []
+
+
+class QuestionAgreementSerializer(serializers.Serializer):
+    question = serializers.CharField()
+    label = serializers.CharField()
+    method = serializers.CharField()
+    kappa = serializers.FloatField(allow_null=True)
+    strength = serializers.CharField()
+    observed = serializers.FloatField(allow_null=True)
+    items = serializers.IntegerField()
+    readers = serializers.IntegerField()
+    note = serializers.CharField()
+
+
+class DimensionVerdictSerializer(serializers.Serializer):
+    dimension = serializers.IntegerField(source="dimension.dim")
+    layer = serializers.CharField(source="dimension.layer")
+    channel = serializers.IntegerField(source="dimension.channel")
+    items = serializers.IntegerField()
+    meaningful_items = serializers.IntegerField()
+    relevant_items = serializers.IntegerField()
+    names = serializers.ListField(child=serializers.ListField(child=serializers.CharField()))
+    clinical_majority = serializers.CharField()
+    pneumonia_majority = serializers.CharField()
+    clinically_meaningful = serializers.BooleanField()
+    pneumonia_relevant = serializers.BooleanField()
+    source = serializers.CharField()
+
+
+class ReviewSummarySerializer(serializers.Serializer):
+    readers = serializers.IntegerField()
+    total_items = serializers.IntegerField()
+    meaningful_items = serializers.IntegerField()
+    relevant_items = serializers.IntegerField()
+    meaningful_dimensions = serializers.IntegerField()
+    relevant_dimensions = serializers.IntegerField()
+    dimensions = DimensionVerdictSerializer(many=True)
+
+
+class ResultsSerializer(serializers.Serializer):
+    agreement = QuestionAgreementSerializer(many=True)
+    summary = ReviewSummarySerializer()

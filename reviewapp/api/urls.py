@@ -1,0 +1,36 @@
+"""Routes of the API under /api/: resources, token log-in, the OpenAPI schema and its docs page.
+
+DRF authenticates API requests itself (session or token) and answers 401/403; its views are exempt from the
+log-in redirect of LoginRequiredMiddleware. The docs pages are for people in a browser and keep the redirect.
+"""
+
+from django.contrib.auth.decorators import login_required
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.routers import DefaultRouter
+
+from reviewapp.api import views
+
+router = DefaultRouter()
+router.register("studies", views.StudyViewSet, basename="study")
+router.register("cases", views.CaseViewSet, basename="case")
+router.register("sweeps", views.SweepViewSet, basename="sweep")
+router.register("dimensions", views.DimensionViewSet, basename="dimension")
+router.register("review-sets", views.ReviewSetViewSet, basename="review-set")
+router.register("items", views.ReviewItemViewSet, basename="item")
+router.register("annotations", views.AnnotationViewSet, basename="annotation")
+router.register("factor-annotations", views.FactorAnnotationViewSet, basename="factor-annotation")
+
+schema = SpectacularAPIView.as_view(permission_classes=[IsAuthenticated])
+docs = login_required(SpectacularSwaggerView.as_view(url_name="api-schema"))
+redoc = login_required(SpectacularRedocView.as_view(url_name="api-schema"))
+
+urlpatterns = [
+    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("schema/", schema, name="api-schema"),
+    path("docs/", docs, name="api-docs"),
+    path("redoc/", redoc, name="api-redoc"),
+    *router.urls,
+]
