@@ -7,10 +7,10 @@ each), global average pooling and a linear layer giving the pneumonia logit. At 
 The loss-estimator head follows papers/000 (Section 3.1) and Yoo & Kweon, "Learning Loss for Active
 Learning" (CVPR 2019): the output of every block is globally average-pooled, passed through its own linear
 layer + ReLU, the four results are concatenated and a last linear layer gives one scalar, the estimated
-classification loss of the image. It is trained jointly with the classifier (``pairwise_ranking_loss``) to
-order the images of a minibatch by their true losses, so its values are ranks on an arbitrary scale, not
-losses in nats. Later counterfactual methods use ``loss_estimate(images)`` as a differentiable "is this image
-in the classifier's comfort zone" regulariser.
+classification loss of the image. It is trained alongside the classifier (``pairwise_ranking_loss``; see
+``explain_engine.training.classifier``) to order the images of a minibatch by their true losses, so its
+values are ranks on an arbitrary scale, not losses in nats. Later counterfactual methods use
+``loss_estimate(images)`` as a differentiable "is this image in the classifier's comfort zone" regulariser.
 
 Normalisation: GroupNorm. The classifier is explained in eval mode, with gradients flowing through it to
 StyleGAN styles and to pixels. BatchNorm would behave differently in training (batch statistics) and in eval
@@ -147,9 +147,15 @@ class LossEstimatorCNN(nn.Module):
         hidden = [F.relu(fc(h.mean(dim=(2, 3)))) for fc, h in zip(self.loss_head_blocks, blocks, strict=True)]
         return self.loss_head_out(torch.cat(hidden, dim=1))[:, 0]
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, *, detach_loss_head: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logit ``[N]`` and loss estimate ``[N]``. ``detach_loss_head`` keeps the loss head's gradients out
+        of the convolutional blocks (used in training, so that the estimator learns on top of the classifier's
+        features without reshaping them)."""
         blocks = self.block_outputs(x)
-        return self.classify(blocks), self.estimate_loss(blocks)
+        head_inputs = [b.detach() for b in blocks] if detach_loss_head else blocks
+        return self.classify(blocks), self.estimate_loss(head_inputs)
 
 
 class DemoClassifier(ImageClassifier):
@@ -189,9 +195,11 @@ class DemoClassifier(ImageClassifier):
     def network_logit(self, x: torch.Tensor) -> torch.Tensor:
         return self.network.classify(self.network.block_outputs(x))
 
-    def logit_and_loss_estimate(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def logit_and_loss_estimate(
+        self, images: torch.Tensor, *, detach_loss_head: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Logit ``[N]`` and loss estimate ``[N]`` of generator images ``[N, C, H, W]`` in [-1, 1]."""
-        return self.network(self.prepare(images))
+        return self.network(self.prepare(images), detach_loss_head=detach_loss_head)
 
     def loss_estimate(self, images: torch.Tensor) -> torch.Tensor:
         """Estimated classification loss ``[N]`` of generator images ``[N, C, H, W]`` in [-1, 1].
