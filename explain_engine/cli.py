@@ -292,7 +292,9 @@ def _evaluate_classifier_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", help="label to evaluate (default Pneumonia; a pathology name for xrv:)")
     p.add_argument("--output-index", type=int, help="output column of the target for multi-output networks")
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--cases", help="folder of PNG files with labels.csv (columns filename,label,split)")
+    source.add_argument(
+        "--cases", help="folder of images (PNG 8/16-bit, JPEG, DICOM) with labels.csv (filename,label,split)"
+    )
     source.add_argument("--phantoms", type=int, help="instead, render this many phantoms")
     p.add_argument(
         "--split",
@@ -311,7 +313,7 @@ def _read_case_folder(folder: Path, split: str | None) -> tuple[list[str], list[
     """Filenames, images (float32 [H, W] in [-1, 1]) and labels of the rows of ``labels.csv``."""
     import csv
 
-    from PIL import Image
+    from .images import read_radiograph
 
     table = folder / "labels.csv"
     if not table.is_file():
@@ -335,11 +337,7 @@ def _read_case_folder(folder: Path, split: str | None) -> tuple[list[str], list[
         path = folder / name
         if not name or not path.is_file():
             raise FileNotFoundError(f"{table}:{line}: image {path} not found")
-        with Image.open(path) as img:
-            if img.mode in ("I", "I;16", "I;16B", "I;16L"):  # 16-bit grey PNG
-                pixels = np.asarray(img, dtype=np.float32) / 65535.0
-            else:
-                pixels = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+        pixels = read_radiograph(path).pixels  # 8/16-bit PNG, JPEG, DICOM -> [0, 1], bright = dense
         names.append(name)
         images.append(pixels * 2.0 - 1.0)
         labels.append(int(label))
