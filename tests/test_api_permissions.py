@@ -125,3 +125,17 @@ def test_the_token_endpoint_rejects_a_wrong_password(bob):
 def test_session_log_in_works_for_the_api(bob_client, bob):
     review_set_with_items(readers=[bob], dimensions=1, per_dimension=1)
     assert bob_client.get("/api/review-sets/").status_code == 200
+
+
+def test_every_api_view_but_the_token_log_in_needs_an_authenticated_user():
+    from rest_framework.permissions import AllowAny
+
+    from tests.test_login_required import authenticates_itself, named_views
+
+    api_views = [(name, view) for name, view in named_views() if authenticates_itself(view)]
+    assert len(api_views) > 10
+    for name, view in api_views:
+        permissions = view.initkwargs.get("permission_classes", view.cls.permission_classes)
+        if name == "api-token":
+            continue
+        assert permissions and AllowAny not in permissions, name

@@ -24,8 +24,12 @@ router.register("annotations", views.AnnotationViewSet, basename="annotation")
 router.register("factor-annotations", views.FactorAnnotationViewSet, basename="factor-annotation")
 
 schema = SpectacularAPIView.as_view(permission_classes=[IsAuthenticated])
-docs = login_required(SpectacularSwaggerView.as_view(url_name="api-schema"))
-redoc = login_required(SpectacularRedocView.as_view(url_name="api-schema"))
+docs = login_required(
+    SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=[IsAuthenticated])
+)
+redoc = login_required(
+    SpectacularRedocView.as_view(url_name="api-schema", permission_classes=[IsAuthenticated])
+)
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
