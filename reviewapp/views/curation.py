@@ -55,7 +55,7 @@ def review_set_new(request: HttpRequest, pk: int) -> HttpResponse:
             form.add_error(None, error)
         else:
             return redirect("curation-review-set", pk=review_set.pk)
-    context = {"sweep": sweep, "study": sweep.study, "form": form}
+    context = {"sweep": sweep, "study": sweep.study, "form": form, "none_selected": not sweep.num_selected}
     return render(request, "reviewapp/curation/new.html", context, status=400 if form.errors else 200)
 
 

@@ -56,8 +56,16 @@ def sweep_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if sweep.status == Sweep.Status.SUCCEEDED
         else None,
         "review_sets": sweep.review_sets.order_by("-created_at"),
+        "took": _duration(sweep),
     }
     return render(request, "reviewapp/sweeps/detail.html", context)
+
+
+def _duration(sweep: Sweep) -> str:
+    if not (sweep.started_at and sweep.finished_at):
+        return ""
+    seconds = round((sweep.finished_at - sweep.started_at).total_seconds())
+    return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min {seconds % 60} s"
 
 
 @admin_required

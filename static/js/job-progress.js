@@ -1,7 +1,7 @@
 // Live progress of background jobs. Every element with data-job-progress="<url of /jobs/<pk>/progress>" is
 // refreshed once a second from the Job row (so it survives reloads and works with any broker); between two
 // answers the estimated time left counts down. With data-reload-on-finish the page reloads when the job ends,
-// to show its results.
+// to show its results, and when it starts, to show the page of a running job.
 
 const POLL_MS = 1000;
 
@@ -43,9 +43,14 @@ function watch(element) {
       render(element, state);
       etaAt = state.eta_seconds == null ? null : [state.eta_seconds, Date.now()];
       tick();
+      const reloads = element.hasAttribute("data-reload-on-finish");
       if (state.finished) {
         element.classList.add("finished");
-        if (element.hasAttribute("data-reload-on-finish")) setTimeout(() => window.location.reload(), 800);
+        if (reloads) setTimeout(() => window.location.reload(), 800);
+        return;
+      }
+      if (reloads && element.dataset.status === "pending" && state.status === "running") {
+        window.location.reload();
         return;
       }
     } catch (error) {
