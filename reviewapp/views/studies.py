@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -10,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from reviewapp.forms.studies import CaseUploadForm, StudyForm
-from reviewapp.models import Study
+from reviewapp.models import Job, Study
 from reviewapp.selectors.studies import (
     case_rows,
     study_active_jobs,
@@ -89,10 +91,13 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
     study = get_object_or_404(Study, pk=pk)
     split = request.GET.get("split") or None
     page = Paginator(study_cases(study=study, split=split), CASES_PER_PAGE).get_page(request.GET.get("page"))
+    jobs = list(study_active_jobs(study=study))
     context = {
         "study": study,
         "counts": study_counts(study=study),
-        "jobs": study_active_jobs(study=study),
+        "running_jobs": [job for job in jobs if job.status == Job.Status.RUNNING],
+        "waiting_jobs": [job for job in jobs if job.status == Job.Status.PENDING],
+        "generator_name": Path(study.generator_path).name,
         "case_rows": case_rows(cases=list(page.object_list)),
         "page": page,
         "split": split or "",
