@@ -17,9 +17,9 @@ def test_it_shows_original_reconstruction_and_perturbed_with_probabilities(bob, 
     text = response.text
     for name in ("Original", "Reconstruction", "Perturbed", "Difference"):
         assert name in text
-    assert "p = 0.95" in text  # C(x)
-    assert "p = 0.30" in text  # C(G(S))
-    assert "p = 0.40" in text  # C(perturbed)
+    assert "p(pneumonia) = 0.95" in text  # C(x)
+    assert "p(pneumonia) = 0.30" in text  # C(G(S))
+    assert "p(pneumonia) = 0.40" in text  # C(perturbed)
     assert "Item <strong>1</strong> / 1" in text
 
 
@@ -49,7 +49,7 @@ def test_an_unblinded_set_shows_the_dimension_direction_and_layer(bob, bob_clien
 
 def test_probabilities_can_be_hidden(bob, bob_client):
     review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1, show_probabilities=False)
-    assert "p = 0.95" not in bob_client.get(reverse("review-item", args=[review_set.pk, 1])).text
+    assert "p(pneumonia) = 0.95" not in bob_client.get(reverse("review-item", args=[review_set.pk, 1])).text
 
 
 def test_positions_follow_the_readers_own_order(bob, bob_client):

@@ -46,7 +46,7 @@ def test_a_reviewer_completes_a_set_from_the_keyboard_and_an_admin_exports_it(
     page.get_by_role("link", name="Start").click()
     page.wait_for_url(re.compile(r"/items/1/$"))
     assert page.locator(".item-count").inner_text() == "Item 1 / 4"
-    assert page.locator('[data-panel="original"] .prob').inner_text() == "p = 0.95"
+    assert page.locator('[data-panel="original"] .prob').inner_text() == "p(pneumonia) = 0.95"
 
     # Flicker: on, faster, and it alternates the perturbed panel with the unmodified image.
     page.keyboard.press("f")

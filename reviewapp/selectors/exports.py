@@ -269,7 +269,9 @@ def factor_catalogue(*, study: Study, examples: int = 3) -> list[CatalogueEntry]
     it, the majority verdicts and up to ``examples`` counterfactuals of it, strongest change first."""
     items = (
         ReviewItem.objects.filter(review_set__study=study)
-        .select_related("review_set", "counterfactual", "counterfactual__dimension", "counterfactual__projection")
+        .select_related(
+            "review_set", "counterfactual", "counterfactual__dimension", "counterfactual__projection"
+        )
         .order_by("counterfactual__dimension__sweep", "counterfactual__dimension__rank", "rank_in_dimension")
     )
     entries: dict[int, CatalogueEntry] = {}

@@ -97,6 +97,7 @@ def reader_item_at(*, assignment: ReviewAssignment, position: int) -> ReviewItem
     return (
         ReviewItem.objects.select_related(
             "review_set",
+            "review_set__study",
             "counterfactual",
             "counterfactual__dimension",
             "counterfactual__projection",

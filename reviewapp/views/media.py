@@ -46,7 +46,7 @@ def private_file_response(
             CONTENT_TYPES.get(extension) or mimetypes.guess_type(name)[0] or "application/octet-stream"
         )
         response = FileResponse(
-            open(path, "rb"),  # noqa: SIM115 - FileResponse closes it
+            open(path, "rb"),  # FileResponse closes it
             content_type=content_type,
             as_attachment=download_name is not None,
             filename=download_name or "",

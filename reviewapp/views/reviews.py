@@ -101,6 +101,7 @@ def _reading_context(assignment: ReviewAssignment, item: ReviewItem, position: i
     return {
         "assignment": assignment,
         "review_set": assignment.review_set,
+        "target": item.review_set.study.target_label.lower(),
         "item": item,
         "position": position,
         "total": total,
