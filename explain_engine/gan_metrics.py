@@ -88,11 +88,14 @@ def precision_recall(real: np.ndarray, fake: np.ndarray, *, k: int = 3) -> tuple
 def classifier_features(
     classifier, images: torch.Tensor, *, layer: str | None = None, batch_size: int = 128
 ) -> tuple[np.ndarray, str]:
-    """Globally average-pooled features [N, C] of one classifier layer (default: its last named layer)."""
-    names = classifier.feature_layer_names()
-    if not names:
-        raise ValueError("the classifier exposes no feature layers")
-    layer = layer or names[-1]
+    """Globally average-pooled features [N, C] of one classifier layer (default: the deepest spatial layer
+    among the classifier's default feature layers)."""
+    if layer is None:
+        default = classifier.features(images[:2])
+        spatial = [name for name, f in default.items() if f.ndim == 4]
+        if not spatial:
+            raise ValueError("the classifier exposes no spatial feature layers")
+        layer = spatial[-1]
     out = []
     for i in range(0, len(images), batch_size):
         f = classifier.features(images[i : i + batch_size], [layer])[layer]
@@ -131,7 +134,8 @@ def evaluate_generator(
     fake, _ = classifier_features(classifier, fake_images, layer=layer)
     if progress_fn:
         progress_fn(2, 3, "features")
-    k_mean, k_std = kid(real, fake, subset_size=min(1000, len(real), len(fake)) // 2 * 2)
+    # subsets of half the smaller set, so the spread over subsets means something
+    k_mean, k_std = kid(real, fake, subset_size=max(2, min(1000, len(real), len(fake)) // 2))
     p, r = precision_recall(real[:2000], fake[:2000])
     if progress_fn:
         progress_fn(3, 3, "done")
