@@ -47,3 +47,10 @@ def test_it_exports_as_csv(alice_client, bob, charlie):
     assert rows[0]["pneumonia_majority"] == "split"
     assert rows[0]["clinical_majority"] == "yes"
     assert "bob: right heart border blurring" in rows[0]["factor_names"]
+
+
+def test_the_api_exports_the_catalogue_too(alice_client, bob):
+    review_set = review_set_with_items(readers=[bob], dimensions=2, per_dimension=1)
+    response = alice_client.get(f"/api/studies/{review_set.study_id}/factors-csv/")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [r["style_dimension"] for r in rows] == ["1980", "2743"]

@@ -70,6 +70,15 @@ class StudyViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_fields = {"name": ["exact", "icontains"], "target_label": ["exact"]}
     ordering_fields = ["created_at", "name"]
 
+    @extend_schema(summary="The study's factor catalogue as CSV", responses=CSV_RESPONSE)
+    @action(
+        detail=True, methods=["get"], url_path="factors-csv", renderer_classes=[CSVRenderer, JSONRenderer]
+    )
+    def factors_csv(self, request, pk=None):
+        study = self.get_object()
+        header = exports.header(exports.FACTOR_COLUMNS)
+        return csv_stream(f"factors-{study.pk}.csv", header, exports.factor_catalogue_rows(study=study))
+
 
 class CaseViewSet(viewsets.ReadOnlyModelViewSet):
     """Cases of the studies (images are served to admins through /media/)."""
