@@ -84,7 +84,7 @@ def test_an_admin_goes_from_checkpoints_to_an_assigned_review_set(
 
     wait_for(sweep_finished, timeout_s=90, worker=celery_worker, every_s=0.05)
     sweep.refresh_from_db()
-    assert sweep.status == Sweep.Status.SUCCEEDED, (sweep.error, celery_worker.log()[-3000:])
+    assert sweep.status == Sweep.Status.SUCCEEDED, (sweep.error, sweep.job.error, celery_worker.log()[-3000:])
     assert seen[0] == 0.0 and seen[-1] == 1.0
     assert seen == sorted(seen), seen
     assert any(0.0 < value < 1.0 for value in seen), seen

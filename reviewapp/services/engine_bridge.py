@@ -12,6 +12,7 @@ import io
 import os
 import tempfile
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -418,8 +419,15 @@ def sweep_config(sweep) -> SweepConfig:
     )
 
 
+def new_sweep_folder(sweep) -> str:
+    """A folder for a new sweep's files, unique even when a deleted sweep's primary key is used again."""
+    return f"studies/{sweep.study_id}/sweeps/{sweep.pk}-{uuid.uuid4().hex[:8]}"
+
+
 def sweep_folder(sweep) -> str:
-    return f"studies/{sweep.study_id}/sweeps/{sweep.pk}"
+    if not sweep.deltas_dir:
+        raise ValueError(f"Sweep {sweep.pk} has no folder yet.")
+    return sweep.deltas_dir
 
 
 class SweepRunner:
@@ -667,7 +675,7 @@ def render_counterfactuals(
     classifier's probability on each). Returns the field values of each Counterfactual row."""
     clamp, recon, perturbed, prob_recon, prob_pert = _perturb(sweep, dimension.dim, direction, projections)
     recon_big, pert_big = _display(recon), _display(perturbed)
-    base = f"studies/{sweep.study_id}/counterfactuals/{sweep.pk}/{dimension.dim}-{direction}"
+    base = f"{sweep_folder(sweep)}/counterfactuals/{dimension.dim}-{direction}"
     rows = []
     for i, projection in enumerate(projections):
         stem = f"{base}-{projection.pk}"

@@ -91,7 +91,8 @@ def sweep_launch(
         kind="sweep", created_by=created_by, message=f"{study.name}: {len(cases)} images, {sweep.mode} mode"
     )
     sweep.job = job
-    sweep.save(update_fields=["job"])
+    sweep.deltas_dir = engine_bridge.new_sweep_folder(sweep)
+    sweep.save(update_fields=["job", "deltas_dir"])
     from reviewapp.tasks.sweeps import sweep_prepare as sweep_prepare_task
 
     job_enqueue(job=job, task=sweep_prepare_task, kwargs={"sweep_pk": sweep.pk})
@@ -108,8 +109,12 @@ def sweep_prepare(*, sweep: Sweep, job: Job) -> None:
     """Create the sweep's files and units, then hand the work to the part tasks (raises JobContinues)."""
     if sweep.status not in (Sweep.Status.PENDING, Sweep.Status.RUNNING):
         return
-    runner = engine_bridge.SweepRunner(sweep, sweep_projections(sweep))
-    plan = runner.prepare()
+    try:
+        runner = engine_bridge.SweepRunner(sweep, sweep_projections(sweep))
+        plan = runner.prepare()
+    except Exception as error:
+        sweep_mark_failed(sweep=sweep, error=f"{type(error).__name__}: {error}")
+        raise
     sweep_record_plan(sweep=sweep, job=job, plan=plan, config=runner.engine_config)
     raise JobContinues
 
@@ -123,7 +128,6 @@ def sweep_record_plan(*, sweep: Sweep, job: Job, plan: Sequence[dict], config: d
     Sweep.objects.filter(pk=sweep.pk, status=Sweep.Status.PENDING).update(
         status=Sweep.Status.RUNNING,
         started_at=timezone.now(),
-        deltas_dir=engine_bridge.sweep_folder(sweep),
         config=config,
     )
     sweep.refresh_from_db()
