@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 INK = "#1d2430"
 ACCENT = "#1f5fa8"
@@ -62,6 +63,7 @@ def dimension_distribution_png(*, r_low: np.ndarray, r_high: np.ndarray, delta: 
         axis.axvline(x, color=INK, linewidth=0.8, linestyle="--")
     axis.set_xlabel(f"change of the classifier score, dimension {dim}")
     axis.set_ylabel("images")
+    axis.yaxis.set_major_locator(MaxNLocator(integer=True))
     axis.legend(fontsize=8, frameon=False)
     axis.spines[["top", "right"]].set_visible(False)
     return _png(figure)

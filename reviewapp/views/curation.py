@@ -69,7 +69,7 @@ def review_set_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "items": review_set_items(review_set=review_set),
         "drops": review_set_curation_drops(review_set=review_set),
         "assignments": review_set.assignments.select_related("reader").order_by("reader__username"),
-        "assign_form": AssignForm(readers=_reviewers()),
+        "assign_form": AssignForm(readers=_reviewers().exclude(assignments__review_set=review_set)),
     }
     return render(request, "reviewapp/curation/detail.html", context)
 
