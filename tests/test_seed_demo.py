@@ -16,7 +16,9 @@ pytestmark = pytest.mark.django_db
 def seeded(tiny_models, settings, tmp_path):
     settings.VAR_DIR = tmp_path  # the demo log-ins file goes here, not into the real var/
     generator, classifier = tiny_models
-    options = dict(generator=str(generator), classifier=str(classifier), heldout=3, review=1, steps=7, batch=2)
+    options = dict(
+        generator=str(generator), classifier=str(classifier), heldout=3, review=1, steps=7, batch=2
+    )
     call_command("seed_demo", ranges_samples=200, **options)
     return options
 
