@@ -149,3 +149,13 @@ def test_every_model_has_a_read_mostly_django_admin_page(alice_client):
         assert alice_client.get(url).status_code == 200, name
         assert not admin.site._registry[model].has_add_permission(None), name
     assert Job.objects.count() == 0
+
+
+def test_a_sweep_of_no_case_is_refused(alice_client):
+    projection = ProjectionFactory(case__study__ranges_path="studies/1/ranges.pt")
+    url = reverse("sweep-new", args=[projection.case.study_id])
+    response = alice_client.post(url, {"mode": "exact", "aggregation": "mean_abs", "delta": 0.3, "min_fraction": 0.1,
+                                       "screening_top_k": 64, "top_k": 5, "min_confidence": 0.9})  # fmt: skip
+
+    assert response.status_code == 400
+    assert "Choose at least one" in response.content.decode()

@@ -26,7 +26,7 @@ def sweep_new(request: HttpRequest, pk: int) -> HttpResponse:
     choices = Case.objects.filter(pk__in=[case.pk for case in eligible]).order_by("pk")
     form = SweepForm(request.POST or None, cases=choices, initial={"cases": eligible})
     if request.method == "POST" and form.is_valid():
-        cases = list(form.cleaned_data["cases"]) or eligible
+        cases = list(form.cleaned_data["cases"])
         try:
             sweep = sweep_launch(study=study, cases=cases, created_by=request.user, **form.sweep_parameters())
         except ValidationError as error:
