@@ -27,6 +27,7 @@ a ``done`` map written after each unit lets an interrupted sweep resume where it
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -326,11 +327,12 @@ def screening_estimates(
 
 
 def fingerprint(styles: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> dict:
-    """A cheap identity of the sweep inputs, to refuse resuming into a folder of another sweep."""
+    """An identity of the sweep inputs (hashes of their float32 bytes), to refuse resuming into the folder of
+    another sweep. Byte hashes, unlike sums, do not depend on the thread count of the process computing them."""
 
-    def h(t):
-        t = t.detach().double().cpu().flatten()
-        return [float(t.sum()), float((t * torch.arange(1, t.numel() + 1, dtype=torch.float64)).sum() % 1e6)]
+    def h(t: torch.Tensor) -> str:
+        data = t.detach().to(torch.float32).cpu().contiguous().numpy().tobytes()
+        return hashlib.sha256(data).hexdigest()[:32]
 
     return {"styles": h(styles), "low": h(low), "high": h(high)}
 
