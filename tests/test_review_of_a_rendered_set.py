@@ -20,7 +20,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def rendered_set(tiny_study, alice, bob, charlie) -> ReviewSet:
+def rendered_set(media_root, tiny_study, alice, bob, charlie) -> ReviewSet:
+    """Rendered in this test's own media folder: sweep folders are named by primary keys, which the next
+    test's rows reuse."""
     case_import_files(study=tiny_study, files=tiny_case_files(4), created_by=alice)
     for job in Job.objects.filter(kind="projection", status=Job.Status.PENDING):
         projection_run(
