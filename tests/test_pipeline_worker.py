@@ -61,6 +61,7 @@ def test_an_admin_goes_from_checkpoints_to_an_assigned_review_set(
     response = alice_client.post(
         reverse("sweep-new", args=[study.pk]),
         {
+            "cases": [p.case_id for p in Projection.objects.filter(case__study=study)],
             "mode": "exact",
             "screening_top_k": 64,
             "aggregation": "mean_abs",
