@@ -61,7 +61,6 @@ def test_an_admin_goes_from_checkpoints_to_an_assigned_review_set(
     response = alice_client.post(
         reverse("sweep-new", args=[study.pk]),
         {
-            "cases": [p.case_id for p in Projection.objects.filter(case__study=study)],
             "cases": list(study.cases.values_list("pk", flat=True)),
             "mode": "exact",
             "screening_top_k": 64,
