@@ -48,6 +48,23 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory):
     return tiny_model_files(tmp_path_factory.mktemp("models"))
 
 
+@pytest.fixture(scope="session")
+def tiny_lab_models(tmp_path_factory: pytest.TempPathFactory):
+    """(generator + discriminator checkpoint, demo-architecture classifier) of a 16x16 study whose classifier
+    has named blocks and a loss estimator, as the lab's Grad-CAM and DIP need."""
+    from tests.helpers.studies import tiny_lab_model_files
+
+    return tiny_lab_model_files(tmp_path_factory.mktemp("lab-models"))
+
+
+@pytest.fixture
+def lab_study(alice, tiny_lab_models):
+    """A registered 16x16 study with its style ranges and a classifier every lab method can use."""
+    from tests.helpers.studies import study_with_ranges
+
+    return study_with_ranges(created_by=alice, models=tiny_lab_models, name="Lab study")
+
+
 @pytest.fixture
 def tiny_study(alice, tiny_models):
     """A registered 16x16 study with its style ranges, ready for cases."""

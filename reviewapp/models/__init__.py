@@ -1,6 +1,7 @@
 """Models of the review app, one module per area; import them from here."""
 
 from reviewapp.models.jobs import Job
+from reviewapp.models.lab import LabRun
 from reviewapp.models.reviews import (
     Annotation,
     FactorAnnotation,
@@ -21,6 +22,7 @@ __all__ = [
     "FactorAnnotation",
     "FactorRelevance",
     "Job",
+    "LabRun",
     "PneumoniaRelevance",
     "Projection",
     "ReviewAssignment",

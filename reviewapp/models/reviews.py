@@ -1,8 +1,8 @@
 """Review sets and the readers' answers (papers/003 3.2, Appendix A).
 
-A review set holds curated :class:`ReviewItem` rows (one counterfactual each); every reader assigned to it
-gets a :class:`ReviewAssignment` with a seed that fixes their own item order, answers each item once
-(:class:`Annotation`) and may name every dimension of the set (:class:`FactorAnnotation`).
+A review set holds :class:`ReviewItem` rows (one sweep counterfactual or Counterfactual-lab run each); every
+reader assigned to it gets a :class:`ReviewAssignment` with a seed that fixes their own item order, answers
+each item once (:class:`Annotation`) and may name every dimension of the set (:class:`FactorAnnotation`).
 """
 
 from __future__ import annotations
@@ -61,22 +61,109 @@ class ReviewSet(models.Model):
 
 
 class ReviewItem(models.Model):
-    """One counterfactual in a review set; ``position`` is its 1-based image index in the set."""
+    """One result in a review set; ``position`` is its 1-based image index in the set.
+
+    An item shows either a StyleSpace ``counterfactual`` of a sweep (one clamped dimension, curated into the
+    set) or a ``lab_run`` of the Counterfactual lab (added to the set by an admin); exactly one is set. The
+    helpers below give both kinds one face, so the reading screen, the API and the exports treat them alike.
+    """
+
+    class Source(models.TextChoices):
+        SWEEP = "sweep", "StyleSpace sweep"
+        LAB = "lab", "Counterfactual lab"
 
     review_set = models.ForeignKey(ReviewSet, on_delete=models.CASCADE, related_name="items")
-    counterfactual = models.ForeignKey("reviewapp.Counterfactual", on_delete=models.PROTECT, related_name="+")
+    counterfactual = models.ForeignKey(
+        "reviewapp.Counterfactual", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    lab_run = models.ForeignKey(
+        "reviewapp.LabRun", null=True, blank=True, on_delete=models.PROTECT, related_name="review_items"
+    )
     position = models.PositiveIntegerField()
-    rank_in_dimension = models.PositiveIntegerField(help_text="1 = the largest change of its dimension.")
+    rank_in_dimension = models.PositiveIntegerField(
+        null=True, blank=True, help_text="1 = the largest change of its dimension; empty for lab items."
+    )
 
     class Meta:
         ordering = ["review_set", "position"]
         constraints = [
             models.UniqueConstraint(fields=["review_set", "position"], name="reviewitem_position_unique"),
             models.UniqueConstraint(fields=["review_set", "counterfactual"], name="reviewitem_unique"),
+            models.UniqueConstraint(fields=["review_set", "lab_run"], name="reviewitem_lab_run_unique"),
+            models.CheckConstraint(
+                condition=models.Q(counterfactual__isnull=False, lab_run__isnull=True)
+                | models.Q(counterfactual__isnull=True, lab_run__isnull=False),
+                name="reviewitem_one_source",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"Item {self.position} of {self.review_set}"
+
+    @property
+    def source(self) -> str:
+        return self.Source.LAB if self.lab_run_id else self.Source.SWEEP
+
+    @property
+    def source_label(self) -> str:
+        """What made the item, for admins: "Dimension 1980 (high)" or "Lab: Deep image prior"."""
+        if self.lab_run_id:
+            return f"Lab: {self.lab_run.get_method_display()}"
+        return f"Dimension {self.counterfactual.dimension.dim} ({self.counterfactual.direction})"
+
+    @property
+    def case(self):
+        if self.lab_run_id:
+            return self.lab_run.case
+        return self.counterfactual.projection.case
+
+    @property
+    def dimension(self):
+        """The style dimension of a sweep item; None for a lab item."""
+        return None if self.lab_run_id else self.counterfactual.dimension
+
+    @property
+    def prob_original(self) -> float | None:
+        if self.lab_run_id:
+            return self.lab_run.prob_original
+        return self.counterfactual.projection.prob_original
+
+    @property
+    def prob_reconstruction(self) -> float | None:
+        """C of the unmodified image the change is made on: the reconstruction, or the lab method's start
+        point (the original when the method has none)."""
+        if self.lab_run_id:
+            run = self.lab_run
+            return run.prob_start if run.start_image else run.prob_original
+        return self.counterfactual.prob_reconstruction
+
+    @property
+    def prob_perturbed(self) -> float | None:
+        if self.lab_run_id:
+            return self.lab_run.prob_counterfactual
+        return self.counterfactual.prob_perturbed
+
+    def images(self) -> dict:
+        """Kind -> stored file: original, reconstruction, perturbed, difference, flicker, stack."""
+        if self.lab_run_id:
+            run = self.lab_run
+            return {
+                "original": run.case.image,
+                "reconstruction": run.start_image if run.start_image else run.case.image,
+                "perturbed": run.counterfactual_image,
+                "difference": run.difference_image,
+                "flicker": run.flicker_gif,
+                "stack": run.stack_image,
+            }
+        counterfactual = self.counterfactual
+        return {
+            "original": counterfactual.projection.case.image,
+            "reconstruction": counterfactual.projection.reconstruction,
+            "perturbed": counterfactual.perturbed_image,
+            "difference": counterfactual.difference_image,
+            "flicker": counterfactual.flicker_gif,
+            "stack": counterfactual.stack_image,
+        }
 
 
 class ReviewAssignment(models.Model):

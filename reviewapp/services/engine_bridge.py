@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
+import shutil
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -31,6 +34,7 @@ from explain_engine.classifiers import (
     load_classifier,
     predict_probabilities,
 )
+from explain_engine.counterfactuals import METHODS, generate, make_config, save_result
 from explain_engine.projection import ProjectionConfig, project_images
 from explain_engine.ranges import StyleRanges, estimate_style_ranges
 from explain_engine.selection import CurationFilters, ImageFacts, Selection, curate, select_dimensions
@@ -242,30 +246,48 @@ def _mtime(path: Path | None) -> float:
     return path.stat().st_mtime if path is not None and path.exists() else 0.0
 
 
-def load_study_models(study, *, discriminator: bool = False, ranges: bool = True) -> StudyModels:
-    """The generator, classifier, and optionally discriminator and style ranges of ``study``, frozen."""
+def study_generator(study) -> torch.nn.Module:
+    """The study's generator, loaded once per worker process and frozen."""
     generator_file = resolve_path(study.generator_path)
     G = _cached(("G", str(generator_file), _mtime(generator_file)), lambda: load_generator(generator_file))
+    return G.eval().requires_grad_(False)
+
+
+def study_classifier(study) -> ImageClassifier:
+    """The study's classifier, loaded once per worker process."""
     loader = study.classifier_config.get("loader") or classifier_loader_options(
         kind=study.classifier_kind, target=study.target_label
     )
     spec = _classifier_spec(study.classifier_source)
     classifier_file = _classifier_file(study.classifier_source)
-    classifier = _cached(
+    return _cached(
         ("C", spec, _mtime(classifier_file), tuple(sorted(loader.items()))),
         lambda: load_classifier(spec, **loader),
     )
-    models = StudyModels(G=G.eval().requires_grad_(False), classifier=classifier)
+
+
+def study_discriminator(study) -> torch.nn.Module:
+    """The study's discriminator (from its own file or the generator's), loaded once per worker process."""
+    discriminator_file = resolve_path(study.discriminator_path or study.generator_path)
+    return _cached(
+        ("D", str(discriminator_file), _mtime(discriminator_file)),
+        lambda: load_discriminator(discriminator_file),
+    )
+
+
+def study_ranges(study) -> StyleRanges:
+    if not study.ranges_path:
+        raise StudyModelError("The study's style ranges have not been estimated yet.")
+    return StyleRanges.load(media_path(study.ranges_path))
+
+
+def load_study_models(study, *, discriminator: bool = False, ranges: bool = True) -> StudyModels:
+    """The generator, classifier, and optionally discriminator and style ranges of ``study``, frozen."""
+    models = StudyModels(G=study_generator(study), classifier=study_classifier(study))
     if discriminator:
-        discriminator_file = resolve_path(study.discriminator_path or study.generator_path)
-        models.D = _cached(
-            ("D", str(discriminator_file), _mtime(discriminator_file)),
-            lambda: load_discriminator(discriminator_file),
-        )
+        models.D = study_discriminator(study)
     if ranges:
-        if not study.ranges_path:
-            raise StudyModelError("The study's style ranges have not been estimated yet.")
-        models.ranges = StyleRanges.load(media_path(study.ranges_path))
+        models.ranges = study_ranges(study)
     return models
 
 
@@ -674,7 +696,6 @@ def render_counterfactuals(
     difference heatmap, the flicker GIF and the stack (original | reconstruction | perturbed, with the
     classifier's probability on each). Returns the field values of each Counterfactual row."""
     clamp, recon, perturbed, prob_recon, prob_pert = _perturb(sweep, dimension.dim, direction, projections)
-    recon_big, pert_big = _display(recon), _display(perturbed)
     base = f"{sweep_folder(sweep)}/counterfactuals/{dimension.dim}-{direction}"
     rows = []
     for i, projection in enumerate(projections):
@@ -684,20 +705,17 @@ def render_counterfactuals(
         difference_name = write_media(
             f"{stem}-difference.png", png_bytes(engine_images.difference_heatmap(recon[i], perturbed[i]))
         )
-        gif_name = f"{stem}-flicker.gif"
-        engine_images.save_flicker_gif(
-            recon_big[i],
-            pert_big[i],
-            media_path(gif_name),
-            labels=(f"unmodified p={p_rec:.2f}", f"perturbed p={p_pert:.2f}"),
+        gif_name, stack_name = f"{stem}-flicker.gif", f"{stem}-stack.png"
+        write_flicker_and_stack(
+            gif_name=gif_name,
+            stack_name=stack_name,
+            original=np.asarray(Image.open(media_path(projection.case.image.name)).convert("L")),
+            p_original=projection.prob_original,
+            unmodified=recon[i],
+            p_unmodified=p_rec,
+            perturbed=perturbed[i],
+            p_perturbed=p_pert,
         )
-        original = np.asarray(Image.open(media_path(projection.case.image.name)).convert("L"))
-        panels = [
-            (original, "original", projection.prob_original),
-            (engine_images.to_uint8(recon_big[i]), "reconstruction", p_rec),
-            (engine_images.to_uint8(pert_big[i]), "perturbed", p_pert),
-        ]
-        stack_name = write_media(f"{stem}-stack.png", png_bytes(stack_image(panels)))
         rows.append(
             {
                 "projection": projection,
@@ -713,6 +731,40 @@ def render_counterfactuals(
             }
         )
     return rows
+
+
+def write_flicker_and_stack(
+    *,
+    gif_name: str,
+    stack_name: str,
+    original: np.ndarray,
+    p_original: float | None,
+    unmodified: torch.Tensor,
+    p_unmodified: float | None,
+    perturbed: torch.Tensor,
+    p_perturbed: float | None,
+    unmodified_label: str | None = "reconstruction",
+) -> None:
+    """Write the flicker GIF of ``perturbed`` over ``unmodified`` (images [C, H, W] in [-1, 1], shown at
+    display size with the classifier's probability on each frame) and the stack original | unmodified |
+    perturbed (``original`` uint8 [H, W]); without ``unmodified_label`` the stack leaves the unmodified
+    image out (it is the original). Names are relative to MEDIA_ROOT."""
+    big = _display(torch.stack([unmodified, perturbed]))
+    engine_images.save_flicker_gif(
+        big[0],
+        big[1],
+        media_path(gif_name),
+        labels=(f"unmodified p={_or_nan(p_unmodified):.2f}", f"perturbed p={_or_nan(p_perturbed):.2f}"),
+    )
+    panels = [(original, "original", p_original)]
+    if unmodified_label:
+        panels.append((engine_images.to_uint8(big[0]), unmodified_label, p_unmodified))
+    panels.append((engine_images.to_uint8(big[1]), "perturbed", p_perturbed))
+    write_media(stack_name, png_bytes(stack_image(panels)))
+
+
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
 
 
 def render_dimension_summary(sweep, dimension, projections: Sequence) -> dict[str, str]:
@@ -750,3 +802,106 @@ def stack_image(panels: Sequence[tuple[np.ndarray, str, float | None]]) -> np.nd
         text = name if probability is None else f"{name}   p = {probability:.2f}"
         draw.text((x + 4, size + 5), text, fill=0)
     return np.asarray(canvas)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Counterfactual lab
+
+
+def case_probability(study, case) -> float:
+    """The classifier's probability of the study's target label on one stored case."""
+    classifier = study_classifier(study)
+    image = case_tensor([case], channels=study.channels or 1)
+    with torch.no_grad():
+        return float(predict_probabilities(classifier, image)[0])
+
+
+def lab_files(run, *, styles_projection=None, progress_fn: ProgressFn, abort_fn: AbortFn) -> dict[str, Any]:
+    """Run ``run.method`` on ``run.case`` toward ``run.target`` and write the result's files; returns the
+    LabRun field values (file names relative to MEDIA_ROOT, probabilities, metrics, details, wall time).
+
+    ``styles_projection``: a projection of the case whose style vector the StyleSpace methods start from
+    (they project the case themselves without one). The files are written into a hidden folder that is
+    renamed into place once all of them exist and removed when anything fails, so no half-written result is
+    left where a row could point. Raises ``CounterfactualError`` (bad parameters), ``StudyModelError``,
+    ``InterruptedError`` (``abort_fn`` asked to stop).
+    """
+    started = time.perf_counter()
+    study, case = run.study, run.case
+    uses = METHODS[run.method].uses
+    config = make_config(run.method, **run.parameters)
+    try:
+        classifier = study_classifier(study)
+        D = study_discriminator(study)
+        G = study_generator(study) if "generator" in uses else None
+        ranges = study_ranges(study) if "ranges" in uses and study.ranges_path else None
+    except (CheckpointError, ClassifierError, FileNotFoundError) as error:
+        raise StudyModelError(f"The study's models cannot be loaded: {error}") from None
+    styles = None
+    if "styles" in uses and styles_projection is not None:
+        styles = torch.from_numpy(np.load(media_path(styles_projection.styles_file.name))).float()
+    image = case_tensor([case], channels=study.channels or 1)[0]
+    result = generate(
+        image,
+        classifier=classifier,
+        target=run.target,
+        method=run.method,
+        generator=G,
+        discriminator=D,
+        styles=styles,
+        ranges=ranges,
+        config=config,
+        progress_fn=progress_fn,
+        abort_fn=abort_fn,
+    )
+
+    folder = f"studies/{study.pk}/lab/{run.pk}-{uuid.uuid4().hex[:8]}"
+    partial = f"studies/{study.pk}/lab/.partial-{run.pk}-{uuid.uuid4().hex[:8]}"
+    try:
+        written = save_result(result, media_path(partial))
+        if result.heatmap is None:
+            start = result.reconstruction
+            write_flicker_and_stack(
+                gif_name=f"{partial}/flicker.gif",
+                stack_name=f"{partial}/stack.png",
+                original=engine_images.to_uint8(result.query),
+                p_original=result.query_probability,
+                unmodified=start if start is not None else result.query,
+                p_unmodified=result.reconstruction_probability
+                if start is not None
+                else result.query_probability,
+                perturbed=result.counterfactual,
+                p_perturbed=result.probability,
+                unmodified_label="reconstruction" if start is not None else None,
+            )
+            written["flicker"] = media_path(f"{partial}/flicker.gif")
+            written["stack"] = media_path(f"{partial}/stack.png")
+        summary = json.loads(written["metrics"].read_text())
+        os.replace(media_path(partial), media_path(folder))
+    except BaseException:
+        shutil.rmtree(media_path(partial), ignore_errors=True)
+        raise
+
+    def stored(kind: str) -> str:
+        return f"{folder}/{written[kind].name}" if kind in written else ""
+
+    metrics = summary.get("metrics") or {}
+    flipped = metrics.get("flipped")
+    return {
+        "folder": folder,
+        "counterfactual_image": stored("counterfactual"),
+        "start_image": stored("reconstruction"),
+        "difference_image": stored("difference"),
+        "heatmap_image": stored("heatmap"),
+        "path_gif": stored("path"),
+        "flicker_gif": stored("flicker"),
+        "stack_image": stored("stack"),
+        "prob_original": summary["query_probability"],
+        "prob_start": summary["reconstruction_probability"],
+        "prob_counterfactual": summary["probability"],
+        "flipped": None if result.heatmap is not None or flipped is None else bool(flipped),
+        "metrics": metrics,
+        "details": summary.get("details") or {},
+        "config": {**asdict(config), **(summary.get("parameters") or {})},
+        "seconds": time.perf_counter() - started,
+    }

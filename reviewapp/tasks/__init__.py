@@ -3,6 +3,7 @@
 Celery's autodiscovery imports this package, so every task module is imported here.
 """
 
+from reviewapp.tasks.lab import lab_run_counterfactual
 from reviewapp.tasks.projections import projection_run
 from reviewapp.tasks.review_sets import review_set_render
 from reviewapp.tasks.studies import study_estimate_ranges
@@ -12,6 +13,7 @@ from reviewapp.tasks.system import job_selftest
 __all__ = [
     "dimension_gallery",
     "job_selftest",
+    "lab_run_counterfactual",
     "projection_run",
     "review_set_render",
     "study_estimate_ranges",

@@ -157,3 +157,18 @@ def dicom_bytes(
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
+
+
+def tiny_lab_model_files(folder: Path) -> tuple[Path, Path]:
+    """(generator + discriminator checkpoint, a 16x16 demo-architecture classifier with named blocks and a
+    loss-estimator head) for the Counterfactual lab, whose Grad-CAM and DIP read classifier layers."""
+    from explain_engine.classifiers import save_classifier
+    from explain_engine.demo_classifier import DemoClassifier, DemoClassifierConfig
+
+    networks, _ = tiny_model_files(folder)
+    torch.manual_seed(0)
+    config = DemoClassifierConfig(
+        input_size=16, stem_channels=8, block_channels=(8, 8), channels_per_group=8, loss_head_width=8
+    )
+    classifier = save_classifier(folder / "tiny-demo-classifier.pt", DemoClassifier(config))
+    return networks, classifier

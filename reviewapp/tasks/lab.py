@@ -1,0 +1,16 @@
+"""Tasks of the Counterfactual lab."""
+
+from __future__ import annotations
+
+from reviewapp.models import Job, LabRun
+from reviewapp.services import lab
+from reviewapp.tasks.base import job_task
+
+
+@job_task(queue="gpu")
+def lab_run_counterfactual(job: Job, *, run_pk: int) -> str:
+    """Explain one case with one counterfactual (or saliency) method and store the result's files."""
+    run = LabRun.objects.select_related("study", "case").filter(pk=run_pk).first()
+    if run is None:
+        return "The lab run was deleted."
+    return lab.lab_run_execute(run=run, job=job)
