@@ -201,7 +201,7 @@ class StyleSweeper:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return nullcontext()
 
-    def _classify(self, images: torch.Tensor) -> torch.Tensor:
+    def classify(self, images: torch.Tensor) -> torch.Tensor:
         if self.cuda:
             images = images.contiguous(memory_format=torch.channels_last)
         # Generated images can leave [-1, 1] slightly; the classifier sees them as a display would.
@@ -236,7 +236,7 @@ class StyleSweeper:
             img = block.forward_image(x, img, block_styles[block.num_conv] if block.num_torgb else None)
             li += n_layers
         cache["image"] = img
-        cache["prob"] = self._classify(img)
+        cache["prob"] = self.classify(img)
         return cache
 
     def _run_from_block(self, bi: int, cache: dict, styles_k: list[torch.Tensor]) -> torch.Tensor:
@@ -269,35 +269,56 @@ class StyleSweeper:
 
     # -- evaluation ------------------------------------------------------------------------------------------------
     def evaluate_exact(self, s: torch.Tensor, dims: Sequence[int], cache: dict | None = None) -> torch.Tensor:
-        """C(S^{d-}) and C(S^{d+}) for the given dims of one image [1, D] -> [len(dims), 2]."""
+        """C(S^{d-}) and C(S^{d+}) for the given dims of one image [1, D] -> [len(dims), 2].
+
+        The perturbed images are made per synthesis block: every conv dimension of a block starts from the
+        block's cached input (one batch for all of its layers), every toRGB dimension is the base image plus its
+        linear change. The images of all blocks are pooled so the classifier sees full batches.
+        """
         cache = cache if cache is not None else self.base_pass(s)
-        dims_t = torch.as_tensor(list(dims), dtype=torch.long)
-        out = torch.empty(len(dims_t), 2, device=self.device)
-        low, high = self.clamp_values(dims_t)
-        layer_of = torch.as_tensor([self.layout.locate(int(d))[0].offset for d in dims_t.tolist()])
-        # group the requested dims by layer
-        for li, layer in enumerate(self.layout):
-            sel = (layer_of == layer.offset).nonzero().flatten()
-            if sel.numel() == 0:
-                continue
-            channels = (dims_t[sel] - layer.offset).to(self.device)
-            # both directions of every dim: [low_0, high_0, low_1, high_1, ...]
-            values = torch.stack([low[sel], high[sel]], dim=1).flatten()
-            ch2 = channels.repeat_interleave(2)
-            probs = []
-            for start in range(0, len(values), self.cfg.batch_size):
-                v, c = values[start : start + self.cfg.batch_size], ch2[start : start + self.cfg.batch_size]
-                if layer.kind == "torgb":
-                    imgs = self._torgb_images(layer.block, cache, c, v)
+        dims_list = [int(d) for d in dims]
+        low, high = self.clamp_values(dims_list)
+        # both directions of every dim: entry 2j is dims[j] clamped low, 2j + 1 clamped high
+        values = torch.stack([low, high], dim=1).flatten()
+        layer_index = {layer.offset: li for li, layer in enumerate(self.layout)}
+        located = [self.layout.locate(d) for d in dims_list]
+        by_block: dict[tuple[int, str], list[int]] = {}
+        for j, (layer, _) in enumerate(located):
+            by_block.setdefault((layer.block, layer.kind), []).extend((2 * j, 2 * j + 1))
+        probs = torch.empty(2 * len(dims_list), device=self.device)
+        pending: list[tuple[torch.Tensor, torch.Tensor]] = []  # (entry indices, images)
+
+        def flush():
+            idx = torch.cat([i for i, _ in pending])
+            probs[idx] = self.classify(torch.cat([im for _, im in pending]))
+            pending.clear()
+
+        bs = self.cfg.batch_size
+        for (block, kind), entries in sorted(by_block.items()):
+            for start in range(0, len(entries), bs):
+                chunk = entries[start : start + bs]
+                idx = torch.as_tensor(chunk, device=self.device)
+                v = values[idx]
+                ch = torch.as_tensor([located[e // 2][1] for e in chunk], device=self.device)
+                if kind == "torgb":
+                    imgs = self._torgb_images(block, cache, ch, v)
                 else:
-                    styles_k = [st.expand(len(v), -1) for st in cache["styles"]]
-                    st = styles_k[li].clone()
-                    st[torch.arange(len(v), device=self.device), c] = v
-                    styles_k[li] = st
-                    imgs = self._run_from_block(layer.block, cache, styles_k)
-                probs.append(self._classify(imgs))
-            out[sel] = torch.cat(probs).reshape(-1, 2)
-        return out
+                    styles_k = [st.expand(len(chunk), -1) for st in cache["styles"]]
+                    rows_of = {}
+                    for k, e in enumerate(chunk):
+                        rows_of.setdefault(layer_index[located[e // 2][0].offset], []).append(k)
+                    for li, rows in rows_of.items():
+                        st = styles_k[li].clone()
+                        r = torch.as_tensor(rows, device=self.device)
+                        st[r, ch[r]] = v[r]
+                        styles_k[li] = st
+                    imgs = self._run_from_block(block, cache, styles_k)
+                pending.append((idx, imgs))
+                if sum(len(i) for i, _ in pending) >= bs:
+                    flush()
+        if pending:
+            flush()
+        return probs.reshape(-1, 2)
 
     def evaluate_naive(self, s: torch.Tensor, dims: Sequence[int]) -> torch.Tensor:
         """Reference: one full pass per perturbed vector. -> [len(dims), 2]"""
@@ -307,7 +328,7 @@ class StyleSweeper:
             for k, v in enumerate((low[j], high[j])):
                 s2 = s.clone()
                 s2[0, d] = v
-                out[j, k] = self._classify(self.G.synthesize_from_styles(s2, noise_mode="const"))[0]
+                out[j, k] = self.classify(self.G.synthesize_from_styles(s2, noise_mode="const"))[0]
         return out
 
     def gradient(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -446,7 +467,7 @@ def _run_unit(sweeper: StyleSweeper, styles, unit: SweepUnit, deltas, base, exac
         for i in range(unit.image_start, unit.image_stop):
             s = styles[i : i + 1].to(device).float()
             if cfg.mode == "naive":
-                c0 = sweeper._classify(sweeper.G.synthesize_from_styles(s, noise_mode="const"))[0]
+                c0 = sweeper.classify(sweeper.G.synthesize_from_styles(s, noise_mode="const"))[0]
                 probs = sweeper.evaluate_naive(s, dims)
             else:
                 cache = sweeper.base_pass(s)
