@@ -7,6 +7,7 @@ from reviewapp.models import (
     DimensionEffect,
     FactorAnnotation,
     Job,
+    LabRun,
     Projection,
     ReviewAssignment,
     ReviewItem,
@@ -118,9 +119,16 @@ class CounterfactualAdmin(ReadMostlyAdmin):
     list_select_related = ["dimension", "projection"]
 
 
+@admin.register(LabRun)
+class LabRunAdmin(ReadMostlyAdmin):
+    list_display = ["pk", "study", "case", "method", "target", "status", "flipped", "seconds", "created_at"]
+    list_filter = ["status", "method", "study"]
+    list_select_related = ["study", "case"]
+
+
 class ReviewItemInline(admin.TabularInline):
     model = ReviewItem
-    fields = ["position", "counterfactual", "rank_in_dimension"]
+    fields = ["position", "counterfactual", "lab_run", "rank_in_dimension"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -137,7 +145,7 @@ class ReviewSetAdmin(ReadMostlyAdmin):
 
 @admin.register(ReviewItem)
 class ReviewItemAdmin(ReadMostlyAdmin):
-    list_display = ["review_set", "position", "counterfactual", "rank_in_dimension"]
+    list_display = ["review_set", "position", "counterfactual", "lab_run", "rank_in_dimension"]
     list_filter = ["review_set"]
 
 

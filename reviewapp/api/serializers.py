@@ -125,18 +125,25 @@ class ItemImagesSerializer(serializers.Serializer):
 
 
 class ItemDetailsSerializer(serializers.Serializer):
-    dimension = serializers.IntegerField()
-    direction = serializers.CharField()
-    layer = serializers.CharField()
-    channel = serializers.IntegerField()
+    """What made an item. ``source`` "sweep": a clamped style dimension; "lab": a Counterfactual lab run,
+    whose ``method`` and ``target`` are given and whose dimension fields are null."""
+
+    source = serializers.ChoiceField(choices=ReviewItem.Source.choices)
+    dimension = serializers.IntegerField(allow_null=True)
+    direction = serializers.CharField(allow_null=True)
+    layer = serializers.CharField(allow_null=True)
+    channel = serializers.IntegerField(allow_null=True)
+    method = serializers.CharField(allow_null=True)
+    target = serializers.IntegerField(allow_null=True)
     case = serializers.IntegerField()
     case_filename = serializers.CharField()
-    rank_in_dimension = serializers.IntegerField()
+    rank_in_dimension = serializers.IntegerField(allow_null=True)
 
 
 class ReviewItemSerializer(serializers.ModelSerializer):
-    """An item as its reader sees it: ``position`` is the reader's own; ``details`` (dimension, direction,
-    case) is null while the set is blinded for the reader, and probabilities are null when the set hides them.
+    """An item as its reader sees it: ``position`` is the reader's own; ``details`` (what made the item: the
+    dimension and direction, or the lab method and target; the case) is null while the set is blinded for the
+    reader, and probabilities are null when the set hides them.
     """
 
     position = serializers.SerializerMethodField()
@@ -167,21 +174,20 @@ class ReviewItemSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.FloatField(allow_null=True))
     def get_prob_original(self, item: ReviewItem) -> float | None:
-        return self._probability(item, item.counterfactual.projection.prob_original)
+        return self._probability(item, item.prob_original)
 
     @extend_schema_field(serializers.FloatField(allow_null=True))
     def get_prob_reconstruction(self, item: ReviewItem) -> float | None:
-        return self._probability(item, item.counterfactual.prob_reconstruction)
+        return self._probability(item, item.prob_reconstruction)
 
     @extend_schema_field(serializers.FloatField(allow_null=True))
     def get_prob_perturbed(self, item: ReviewItem) -> float | None:
-        return self._probability(item, item.counterfactual.prob_perturbed)
+        return self._probability(item, item.prob_perturbed)
 
     @extend_schema_field(ItemImagesSerializer)
     def get_images(self, item: ReviewItem) -> dict:
         request = self.context["request"]
         view = self._view(item)
-        counterfactual = item.counterfactual
         if view["positions"] is not None:
             position = view["positions"][item.pk]
             kwargs = {"set_pk": item.review_set_id, "position": position}
@@ -191,14 +197,7 @@ class ReviewItemSerializer(serializers.ModelSerializer):
                 )
                 for kind in ItemImagesSerializer().fields
             }
-        files = {
-            "original": counterfactual.projection.case.image,
-            "reconstruction": counterfactual.projection.reconstruction,
-            "perturbed": counterfactual.perturbed_image,
-            "difference": counterfactual.difference_image,
-            "flicker": counterfactual.flicker_gif,
-            "stack": counterfactual.stack_image,
-        }
+        files = item.images()
         return {
             kind: request.build_absolute_uri(reverse("media", kwargs={"path": f.name})) if f.name else ""
             for kind, f in files.items()
@@ -208,18 +207,31 @@ class ReviewItemSerializer(serializers.ModelSerializer):
     def get_details(self, item: ReviewItem) -> dict | None:
         if self._view(item)["blinded"]:
             return None
-        counterfactual = item.counterfactual
-        dimension = counterfactual.dimension
-        case = counterfactual.projection.case
-        return {
-            "dimension": dimension.dim,
-            "direction": counterfactual.direction,
-            "layer": dimension.layer,
-            "channel": dimension.channel,
+        case = item.case
+        details = {
+            "source": item.source,
+            "dimension": None,
+            "direction": None,
+            "layer": None,
+            "channel": None,
+            "method": None,
+            "target": None,
             "case": case.pk,
             "case_filename": case.original_filename,
             "rank_in_dimension": item.rank_in_dimension,
         }
+        if item.lab_run_id:
+            details.update(method=item.lab_run.method, target=item.lab_run.target)
+        else:
+            counterfactual = item.counterfactual
+            dimension = counterfactual.dimension
+            details.update(
+                dimension=dimension.dim,
+                direction=counterfactual.direction,
+                layer=dimension.layer,
+                channel=dimension.channel,
+            )
+        return details
 
 
 class AnnotationSerializer(serializers.ModelSerializer):

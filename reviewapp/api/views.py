@@ -282,6 +282,8 @@ class ReviewItemViewSet(viewsets.ReadOnlyModelViewSet):
             "counterfactual__dimension",
             "counterfactual__projection",
             "counterfactual__projection__case",
+            "lab_run",
+            "lab_run__case",
         )
         if not self._reads_as_reviewer():
             return items.order_by("review_set", "position")

@@ -190,7 +190,10 @@ def review_set_summary(*, review_set: ReviewSet) -> ReviewSummary:
     the factor ratings ("relevant" or "possibly relevant" from more than half of the readers who rated the
     factor); a dimension no reader rated falls back on its items (more than half of them judged so)."""
     answers = _submitted(review_set)
-    items = ReviewItem.objects.filter(review_set=review_set).values_list("pk", "counterfactual__dimension")
+    # Lab items belong to no style dimension; they count in the agreement, not here.
+    items = ReviewItem.objects.filter(review_set=review_set, counterfactual__isnull=False).values_list(
+        "pk", "counterfactual__dimension"
+    )
     dimensions = {
         d.pk: DimensionVerdict(dimension=d)
         for d in DimensionEffect.objects.filter(pk__in={dimension_id for _, dimension_id in items}).order_by(

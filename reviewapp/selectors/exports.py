@@ -10,6 +10,8 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 
+from django.db.models import F
+
 from reviewapp.models import (
     Annotation,
     Counterfactual,
@@ -51,16 +53,20 @@ REVIEW_COLUMNS = [
     ("channel", "Channel of the style dimension in its layer."),
     ("clamp_value", "The value the style coordinate was clamped to."),
     ("prob_original", "Classifier probability of the target on the original image, C(x)."),
-    ("prob_reconstruction", "Classifier probability on the reconstruction, C(G(S))."),
-    ("prob_perturbed", "Classifier probability on the perturbed image, C(G(S with s_d clamped))."),
+    ("prob_reconstruction", "Classifier probability on the reconstruction, C(G(S)); for a lab item on the "
+     "method's start point (reconstruction or pre-image)."),
+    ("prob_perturbed", "Classifier probability on the perturbed image, C(G(S with s_d clamped)); for a lab "
+     "item on the counterfactual."),
     ("probability_change", "prob_perturbed - prob_reconstruction."),
-    ("rank_in_dimension", "1 = the largest change among the dimension's items."),
+    ("rank_in_dimension", "1 = the largest change among the dimension's items; empty for lab items."),
     ("status", "submitted or draft."),
     ("time_spent_seconds", "Reading time the reader spent on the item, in seconds."),
     ("created_at", "When the answer was first saved (UTC, ISO 8601)."),
     ("updated_at", "When the answer was last changed (UTC, ISO 8601)."),
     ("submitted_at", "When the answer was last submitted (UTC, ISO 8601); empty for drafts."),
     ("reader_finalised_at", "When the reader finalised the set (UTC, ISO 8601); empty if not yet."),
+    ("source", "What made the item: 'sweep' (a style dimension clamped by a sweep) or 'lab:<method>' (a "
+     "Counterfactual lab run, e.g. lab:gci), whose style-dimension columns are empty."),
 ]  # fmt: skip
 
 DIMENSION_COLUMNS = [
@@ -155,37 +161,46 @@ def _number(value: float | None) -> str:
 
 def review_table_rows(*, review_set: ReviewSet, include_drafts: bool = False) -> Iterator[list[str]]:
     """The review table of papers/003 Appendix A Table 1, one row per reader and item, ordered by dimension
-    rank, image index and reader (REVIEW_COLUMNS)."""
+    rank, image index and reader, lab items after the sweep's (REVIEW_COLUMNS)."""
     finalised = dict(
         ReviewAssignment.objects.filter(review_set=review_set).values_list("reader_id", "finalised_at")
     )
     answers = Annotation.objects.filter(item__review_set=review_set)
     if not include_drafts:
         answers = answers.filter(is_draft=False)
-    cf = "item__counterfactual__"
+    cf, lab = "item__counterfactual__", "item__lab_run__"
     rows = answers.order_by(
-        f"{cf}dimension__rank", f"{cf}dimension__dim", "item__position", "reader__username"
-    )
+        F(f"{cf}dimension__rank").asc(nulls_last=True), F(f"{cf}dimension__dim").asc(nulls_last=True),
+        "item__position", "reader__username",
+    )  # fmt: skip
     fields = (
         f"{cf}dimension__dim", "item__position", "q1_meaningful", "clinical_description", "q2_pneumonia",
         "comment", "confidence", "reader__username", "reader_id", f"{cf}projection__case__original_filename",
         f"{cf}projection__case__label", f"{cf}direction", f"{cf}dimension__layer", f"{cf}dimension__channel",
         f"{cf}clamp_value", f"{cf}projection__prob_original", f"{cf}prob_reconstruction", f"{cf}prob_perturbed",
         "item__rank_in_dimension", "is_draft", "time_spent_seconds", "created_at", "updated_at", "submitted_at",
+        f"{lab}method", f"{lab}case__original_filename", f"{lab}case__label", f"{lab}prob_original",
+        f"{lab}prob_start", f"{lab}prob_counterfactual",
     )  # fmt: skip
     for (
         dim, position, q1, description, q2, comment, confidence, reader, reader_id, case, label, direction,
         layer, channel, clamp, p_original, p_recon, p_perturbed, rank, is_draft, seconds, created, updated,
-        submitted,
+        submitted, method, lab_case, lab_label, lab_original, lab_start, lab_counterfactual,
     ) in rows.values_list(*fields).iterator(chunk_size=CHUNK):  # fmt: skip
+        source = "sweep"
+        if method:
+            source, case, label = f"lab:{method}", lab_case, lab_label
+            p_original, p_perturbed = lab_original, lab_counterfactual
+            p_recon = lab_start if lab_start is not None else lab_original
         clinical = description or ("no" if q1 is False else "")
+        change = p_perturbed - p_recon if p_perturbed is not None and p_recon is not None else None
         yield [
-            dim, position, clinical, q2, _yes_no(q1), _yes_no(is_relevant(q2)) if q2 else "", comment,
-            "" if confidence is None else confidence, reader, review_set.name, case,
-            "" if label is None else label, direction, layer, channel, _number(clamp), _number(p_original),
-            _number(p_recon), _number(p_perturbed), _number(p_perturbed - p_recon), rank,
-            "draft" if is_draft else "submitted", seconds, _iso(created), _iso(updated), _iso(submitted),
-            _iso(finalised.get(reader_id)),
+            "" if dim is None else dim, position, clinical, q2, _yes_no(q1), _yes_no(is_relevant(q2)) if q2 else "",
+            comment, "" if confidence is None else confidence, reader, review_set.name, case,
+            "" if label is None else label, direction or "", layer or "", "" if channel is None else channel,
+            _number(clamp), _number(p_original), _number(p_recon), _number(p_perturbed), _number(change),
+            "" if rank is None else rank, "draft" if is_draft else "submitted", seconds, _iso(created),
+            _iso(updated), _iso(submitted), _iso(finalised.get(reader_id)), source,
         ]  # fmt: skip
 
 
@@ -268,7 +283,7 @@ def factor_catalogue(*, study: Study, examples: int = 3) -> list[CatalogueEntry]
     """Every dimension of the study shown in a review set (the paper's Figure 3): the names each reader gave
     it, the majority verdicts and up to ``examples`` counterfactuals of it, strongest change first."""
     items = (
-        ReviewItem.objects.filter(review_set__study=study)
+        ReviewItem.objects.filter(review_set__study=study, counterfactual__isnull=False)
         .select_related(
             "review_set", "counterfactual", "counterfactual__dimension", "counterfactual__projection"
         )

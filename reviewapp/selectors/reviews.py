@@ -102,6 +102,8 @@ def reader_item_at(*, assignment: ReviewAssignment, position: int) -> ReviewItem
             "counterfactual__dimension",
             "counterfactual__projection",
             "counterfactual__projection__case",
+            "lab_run",
+            "lab_run__case",
         )
         .filter(pk=ids[position - 1])
         .first()
@@ -166,8 +168,11 @@ def reader_factor_groups(*, assignment: ReviewAssignment) -> list[FactorGroup]:
     review_set = assignment.review_set
     ids = reader_item_ids(assignment=assignment)
     position_of = {item_id: position for position, item_id in enumerate(ids, start=1)}
+    # Lab items have no style dimension and so no factor.
     dimension_of = dict(
-        ReviewItem.objects.filter(review_set=review_set).values_list("pk", "counterfactual__dimension")
+        ReviewItem.objects.filter(review_set=review_set, counterfactual__isnull=False).values_list(
+            "pk", "counterfactual__dimension"
+        )
     )
     dimensions = DimensionEffect.objects.in_bulk(set(dimension_of.values()))
     answered = set(
@@ -181,7 +186,9 @@ def reader_factor_groups(*, assignment: ReviewAssignment) -> list[FactorGroup]:
     }
     groups: dict[int, FactorGroup] = {}
     for item_id in ids:
-        dimension_id = dimension_of[item_id]
+        dimension_id = dimension_of.get(item_id)
+        if dimension_id is None:
+            continue
         group = groups.get(dimension_id)
         if group is None:
             dimension = dimensions[dimension_id]
@@ -195,18 +202,20 @@ def reader_factor_groups(*, assignment: ReviewAssignment) -> list[FactorGroup]:
     return list(groups.values())
 
 
-def reader_factor_group_of(*, assignment: ReviewAssignment, item: ReviewItem) -> FactorGroup:
+def reader_factor_group_of(*, assignment: ReviewAssignment, item: ReviewItem) -> FactorGroup | None:
+    """The factor of a sweep item; None for a lab item, which belongs to no style dimension."""
+    if item.counterfactual_id is None:
+        return None
     dimension_id = item.counterfactual.dimension_id
     return next(g for g in reader_factor_groups(assignment=assignment) if g.dimension.pk == dimension_id)
 
 
 def reader_can_explore(*, reader: AbstractBaseUser, case_id: int) -> bool:
     """Reviewers may explore a case once they finalised a set that shows it (blinding no longer matters)."""
-    return ReviewAssignment.objects.filter(
-        reader=reader,
-        finalised_at__isnull=False,
-        review_set__items__counterfactual__projection__case=case_id,
-    ).exists()
+    shows_case = Q(review_set__items__counterfactual__projection__case=case_id) | Q(
+        review_set__items__lab_run__case=case_id
+    )
+    return ReviewAssignment.objects.filter(shows_case, reader=reader, finalised_at__isnull=False).exists()
 
 
 @dataclass(frozen=True)
@@ -216,28 +225,36 @@ class ItemDisplay:
     prob_original: float | None
     prob_reconstruction: float | None
     prob_perturbed: float | None
-    #: Dimension, direction, layer and case; None while the set is blinded and the reader has not finalised.
+    #: Dimension, direction, layer and case (method, target and case for a lab item); None while the set is
+    #: blinded and the reader has not finalised.
     details: dict[str, str] | None
 
 
 def item_display(*, assignment: ReviewAssignment, item: ReviewItem) -> ItemDisplay:
     review_set = item.review_set
-    counterfactual = item.counterfactual
-    projection = counterfactual.projection
     show = review_set.show_probabilities
     details = None
     if not review_set.blinded or assignment.finalised_at is not None:
-        dimension = counterfactual.dimension
-        details = {
-            "Dimension": str(dimension.dim),
-            "Direction": counterfactual.get_direction_display(),
-            "Layer": f"{dimension.layer} channel {dimension.channel}",
-            "Case": projection.case.original_filename,
-        }
+        if item.lab_run_id:
+            run = item.lab_run
+            details = {
+                "Method": run.get_method_display(),
+                "Target": run.target_name,
+                "Case": run.case.original_filename,
+            }
+        else:
+            counterfactual = item.counterfactual
+            dimension = counterfactual.dimension
+            details = {
+                "Dimension": str(dimension.dim),
+                "Direction": counterfactual.get_direction_display(),
+                "Layer": f"{dimension.layer} channel {dimension.channel}",
+                "Case": counterfactual.projection.case.original_filename,
+            }
     return ItemDisplay(
-        prob_original=projection.prob_original if show else None,
-        prob_reconstruction=counterfactual.prob_reconstruction if show else None,
-        prob_perturbed=counterfactual.prob_perturbed if show else None,
+        prob_original=item.prob_original if show else None,
+        prob_reconstruction=item.prob_reconstruction if show else None,
+        prob_perturbed=item.prob_perturbed if show else None,
         details=details,
     )
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
 
-from reviewapp.models import Case, Job, Projection, ReviewSet, Study, Sweep
+from reviewapp.models import Case, Job, LabRun, Projection, ReviewSet, Study, Sweep
 from reviewapp.selectors.projections import latest_projections, stalled_case_ids
 
 
@@ -54,12 +54,13 @@ def study_counts(*, study: Study) -> StudyCounts:
 
 
 def study_active_jobs(*, study: Study) -> QuerySet[Job]:
-    """Unfinished jobs of the study: its style ranges, projection batches, sweeps and review sets."""
+    """Unfinished jobs of the study: its style ranges, projection batches, sweeps, review sets and lab runs."""
     ids = set(
         Projection.objects.filter(case__study=study, job__isnull=False).values_list("job_id", flat=True)
     )
     ids |= set(Sweep.objects.filter(study=study, job__isnull=False).values_list("job_id", flat=True))
     ids |= set(ReviewSet.objects.filter(study=study, job__isnull=False).values_list("job_id", flat=True))
+    ids |= set(LabRun.objects.filter(study=study, job__isnull=False).values_list("job_id", flat=True))
     if study.ranges_job_id:
         ids.add(study.ranges_job_id)
     return Job.objects.filter(pk__in=ids, status__in=[Job.Status.PENDING, Job.Status.RUNNING]).order_by("pk")

@@ -68,7 +68,9 @@ def review_set_items(*, review_set: ReviewSet) -> QuerySet[ReviewItem]:
     """The set's items in curation order, with everything their stack shows."""
     return (
         ReviewItem.objects.filter(review_set=review_set)
-        .select_related("counterfactual__projection__case", "counterfactual__dimension")
+        .select_related(
+            "counterfactual__projection__case", "counterfactual__dimension", "lab_run__case", "lab_run__study"
+        )
         .order_by("position")
     )
 

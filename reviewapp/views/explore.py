@@ -46,9 +46,9 @@ def _dimensions_to_show(case: Case, requested: str) -> list[int]:
     """Dimensions asked for in ``?dims=``, then those shown with this case in review sets, then the
     strongest selected dimensions of the study's newest sweep."""
     dims = [int(d) for d in requested.split(",") if d.strip().isdigit()]
-    dims += ReviewItem.objects.filter(counterfactual__projection__case=case).values_list(
-        "counterfactual__dimension__dim", flat=True
-    )
+    dims += ReviewItem.objects.filter(
+        counterfactual__isnull=False, counterfactual__projection__case=case
+    ).values_list("counterfactual__dimension__dim", flat=True)
     sweep = (
         Sweep.objects.filter(study=case.study, status=Sweep.Status.SUCCEEDED).order_by("-created_at").first()
     )

@@ -166,7 +166,7 @@ def _after_submit(assignment: ReviewAssignment, item: ReviewItem, position: int)
     """Name the factor once its last item is answered; otherwise the next unanswered item, or the overview."""
     group = selectors.reader_factor_group_of(assignment=assignment, item=item)
     set_pk = assignment.review_set_id
-    if group.complete and not group.named:
+    if group is not None and group.complete and not group.named:
         return (
             reverse("review-factor", kwargs={"set_pk": set_pk, "number": group.number}) + f"?after={position}"
         )
@@ -209,16 +209,7 @@ def item_image(request: HttpRequest, set_pk: int, position: int, kind: str) -> H
     if kind not in IMAGE_KINDS:
         raise Http404("No such image.")
     item = _item(_assignment(request, set_pk), position)
-    counterfactual = item.counterfactual
-    files = {
-        "original": counterfactual.projection.case.image,
-        "reconstruction": counterfactual.projection.reconstruction,
-        "perturbed": counterfactual.perturbed_image,
-        "difference": counterfactual.difference_image,
-        "flicker": counterfactual.flicker_gif,
-        "stack": counterfactual.stack_image,
-    }
-    return private_file_response(request, files[kind].name)
+    return private_file_response(request, item.images()[kind].name)
 
 
 @never_cache
