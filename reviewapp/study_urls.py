@@ -1,8 +1,9 @@
-"""Routes of the admin side: studies, cases, sweeps, dimensions and review-set curation (included by urls.py)."""
+"""Routes of the admin side: studies, cases, sweeps, dimensions, the Counterfactual lab and review-set curation
+(included by urls.py)."""
 
 from django.urls import path
 
-from reviewapp.views import curation, studies, sweeps
+from reviewapp.views import curation, lab, studies, sweeps
 
 urlpatterns = [
     path("studies/new", studies.study_new, name="study-new"),
@@ -13,6 +14,11 @@ urlpatterns = [
     ),
     path("studies/<int:pk>/ranges/estimate", studies.study_reestimate_ranges, name="study-estimate-ranges"),
     path("studies/<int:pk>/sweeps/new", sweeps.sweep_new, name="sweep-new"),
+    path("studies/<int:pk>/lab/", lab.lab, name="lab"),
+    path("studies/<int:pk>/lab/compare", lab.lab_compare, name="lab-compare"),
+    path("lab-runs/<int:pk>/", lab.lab_run_detail, name="lab-run"),
+    path("lab-runs/<int:pk>/cancel", lab.lab_run_stop, name="lab-run-cancel"),
+    path("lab-runs/<int:pk>/add-to-review-set", lab.lab_run_add, name="lab-run-add"),
     path("sweeps/<int:pk>/", sweeps.sweep_detail, name="sweep"),
     path("sweeps/<int:pk>/cancel", sweeps.sweep_stop, name="sweep-cancel"),
     path("sweeps/<int:pk>/dimensions/<int:dim>/", sweeps.dimension_detail, name="sweep-dimension"),

@@ -20,6 +20,7 @@ from reviewapp.models import (
     Counterfactual,
     DimensionEffect,
     FactorAnnotation,
+    LabRun,
     Projection,
     ReviewAssignment,
     ReviewItem,
@@ -156,6 +157,40 @@ class CounterfactualFactory(factory.django.DjangoModelFactory):
     difference_image = factory.LazyAttribute(lambda _: ContentFile(png_bytes(level=128), name="diff.png"))
     flicker_gif = factory.LazyAttribute(lambda _: ContentFile(gif_bytes(), name="flicker.gif"))
     stack_image = factory.LazyAttribute(lambda _: ContentFile(png_bytes(size=12), name="stack.png"))
+
+
+class LabRunFactory(factory.django.DjangoModelFactory):
+    """A finished Counterfactual-lab run (GCI by default) with its files."""
+
+    class Meta:
+        model = LabRun
+
+    study = factory.SubFactory(StudyFactory)
+    case = factory.SubFactory(CaseFactory, study=factory.SelfAttribute("..study"))
+    method = LabRun.Method.GCI
+    target = 0
+    parameters = {"steps": 4}
+    status = LabRun.Status.SUCCEEDED
+    folder = "lab/run"
+    counterfactual_image = factory.LazyAttribute(lambda _: ContentFile(png_bytes(level=90), name="cf.png"))
+    start_image = factory.LazyAttribute(lambda _: ContentFile(png_bytes(level=112), name="start.png"))
+    difference_image = factory.LazyAttribute(lambda _: ContentFile(png_bytes(level=128), name="diff.png"))
+    path_gif = factory.LazyAttribute(lambda _: ContentFile(gif_bytes(), name="path.gif"))
+    flicker_gif = factory.LazyAttribute(lambda _: ContentFile(gif_bytes(), name="flicker.gif"))
+    stack_image = factory.LazyAttribute(lambda _: ContentFile(png_bytes(size=12), name="stack.png"))
+    prob_original = 0.91
+    prob_start = 0.88
+    prob_counterfactual = 0.32
+    flipped = True
+    metrics = {
+        "l1": 0.02,
+        "ssim": 0.97,
+        "reached_target": 1.0,
+        "flipped": 1.0,
+        "cout": 0.4,
+        "perceptual": None,
+    }
+    seconds = 3.5
 
 
 class ReviewSetFactory(factory.django.DjangoModelFactory):

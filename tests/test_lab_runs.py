@@ -7,41 +7,21 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ValidationError
 
-from reviewapp.models import Job, LabRun, Projection
-from reviewapp.services.cases import case_import_files
+from reviewapp.models import Job, LabRun
 from reviewapp.services.engine_bridge import media_path
 from reviewapp.services.jobs import job_request_cancel
 from reviewapp.services.lab import lab_run_cancel, lab_run_create
-from reviewapp.tasks import lab_run_counterfactual, projection_run
-from tests.helpers.studies import tiny_case_files
+from reviewapp.tasks import lab_run_counterfactual
+from tests.helpers.studies import FAST_LAB_PARAMETERS as FAST
+from tests.helpers.studies import projected_cases
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
-
-#: Parameters that keep each method to a fraction of a second on the 16x16 models.
-FAST = {
-    "gradcam": {},
-    "integrated_gradients": {"steps": 4},
-    "gci": {"steps": 4, "bisection_steps": 1, "max_bracket_steps": 1, "path_frames": 3},
-    "dip": {
-        "pixel_warmup_steps": 3,
-        "preimage_steps": 3,
-        "counterfactual_steps": 4,
-        "lr_rampup_steps": 0,
-        "channels": [8, 8, 8, 8],
-        "path_frames": 3,
-    },
-}
 
 
 @pytest.fixture
 def lab_case(lab_study, alice):
     """A case of the lab study with its projection."""
-    report = case_import_files(study=lab_study, files=tiny_case_files(1), created_by=alice)
-    for job in Job.objects.filter(kind="projection", status=Job.Status.PENDING):
-        projection_run(
-            job.pk, projection_pks=list(Projection.objects.filter(job=job).values_list("pk", flat=True))
-        )
-    return report.imported[0]
+    return projected_cases(lab_study, created_by=alice)[0]
 
 
 def run_now(run: LabRun) -> LabRun:

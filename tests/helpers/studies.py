@@ -172,3 +172,33 @@ def tiny_lab_model_files(folder: Path) -> tuple[Path, Path]:
     )
     classifier = save_classifier(folder / "tiny-demo-classifier.pt", DemoClassifier(config))
     return networks, classifier
+
+
+def projected_cases(study, *, count: int = 1, created_by=None, seed: int = 0) -> list:
+    """``count`` new cases of ``study`` with their projections, run in this process."""
+    from reviewapp.models import Job, Projection
+    from reviewapp.services.cases import case_import_files
+    from reviewapp.tasks import projection_run
+
+    report = case_import_files(study=study, files=tiny_case_files(count, seed=seed), created_by=created_by)
+    for job in Job.objects.filter(kind="projection", status=Job.Status.PENDING):
+        projection_run(
+            job.pk, projection_pks=list(Projection.objects.filter(job=job).values_list("pk", flat=True))
+        )
+    return report.imported
+
+
+#: Parameters that keep each method to a fraction of a second on the 16x16 models.
+FAST_LAB_PARAMETERS = {
+    "gradcam": {},
+    "integrated_gradients": {"steps": 4},
+    "gci": {"steps": 4, "bisection_steps": 1, "max_bracket_steps": 1, "path_frames": 3},
+    "dip": {
+        "pixel_warmup_steps": 3,
+        "preimage_steps": 3,
+        "counterfactual_steps": 4,
+        "lr_rampup_steps": 0,
+        "channels": [8, 8, 8, 8],
+        "path_frames": 3,
+    },
+}
