@@ -28,7 +28,7 @@ LAB_METRICS = [
         "Loss estimate",
         "The classifier's loss estimator on the result; lower = more typical.",
     ),
-    ("cout", "COUT", "Area under the pixel-swap curve toward the target; higher = a more causal change."),
+    ("cout", "COUT", "Pixel-swap score from -1 to 1: near 1 when a few changed pixels already decide."),
     ("seconds", "Wall time (s)", "The whole run: models, method, metrics and files."),
 ]
 
