@@ -10,6 +10,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from reviewapp.models.jobs import Job
+
 
 class LabRun(models.Model):
     """A counterfactual (or saliency map) of one case toward a target class, by one method.
@@ -20,12 +22,8 @@ class LabRun(models.Model):
     reconstruction, the deep image prior's pre-image; empty when the method has none) and on the result.
     """
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+    #: A run goes through its job's states.
+    Status = Job.Status
 
     class Method(models.TextChoices):
         STYLESPACE = "stylespace", "StyleSpace dimension"
@@ -37,7 +35,7 @@ class LabRun(models.Model):
 
     #: Methods whose result is a heatmap over the unchanged image rather than a changed image.
     SALIENCY_METHODS = frozenset({Method.GRADCAM, Method.INTEGRATED_GRADIENTS})
-    FINISHED_STATUSES = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
+    FINISHED_STATUSES = Job.FINISHED_STATUSES
 
     study = models.ForeignKey("reviewapp.Study", on_delete=models.CASCADE, related_name="lab_runs")
     case = models.ForeignKey("reviewapp.Case", on_delete=models.CASCADE, related_name="lab_runs")
