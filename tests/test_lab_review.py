@@ -249,3 +249,17 @@ def test_a_review_set_of_another_study_is_not_offered(alice_client):
     form = alice_client.get(reverse("lab-run", args=[run.pk])).context["add_form"]
 
     assert list(form.fields["review_set"].queryset) == [own]
+
+
+def test_the_results_page_judges_each_lab_item_by_its_readers_majority(alice_client, bob, charlie):
+    review_set = review_set_with_items(readers=[bob, charlie], dimensions=1, per_dimension=1)
+    run = LabRunFactory(study=review_set.study, method="dip")
+    item = lab_run_add_to_review_set(run=run, review_set=review_set)
+    answer(item, bob, q2_pneumonia="yes")
+    answer(item, charlie, q2_pneumonia="subtle")
+
+    (verdict,) = review_set_summary(review_set=review_set).lab_items
+    page = alice_client.get(reverse("review-set-results", args=[review_set.pk])).content.decode()
+
+    assert verdict.item == item and verdict.answers == 2 and verdict.meaningful and verdict.relevant
+    assert "Deep image prior" in page and reverse("lab-run", args=[run.pk]) in page

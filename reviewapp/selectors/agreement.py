@@ -151,13 +151,24 @@ class DimensionVerdict:
         return majority(self.pneumonia_votes)
 
 
+@dataclass(frozen=True)
+class LabItemVerdict:
+    """How the readers judged one item added from the Counterfactual lab (it belongs to no dimension)."""
+
+    item: ReviewItem
+    answers: int
+    meaningful: bool
+    relevant: bool
+
+
 @dataclass
 class ReviewSummary:
     """The paper's summary: how many dimensions a majority found clinically meaningful and relevant to
-    pneumonia, and how many items a majority judged relevant."""
+    pneumonia, and how many items a majority judged relevant; lab items are judged one by one beside it."""
 
     dimensions: list[DimensionVerdict]
     readers: int
+    lab_items: list[LabItemVerdict] = field(default_factory=list)
 
     @property
     def total_items(self) -> int:
@@ -225,5 +236,18 @@ def review_set_summary(*, review_set: ReviewSet) -> ReviewSummary:
         else:
             verdict.clinically_meaningful = _more_than_half(verdict.meaningful_items, verdict.items)
             verdict.pneumonia_relevant = _more_than_half(verdict.relevant_items, verdict.items)
+    lab_items = []
+    for item in ReviewItem.objects.filter(review_set=review_set, lab_run__isnull=False).select_related(
+        "lab_run__case", "lab_run__study"
+    ):
+        given = list(answers.get(item.pk, {}).values())
+        lab_items.append(
+            LabItemVerdict(
+                item=item,
+                answers=len(given),
+                meaningful=_more_than_half(sum(q1 for q1, _ in given), len(given)),
+                relevant=_more_than_half(sum(is_relevant(q2) for _, q2 in given), len(given)),
+            )
+        )
     readers = len({reader for by_reader in answers.values() for reader in by_reader})
-    return ReviewSummary(dimensions=list(dimensions.values()), readers=readers)
+    return ReviewSummary(dimensions=list(dimensions.values()), readers=readers, lab_items=lab_items)
