@@ -37,6 +37,7 @@ def test_the_lab_form_offers_every_method_with_the_engine_defaults(alice_client,
     assert [value for value, _ in form.fields["method"].choices] == list(LabRun.Method.values)
     assert form.fields["gci-steps"].initial == 100
     assert form.fields["dip-loss_estimator_weight"].initial == 0.1
+    assert form.fields["gci-projection_steps"].initial == lab_study.projection_steps
     assert lab_case.original_filename in response.content.decode()
 
 

@@ -121,6 +121,9 @@ class LabRunForm(forms.Form):
             config_fields = {field.name: field for field in dataclasses.fields(METHODS[method].config)}
             for name in names:
                 self.fields[f"{method}-{name}"] = _option_field(method, config_fields[name])
+            if "projection_steps" in names:
+                # A case without a projection is projected as the study projects its cases.
+                self.fields[f"{method}-projection_steps"].initial = study.projection_steps
 
     def method_fields(self) -> list[tuple[str, str, str, list]]:
         """(method, its name, its note, its bound option fields) for the template."""
