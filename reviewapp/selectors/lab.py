@@ -18,7 +18,11 @@ LAB_METRICS = [
     ("reached_target", "Reached target", "The classifier decides for the target class on the result."),
     ("l1", "L1", "Mean absolute change per pixel, 0 to 1 scale."),
     ("ssim", "SSIM", "Structural similarity to the case, 1 = identical."),
-    ("perceptual", "Perceptual", "LPIPS, or a classifier-feature distance when LPIPS weights are not on disk."),
+    (
+        "perceptual",
+        "Perceptual",
+        "LPIPS, or a classifier-feature distance when LPIPS weights are not on disk.",
+    ),
     ("changed_fraction", "Changed pixels", "Share of pixels the edit changed by more than 0.05."),
     ("mass_in_lung", "Change in lung", "Share of the edit (or heatmap) inside the lung field, if known."),
     ("mass_in_opacity", "Change in opacity", "Share inside the planted opacity (phantoms only)."),
