@@ -132,7 +132,9 @@ def _train_gan_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--max-hours", type=float, default=None, help="stop (after saving) after this long")
     p.add_argument("--export", help="when done, copy the networks (G_ema, G, D) into this network file")
-    p.add_argument("--init-from", help="with no training state in --out, start from this network file's weights")
+    p.add_argument(
+        "--init-from", help="with no training state in --out, start from this network file's weights"
+    )
 
 
 @command("train-gan", "train (or resume) the demo StyleGAN2 on phantoms, on the CPU", _train_gan_args)
