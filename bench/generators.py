@@ -19,12 +19,15 @@ Projection into StyleSpace is run once per phantom and shared by ``stylespace`` 
         [--generator explain_engine/assets/demo/generator.pt] [--ranges ranges.pt] [--threads 1]
 
 ``--quick`` uses 4 phantoms and short optimisations (a smoke test of the pipeline, not numbers to quote).
-``--write-docs`` replaces the table in docs/generators.md. Per-image metrics go to ``--out`` as JSON.
+``--write-docs`` replaces the table in docs/generators.md. Per-image metrics go to ``--out`` as JSON, in chunks
+of ``--chunk`` images saved as they finish: an interrupted run, started again with the same settings, skips the
+finished chunks (and the saved projection) and reports the wall time each chunk took when it ran.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -128,7 +131,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", help="comma-separated method names to run (default: all)")
     parser.add_argument("--seed", type=int, default=HELD_OUT_SEED, help=f"phantom stream [{HELD_OUT_SEED}]")
     parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--out", default=str(ROOT / "var/bench/generators"), help="per-image metrics folder")
+    parser.add_argument(
+        "--out",
+        default=str(ROOT / "var/bench/generators"),
+        help="results folder: finished chunks are kept there and skipped when the command is run again",
+    )
+    parser.add_argument("--chunk", type=int, default=5, help="images per saved chunk [5]")
+    parser.add_argument("--fresh", action="store_true", help="discard the results kept in --out")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -154,56 +163,130 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
 
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    run_key = {
+        "n": n,
+        "seed": args.seed,
+        "size": size,
+        "quick": args.quick,
+        "projection_steps": 30 if args.quick else args.projection_steps,
+        "generator": _sha256(args.generator),
+        "classifier": classifier.name,
+        "ranges": _sha256(args.ranges) if args.ranges else "estimated",
+    }
+    key_file = out / "run.json"
+    if key_file.exists() and json.loads(key_file.read_text()) != run_key:
+        if not args.fresh:
+            raise SystemExit(
+                f"{out} holds results of other settings; pass --fresh to discard them or --out DIR"
+            )
+    if args.fresh:
+        for stale in out.glob("chunks/*/*.json"):
+            stale.unlink()
+        for stale in out.glob("projection.pt"):
+            stale.unlink()
+    _atomic_write(key_file, json.dumps(run_key, indent=1))
+
     if args.ranges:
         ranges = StyleRanges.load(args.ranges)
     else:
-        ranges = estimate_style_ranges(G, num_samples=2000 if args.quick else 20_000)
-    projection_steps = 30 if args.quick else args.projection_steps
-    t0 = time.time()
-    projection = project_images(
-        images,
-        G,
-        classifier=ClampedInput(classifier),
-        D=D,
-        init_styles=ranges.mean,
-        config=ProjectionConfig(steps=projection_steps),
-    )
-    projection_seconds = (time.time() - t0) / n
+        ranges = estimate_style_ranges(G, num_samples=2000 if args.quick else 20_000, seed=0)
+    projection_steps = run_key["projection_steps"]
+    projection_file = out / "projection.pt"
+    if projection_file.exists():
+        saved = torch.load(projection_file, weights_only=True)
+        styles, projection_seconds = saved["styles"], float(saved["seconds_per_image"])
+        psnr = saved["psnr"]
+    else:
+        t0 = time.time()
+        projection = project_images(
+            images,
+            G,
+            classifier=ClampedInput(classifier),
+            D=D,
+            init_styles=ranges.mean,
+            config=ProjectionConfig(steps=projection_steps),
+            progress_fn=lambda d, t, m: print(f"  projection {d}/{t} {m}", file=sys.stderr, flush=True),
+        )
+        projection_seconds = (time.time() - t0) / n
+        styles, psnr = projection.styles, projection.psnr
+        tmp = projection_file.with_suffix(".tmp")
+        torch.save({"styles": styles, "seconds_per_image": projection_seconds, "psnr": psnr}, tmp)
+        tmp.replace(projection_file)
     print(
-        f"projection: {projection_steps} steps, median PSNR {float(projection.psnr.median()):.1f} dB, "
+        f"projection: {projection_steps} steps, median PSNR {float(psnr.median()):.1f} dB, "
         f"{projection_seconds:.1f} s/image",
         file=sys.stderr,
     )
     perceptual = default_perceptual(classifier)
 
     wanted = set(args.methods.split(",")) if args.methods else None
-    rows, per_image = [], {}
+    rows, per_image, reference_values = [], {}, {"discriminator_logit": [], "loss_estimate": []}
     for name, method, full, quick in METHODS:
         if wanted is not None and method not in wanted:
             continue
         options = quick if args.quick else full
-        extra = (
-            {"generator": G, "styles": projection.styles, "ranges": ranges}
-            if method in ("stylespace", "gci")
-            else {}
-        )
-        t0 = time.time()
-        results = generate_batch(
-            images,
-            classifier=classifier,
-            targets=targets,
-            method=method,
-            discriminator=D,
-            lung_masks=list(data.lung_masks),
-            opacity_masks=opacity,
-            perceptual=perceptual,
-            **extra,
-            **options,
-        )
-        seconds = (time.time() - t0) / n + (projection_seconds if extra else 0.0)
-        metrics = [r.metrics for r in results]
-        saliency = results[0].kind == "attribution"
-        row = {"name": name, "method": method, "saliency": saliency, "seconds": seconds}
+        folder = out / "chunks" / _slug(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        chunks = []
+        for start in range(0, n, args.chunk):
+            stop = min(start + args.chunk, n)
+            path = folder / f"{start:04d}-{stop:04d}.json"
+            if not path.exists():
+                extra = (
+                    {"generator": G, "styles": styles[start:stop], "ranges": ranges}
+                    if method in ("stylespace", "gci")
+                    else {}
+                )
+                t0 = time.time()
+                results = generate_batch(
+                    images[start:stop],
+                    classifier=classifier,
+                    targets=targets[start:stop],
+                    method=method,
+                    discriminator=D,
+                    lung_masks=list(data.lung_masks[start:stop]),
+                    opacity_masks=opacity[start:stop],
+                    perceptual=perceptual,
+                    **extra,
+                    **options,
+                )
+                chunk = {
+                    "seconds": time.time() - t0,
+                    "kind": results[0].kind,
+                    "images": [
+                        {
+                            "index": start + i,
+                            "label": int(data.labels[start + i]),
+                            "target": r.target,
+                            **r.metrics,
+                            "details": {
+                                k: v
+                                for k, v in r.details.items()
+                                if k not in ("lambda_trials", "loss_history", "stages")
+                            },
+                        }
+                        for i, r in enumerate(results)
+                    ],
+                }
+                _atomic_write(path, json.dumps(chunk, indent=1, default=_json_default))
+                print(
+                    f"{name}: images {start}-{stop - 1}, {chunk['seconds'] / (stop - start):.1f} s/image",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            chunks.append(json.loads(path.read_text()))
+        metrics = [m for c in chunks for m in c["images"]]
+        seconds = sum(c["seconds"] for c in chunks) / n
+        if method in ("stylespace", "gci"):
+            seconds += projection_seconds
+        row = {
+            "name": name,
+            "method": method,
+            "saliency": chunks[0]["kind"] == "attribution",
+            "seconds": seconds,
+        }
         for key in (
             "reached_target",
             "target_probability_change",
@@ -215,25 +298,13 @@ def main(argv: list[str] | None = None) -> int:
             "loss_estimate",
             "cout",
         ):
-            row[key] = _mean(m[key] for m in metrics)
+            row[key] = _mean(m.get(key) for m in metrics)
         rows.append(row)
-        per_image[name] = [
-            {
-                "index": i,
-                "label": int(data.labels[i]),
-                "target": r.target,
-                **r.metrics,
-                "details": {
-                    k: v for k, v in r.details.items() if k not in ("lambda_trials", "loss_history", "stages")
-                },
-            }
-            for i, r in enumerate(results)
-        ]
+        per_image[name] = metrics
+        reference_values["discriminator_logit"] += [m.get("discriminator_logit_query") for m in metrics]
+        reference_values["loss_estimate"] += [m.get("loss_estimate_query") for m in metrics]
         print(f"{name}: {seconds:.1f} s/image", file=sys.stderr)
-    reference = {
-        "discriminator_logit": _mean(r.metrics["discriminator_logit_query"] for r in results),
-        "loss_estimate": _mean(r.metrics["loss_estimate_query"] for r in results),
-    }
+    reference = {key: _mean(values) for key, values in reference_values.items()}
 
     table = markdown_table(rows, reference)
     header = (
@@ -247,8 +318,6 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     print()
     print(table)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(
         json.dumps(
             {"header": header, "rows": rows, "reference": reference, "per_image": per_image},
@@ -260,6 +329,24 @@ def main(argv: list[str] | None = None) -> int:
         write_docs(header, table)
         print(f"written: {DOCS}", file=sys.stderr)
     return 0
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _slug(name: str) -> str:
+    return "-".join("".join(c if c.isalnum() else " " for c in name.lower()).split())
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def _json_default(value):
