@@ -194,31 +194,36 @@ def main(argv: list[str] | None = None) -> int:
         ranges = estimate_style_ranges(G, num_samples=2000 if args.quick else 20_000, seed=0)
     projection_steps = run_key["projection_steps"]
     projection_file = out / "projection.pt"
-    if projection_file.exists():
-        saved = torch.load(projection_file, weights_only=True)
-        styles, projection_seconds = saved["styles"], float(saved["seconds_per_image"])
-        psnr = saved["psnr"]
-    else:
-        t0 = time.time()
-        projection = project_images(
-            images,
-            G,
-            classifier=ClampedInput(classifier),
-            D=D,
-            init_styles=ranges.mean,
-            config=ProjectionConfig(steps=projection_steps),
-            progress_fn=lambda d, t, m: print(f"  projection {d}/{t} {m}", file=sys.stderr, flush=True),
+    projected: dict = {}
+
+    def projection() -> dict:
+        """Styles of the phantoms, projected once (saved for reruns) and shared by stylespace and gci."""
+        if projected:
+            return projected
+        if projection_file.exists():
+            projected.update(torch.load(projection_file, weights_only=True))
+        else:
+            t0 = time.time()
+            result = project_images(
+                images,
+                G,
+                classifier=ClampedInput(classifier),
+                D=D,
+                init_styles=ranges.mean,
+                config=ProjectionConfig(steps=projection_steps),
+                progress_fn=lambda d, t, m: print(f"  projection {d}/{t} {m}", file=sys.stderr, flush=True),
+            )
+            projected.update(styles=result.styles, seconds_per_image=(time.time() - t0) / n, psnr=result.psnr)
+            tmp = projection_file.with_suffix(".tmp")
+            torch.save(projected, tmp)
+            tmp.replace(projection_file)
+        print(
+            f"projection: {projection_steps} steps, median PSNR {float(projected['psnr'].median()):.1f} dB, "
+            f"{float(projected['seconds_per_image']):.1f} s/image",
+            file=sys.stderr,
         )
-        projection_seconds = (time.time() - t0) / n
-        styles, psnr = projection.styles, projection.psnr
-        tmp = projection_file.with_suffix(".tmp")
-        torch.save({"styles": styles, "seconds_per_image": projection_seconds, "psnr": psnr}, tmp)
-        tmp.replace(projection_file)
-    print(
-        f"projection: {projection_steps} steps, median PSNR {float(psnr.median()):.1f} dB, "
-        f"{projection_seconds:.1f} s/image",
-        file=sys.stderr,
-    )
+        return projected
+
     perceptual = default_perceptual(classifier)
 
     wanted = set(args.methods.split(",")) if args.methods else None
@@ -235,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             path = folder / f"{start:04d}-{stop:04d}.json"
             if not path.exists():
                 extra = (
-                    {"generator": G, "styles": styles[start:stop], "ranges": ranges}
+                    {"generator": G, "styles": projection()["styles"][start:stop], "ranges": ranges}
                     if method in ("stylespace", "gci")
                     else {}
                 )
@@ -280,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         metrics = [m for c in chunks for m in c["images"]]
         seconds = sum(c["seconds"] for c in chunks) / n
         if method in ("stylespace", "gci"):
-            seconds += projection_seconds
+            seconds += float(projection()["seconds_per_image"])
         row = {
             "name": name,
             "method": method,
