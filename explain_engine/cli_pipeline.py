@@ -321,6 +321,7 @@ def _validate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top", type=int, default=10, help="report at least this many dimensions")
     p.add_argument("--ranges-samples", type=int, default=100_000)
     p.add_argument("--markdown", help="write the result table here")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
 
 
 @command(
@@ -333,6 +334,8 @@ def _validate_demo(args: argparse.Namespace) -> int:
     from .classifiers import load_classifier
     from .validation import markdown_table, validate_demo
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     G, D = load_generator(args.generator), load_discriminator(args.generator)
     clf = load_classifier(args.classifier)
     report = validate_demo(

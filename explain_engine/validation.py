@@ -250,6 +250,7 @@ def validate_demo(
             D=D,
             init_styles=ranges.mean,
             config=ProjectionConfig(steps=projection_steps),
+            progress_fn=(lambda d, t, m: progress_fn(1, 5, f"projecting: {m}")) if progress_fn else None,
         )
         styles = res.styles
         diff = (res.prob_original - res.prob_reconstruction).abs()
@@ -268,7 +269,15 @@ def validate_demo(
         np.save(styles_path, styles.numpy())
         fid_path.write_text(json.dumps(fidelity))
     say(2, "sweeping")
-    sweep_deltas(G, classifier, styles, ranges, config=SweepConfig(mode=sweep_mode), out_dir=out / "sweep")
+    sweep_deltas(
+        G,
+        classifier,
+        styles,
+        ranges,
+        config=SweepConfig(mode=sweep_mode),
+        out_dir=out / "sweep",
+        progress_fn=(lambda d, t, m: progress_fn(2, 5, f"sweeping: {d}/{t} ({m})")) if progress_fn else None,
+    )
     deltas, _, _ = open_deltas(out / "sweep")
     selection = select_dimensions(np.asarray(deltas), G.style_layout, aggregate=aggregate, delta=delta)
     say(3, "training probes")
