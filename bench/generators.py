@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from explain_engine import fidelity
 from explain_engine.checkpoints import CheckpointError, load_discriminator, load_generator
 from explain_engine.classifiers import load_classifier
 from explain_engine.counterfactuals import generate_batch
@@ -217,12 +218,33 @@ def main(argv: list[str] | None = None) -> int:
             tmp = projection_file.with_suffix(".tmp")
             torch.save(projected, tmp)
             tmp.replace(projection_file)
+        projected["fidelity"] = projection_fidelity(projected["styles"])
+        f = projected["fidelity"]
         print(
-            f"projection: {projection_steps} steps, median PSNR {float(projected['psnr'].median()):.1f} dB, "
+            f"projection: {projection_steps} steps, median PSNR {f['median_psnr']:.2f} dB, median SSIM "
+            f"{f['median_ssim']:.3f}, |C(x) - C(G(S))| <= 0.1 for {f['prob_within_0.1']:.0%}, "
             f"{float(projected['seconds_per_image']):.1f} s/image",
             file=sys.stderr,
         )
         return projected
+
+    def projection_fidelity(styles: torch.Tensor) -> dict:
+        """The fidelity bar of the demo (docs/demo-models.md): reconstruction PSNR / SSIM and how far the
+        classifier's probability moves, recomputed from the saved styles."""
+        with torch.no_grad():
+            recon = torch.cat([G.synthesize_from_styles(styles[i : i + 16]) for i in range(0, n, 16)]).clamp(
+                -1, 1
+            )
+            p_rec = classifier(recon)
+        diff = (probs - p_rec).abs()
+        return {
+            "images": n,
+            "steps": projection_steps,
+            "median_psnr": float(fidelity.psnr(recon, images).median()),
+            "median_ssim": float(fidelity.ssim(recon, images).median()),
+            "prob_within_0.1": float((diff <= 0.1).float().mean()),
+            "max_prob_diff": float(diff.max()),
+        }
 
     perceptual = default_perceptual(classifier)
 
@@ -312,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     reference = {key: _mean(values) for key, values in reference_values.items()}
 
     table = markdown_table(rows, reference)
+    if projected:
+        print(f"fidelity: {json.dumps(projected['fidelity'])}")
     header = (
         f"{n} held-out phantoms ({size} px, seed {args.seed}, neutral split, {int(data.labels.sum())} with "
         f"an opacity), classifier `{classifier.name}`, generator `{Path(args.generator).name}`"
@@ -325,7 +349,13 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     (out / "metrics.json").write_text(
         json.dumps(
-            {"header": header, "rows": rows, "reference": reference, "per_image": per_image},
+            {
+                "header": header,
+                "rows": rows,
+                "reference": reference,
+                "projection_fidelity": projected.get("fidelity"),
+                "per_image": per_image,
+            },
             indent=1,
             default=_json_default,
         )
