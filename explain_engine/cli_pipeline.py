@@ -356,6 +356,7 @@ def _validate_demo(args: argparse.Namespace) -> int:
     print(f"images: {report.num_images}  selected: {report.selected} of {report.dims}")
     print(f"fidelity: {json.dumps(report.fidelity)}")
     print(f"probes: {json.dumps(report.probes)}")
+    print(f"shortcut reliance: {json.dumps(report.shortcut_reliance)}")
     print(table)
     if args.markdown:
         Path(args.markdown).write_text(table)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from .demo_cases import HELDOUT_SEED
-from .phantoms import PhantomDataset, make_phantom_dataset
+from .phantoms import PhantomDataset, make_phantom, make_phantom_dataset
 from .projection import ProjectionConfig, project_images
 from .ranges import StyleRanges, estimate_style_ranges
 from .selection import Selection, select_dimensions
@@ -66,6 +66,7 @@ class ValidationReport:
     rows: list[DimensionTruth]
     fidelity: dict
     probes: dict
+    shortcut_reliance: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -92,6 +93,30 @@ def train_probes(size: int, *, n_train: int = 2000, epochs: int = 4, seed: int =
         "pathology": patho,
         "shortcut": short,
         "metrics": {"pathology_auroc": m1["val"]["auroc"], "shortcut_auroc": m2["val"]["auroc"]},
+    }
+
+
+@torch.no_grad()
+def shortcut_reliance(classifier, size: int, *, n: int = 150, seed: int = 5) -> dict:
+    """How far the classifier moves when only the shortcut factor changes: ``n`` neutral phantoms rendered twice,
+    with the portable AP look on and off, everything else equal. This bounds what a single style dimension acting
+    on the shortcut can do to the classifier's score."""
+    on, off = [], []
+    for i in range(n):
+        on.append(make_phantom(seed, index=i, size=size, split="neutral", portable_ap=True).image)
+        off.append(make_phantom(seed, index=i, size=size, split="neutral", portable_ap=False).image)
+
+    def probs(images):
+        x = torch.from_numpy(np.stack(images)).float().unsqueeze(1) * 2 - 1
+        return classifier(x).float().numpy()
+
+    change = probs(on) - probs(off)
+    return {
+        "phantoms": n,
+        "mean_change": float(change.mean()),
+        "mean_abs_change": float(np.abs(change).mean()),
+        "fraction_abs_change_at_least_0.3": float((np.abs(change) >= 0.3).mean()),
+        "fraction_abs_change_at_least_0.1": float((np.abs(change) >= 0.1).mean()),
     }
 
 
@@ -293,6 +318,7 @@ def validate_demo(
         rows=rows,
         fidelity={k: v for k, v in fidelity.items() if not isinstance(v, list)},
         probes=probes["metrics"],
+        shortcut_reliance=shortcut_reliance(classifier, size),
         settings={
             "projection_steps": projection_steps,
             "sweep_mode": sweep_mode,

@@ -1,0 +1,75 @@
+"""The ground-truth check of the demo (explain_engine.validation): verdicts, where a change falls, and the
+classifier's reliance on the planted shortcut."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from explain_engine import phantoms
+from explain_engine.validation import _change_statistics, shortcut_reliance, verdict
+
+
+@pytest.mark.parametrize(
+    ("pathology", "shortcut", "expected"),
+    [
+        (0.3, 0.02, "pathology"),
+        (0.02, 0.3, "shortcut"),
+        (0.2, 0.15, "both"),
+        (0.4, 0.12, "pathology"),  # both above the threshold, but one more than twice the other
+        (0.05, 0.05, "other"),
+    ],
+)
+def test_verdicts_follow_the_probe_thresholds(pathology, shortcut, expected):
+    assert verdict(pathology, shortcut) == expected
+
+
+def test_a_change_inside_the_opacity_is_counted_there_and_in_the_lung_bases():
+    lungs = np.zeros((2, 8, 8), bool)
+    lungs[:, 2:8, 1:7] = True  # lung rows 2..7: the bases are rows 5..7 (at or below the mean row, 4.5)
+    opacity = np.zeros((2, 8, 8), bool)
+    opacity[0, 6:8, 2:4] = True
+    delta = np.zeros((2, 8, 8))
+    delta[0, 6:8, 2:4] = 1.0  # positive image: all of the change inside its opacity, in the bases
+    delta[1, 0, :] = 1.0  # negative image: all of it above the lungs
+    st = _change_statistics(delta, opacity.astype(float), lungs, np.array([1, 0]))
+    assert st["share_in_opacity"] == pytest.approx(1.0)
+    assert st["opacity_area"] == pytest.approx(4 / 64)
+    assert st["share_in_lungs"] == pytest.approx(0.5)  # 1.0 for the first image, 0.0 for the second
+    assert st["share_in_bases"] == pytest.approx(0.5)
+    assert st["spread"] == pytest.approx(np.mean([4 / 64, 8 / 64]), abs=1 / 64)
+
+
+class _MeanBrightness(torch.nn.Module):
+    def forward(self, x):
+        return torch.sigmoid(8 * x.mean(dim=(1, 2, 3)))
+
+
+def test_shortcut_reliance_compares_the_same_phantom_with_and_without_the_shortcut():
+    clf = _MeanBrightness()
+    got = shortcut_reliance(clf, 32, n=3, seed=9)
+    on = [
+        phantoms.make_phantom(9, index=i, size=32, split="neutral", portable_ap=True).image for i in range(3)
+    ]
+    off = [
+        phantoms.make_phantom(9, index=i, size=32, split="neutral", portable_ap=False).image for i in range(3)
+    ]
+    assert not np.allclose(on[0], off[0])  # the look changes the image
+    change = [
+        float(clf(torch.from_numpy(a)[None, None] * 2 - 1) - clf(torch.from_numpy(b)[None, None] * 2 - 1))
+        for a, b in zip(on, off, strict=True)
+    ]
+    assert got["phantoms"] == 3
+    assert got["mean_change"] == pytest.approx(np.mean(change), abs=1e-6)
+    assert got["mean_abs_change"] == pytest.approx(np.mean(np.abs(change)), abs=1e-6)
+
+
+def test_a_classifier_blind_to_the_shortcut_does_not_rely_on_it():
+    class Constant(torch.nn.Module):
+        def forward(self, x):
+            return torch.full((len(x),), 0.7)
+
+    got = shortcut_reliance(Constant(), 32, n=2)
+    assert got["mean_abs_change"] == 0.0
+    assert got["fraction_abs_change_at_least_0.1"] == 0.0
