@@ -12,6 +12,7 @@ from reviewapp.models import (
     DimensionEffect,
     FactorAnnotation,
     FactorRelevance,
+    LabRun,
     PneumoniaRelevance,
     ReviewItem,
     ReviewSet,
@@ -350,3 +351,48 @@ class ReviewSummarySerializer(serializers.Serializer):
 class ResultsSerializer(serializers.Serializer):
     agreement = QuestionAgreementSerializer(many=True)
     summary = ReviewSummarySerializer()
+
+
+class LabRunSerializer(serializers.ModelSerializer):
+    """A Counterfactual-lab run: the method, its result's probabilities and metrics, and its files."""
+
+    job = serializers.PrimaryKeyRelatedField(read_only=True)
+    files = serializers.SerializerMethodField()
+
+    class Meta:
+        model = LabRun
+        fields = [
+            "id", "study", "case", "method", "target", "parameters", "status", "job", "prob_original",
+            "prob_start", "prob_counterfactual", "flipped", "metrics", "details", "config", "seconds", "error",
+            "files", "created_at", "started_at", "finished_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.DictField(child=serializers.URLField()))
+    def get_files(self, run: LabRun) -> dict:
+        request = self.context["request"]
+        files = {
+            "counterfactual": run.counterfactual_image,
+            "start": run.start_image,
+            "difference": run.difference_image,
+            "heatmap": run.heatmap_image,
+            "path": run.path_gif,
+            "flicker": run.flicker_gif,
+            "stack": run.stack_image,
+        }
+        return {
+            kind: request.build_absolute_uri(reverse("media", kwargs={"path": f.name}))
+            for kind, f in files.items()
+            if f.name
+        }
+
+
+class LabRunLaunchSerializer(serializers.Serializer):
+    """Launching a lab run: the study's case, the method, the target (0/1 or the label's name; empty = the
+    other class than the classifier's decision) and the method's options."""
+
+    study = serializers.PrimaryKeyRelatedField(queryset=Study.objects.all())
+    case = serializers.PrimaryKeyRelatedField(queryset=Case.objects.all())
+    method = serializers.ChoiceField(choices=LabRun.Method.choices)
+    target = serializers.CharField(required=False, allow_blank=True, default="")
+    parameters = serializers.DictField(required=False, default=dict)

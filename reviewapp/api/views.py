@@ -23,6 +23,7 @@ from reviewapp.models import (
     Case,
     DimensionEffect,
     FactorAnnotation,
+    LabRun,
     ReviewAssignment,
     ReviewItem,
     ReviewSet,
@@ -34,6 +35,7 @@ from reviewapp.selectors.agreement import review_set_agreement, review_set_summa
 from reviewapp.selectors.reviews import reader_item_ids, worklist_for_reader
 from reviewapp.selectors.users import user_is_admin
 from reviewapp.services.annotations import annotation_save_draft, annotation_submit, factor_annotation_save
+from reviewapp.services.lab import lab_run_create
 from reviewapp.services.sweeps import sweep_launch
 from reviewapp.views.results import csv_stream
 
@@ -133,6 +135,46 @@ class SweepViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return csv_stream(
             f"sweep-{sweep.pk}-dimensions.csv", header, exports.dimension_table_rows(sweep=sweep)
         )
+
+
+@extend_schema_view(
+    create=extend_schema(
+        summary="Launch a Counterfactual-lab run",
+        description="Validates the run, stores it and queues its job; poll the run (or /jobs/<job>/progress).",
+        request=s.LabRunLaunchSerializer,
+        responses={201: s.LabRunSerializer},
+    )
+)
+class LabRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Counterfactual-lab runs: one method on one case; creating one launches it."""
+
+    queryset = LabRun.objects.all()
+    serializer_class = s.LabRunSerializer
+    permission_classes = [IsAdmin]
+    pagination_class = Pages
+    filterset_fields = ["study", "case", "method", "status"]
+    ordering_fields = ["created_at"]
+
+    def get_serializer_class(self):
+        return s.LabRunLaunchSerializer if self.action == "create" else s.LabRunSerializer
+
+    def create(self, request, *args, **kwargs):
+        launch = s.LabRunLaunchSerializer(data=request.data)
+        launch.is_valid(raise_exception=True)
+        data = launch.validated_data
+        try:
+            run = lab_run_create(
+                study=data["study"],
+                case=data["case"],
+                method=data["method"],
+                target=data["target"] or None,
+                parameters=data["parameters"],
+                created_by=request.user,
+            )
+        except DjangoValidationError as error:
+            raise_as_api_error(error)
+        body = s.LabRunSerializer(run, context=self.get_serializer_context()).data
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class DimensionFilter(django_filters.FilterSet):
