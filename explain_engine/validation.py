@@ -225,6 +225,66 @@ def measure_dimensions(
     return rows
 
 
+PROJECTION_CHUNK = 16  # phantoms projected and saved together
+
+
+def _project_in_chunks(ds, G, D, classifier, ranges, folder: Path, steps: int, progress_fn) -> tuple:
+    """Project the phantoms ``PROJECTION_CHUNK`` at a time, saving each chunk as it finishes, so an interrupted
+    run resumes where it stopped. Returns (styles [N, D], fidelity summary with per-image lists)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    x = torch.from_numpy(ds.images_float()).unsqueeze(1) * 2 - 1
+    n = len(x)
+    chunks = []
+    for start in range(0, n, PROJECTION_CHUNK):
+        stop = min(start + PROJECTION_CHUNK, n)
+        path = folder / f"{start:05d}-{stop:05d}.pt"
+        if not path.exists():
+
+            def say(d, t, m, start=start, stop=stop):
+                if progress_fn:
+                    progress_fn(1, 5, f"projecting phantoms {start + 1}-{stop} of {n}: {m}")
+
+            res = project_images(
+                x[start:stop],
+                G,
+                classifier=classifier,
+                D=D,
+                init_styles=ranges.mean,
+                config=ProjectionConfig(steps=steps),
+                progress_fn=say,
+            )
+            chunk = {
+                "styles": res.styles,
+                "psnr": res.psnr,
+                "ssim": res.ssim,
+                "prob_original": res.prob_original,
+                "prob_reconstruction": res.prob_reconstruction,
+                "seconds": torch.tensor(res.seconds),
+                "perceptual_kind": res.perceptual_kind,
+            }
+            tmp = path.with_suffix(".tmp")
+            torch.save(chunk, tmp)
+            tmp.replace(path)
+        chunks.append(torch.load(path, weights_only=True))
+    joined = {key: torch.cat([c[key] for c in chunks]) for key in ("styles", "psnr", "ssim")}
+    p_orig = torch.cat([c["prob_original"] for c in chunks])
+    p_rec = torch.cat([c["prob_reconstruction"] for c in chunks])
+    diff = (p_orig - p_rec).abs()
+    fidelity = {
+        "median_psnr": float(joined["psnr"].median()),
+        "median_ssim": float(joined["ssim"].median()),
+        "prob_within_0.1": float((diff <= 0.1).float().mean()),
+        "perceptual_kind": chunks[0]["perceptual_kind"],
+        "steps": steps,
+        "seconds": float(sum(float(c["seconds"]) for c in chunks)),
+        "prob_original": p_orig.tolist(),
+        "prob_reconstruction": p_rec.tolist(),
+        "psnr": joined["psnr"].tolist(),
+        "ssim": joined["ssim"].tolist(),
+    }
+    return joined["styles"], fidelity
+
+
 def validate_demo(
     G,
     D,
@@ -260,39 +320,16 @@ def validate_demo(
         ranges = estimate_style_ranges(G, num_samples=ranges_samples, batch_size=1000)
         ranges.save(ranges_path)
     ds = make_phantom_dataset(num_images, size=size, seed=HELDOUT_SEED, split="val")
-    styles_path = out / "styles.npy"
-    fid_path = out / "fidelity.json"
-    if styles_path.exists() and fid_path.exists():
-        styles = torch.from_numpy(np.load(styles_path))
-        fidelity = json.loads(fid_path.read_text())
-    else:
-        say(1, f"projecting {num_images} phantoms")
-        x = torch.from_numpy(ds.images_float()).unsqueeze(1) * 2 - 1
-        res = project_images(
-            x,
-            G,
-            classifier=classifier,
-            D=D,
-            init_styles=ranges.mean,
-            config=ProjectionConfig(steps=projection_steps),
-            progress_fn=(lambda d, t, m: progress_fn(1, 5, f"projecting: {m}")) if progress_fn else None,
-        )
-        styles = res.styles
-        diff = (res.prob_original - res.prob_reconstruction).abs()
-        fidelity = {
-            "median_psnr": float(res.psnr.median()),
-            "median_ssim": float(res.ssim.median()),
-            "prob_within_0.1": float((diff <= 0.1).float().mean()),
-            "perceptual_kind": res.perceptual_kind,
-            "steps": projection_steps,
-            "seconds": res.seconds,
-            "prob_original": res.prob_original.tolist(),
-            "prob_reconstruction": res.prob_reconstruction.tolist(),
-            "psnr": res.psnr.tolist(),
-            "ssim": res.ssim.tolist(),
-        }
-        np.save(styles_path, styles.numpy())
-        fid_path.write_text(json.dumps(fidelity))
+    styles, fidelity = _project_in_chunks(
+        ds,
+        G,
+        D,
+        classifier,
+        ranges,
+        out / f"projection-{projection_steps}-steps",
+        projection_steps,
+        progress_fn,
+    )
     say(2, "sweeping")
     sweep_deltas(
         G,
@@ -300,7 +337,7 @@ def validate_demo(
         styles,
         ranges,
         config=SweepConfig(mode=sweep_mode),
-        out_dir=out / "sweep",
+        out_dir=out / f"sweep-{sweep_mode}-{num_images}-images-{projection_steps}-steps",
         progress_fn=(lambda d, t, m: progress_fn(2, 5, f"sweeping: {d}/{t} ({m})")) if progress_fn else None,
     )
     deltas, _, _ = open_deltas(out / "sweep")

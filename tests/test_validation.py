@@ -73,3 +73,41 @@ def test_a_classifier_blind_to_the_shortcut_does_not_rely_on_it():
     got = shortcut_reliance(Constant(), 32, n=2)
     assert got["mean_abs_change"] == 0.0
     assert got["fraction_abs_change_at_least_0.1"] == 0.0
+
+
+def test_the_projection_is_saved_per_chunk_and_an_interrupted_run_resumes(tmp_path, monkeypatch):
+    from explain_engine import validation
+    from explain_engine.ranges import estimate_style_ranges
+    from tests.helpers.tiny import tiny_generator
+    from tests.test_projection import MeanBrightness
+
+    G = tiny_generator()
+    ranges = estimate_style_ranges(G, num_samples=200, batch_size=100)
+    ds = phantoms.make_phantom_dataset(5, size=16, seed=3, split="val")
+    monkeypatch.setattr(validation, "PROJECTION_CHUNK", 2)
+    folder = tmp_path / "projection"
+    real_project = validation.project_images
+    calls = []
+
+    def project_then_fail(x, *args, **kwargs):
+        if calls:  # the second chunk: the run is interrupted
+            raise KeyboardInterrupt
+        calls.append(len(x))
+        return real_project(x, *args, **kwargs)
+
+    monkeypatch.setattr(validation, "project_images", project_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        validation._project_in_chunks(ds, G, None, MeanBrightness(), ranges, folder, 3, None)
+    assert sorted(p.name for p in folder.iterdir()) == ["00000-00002.pt"]  # no half-written chunk
+
+    resumed = []
+    monkeypatch.setattr(
+        validation, "project_images", lambda x, *a, **k: resumed.append(len(x)) or real_project(x, *a, **k)
+    )
+    styles, fidelity = validation._project_in_chunks(ds, G, None, MeanBrightness(), ranges, folder, 3, None)
+    assert resumed == [2, 1]  # the first chunk was not projected again
+    assert styles.shape == (5, G.style_layout.dims)
+    assert len(fidelity["psnr"]) == 5 and fidelity["steps"] == 3
+    monkeypatch.setattr(validation, "project_images", project_then_fail)
+    again, _ = validation._project_in_chunks(ds, G, None, MeanBrightness(), ranges, folder, 3, None)
+    assert torch.equal(again, styles)  # everything is read back, nothing projected
