@@ -331,16 +331,17 @@ def validate_demo(
         progress_fn,
     )
     say(2, "sweeping")
+    sweep_dir = out / f"sweep-{sweep_mode}-{num_images}-images-{projection_steps}-steps"
     sweep_deltas(
         G,
         classifier,
         styles,
         ranges,
         config=SweepConfig(mode=sweep_mode),
-        out_dir=out / f"sweep-{sweep_mode}-{num_images}-images-{projection_steps}-steps",
+        out_dir=sweep_dir,
         progress_fn=(lambda d, t, m: progress_fn(2, 5, f"sweeping: {d}/{t} ({m})")) if progress_fn else None,
     )
-    deltas, _, _ = open_deltas(out / "sweep")
+    deltas, _, _ = open_deltas(sweep_dir)
     selection = select_dimensions(np.asarray(deltas), G.style_layout, aggregate=aggregate, delta=delta)
     say(3, "training probes")
     probes = train_probes(size, epochs=probe_epochs)
