@@ -46,7 +46,7 @@ from explain_engine.counterfactuals import generate_batch
 from explain_engine.counterfactuals.base import ClampedInput
 from explain_engine.counterfactuals.metrics import default_perceptual
 from explain_engine.phantoms import make_phantom_dataset
-from explain_engine.projection import ProjectionConfig, project_images
+from explain_engine.projection import ProjectionConfig, fidelity_summary, project_images
 from explain_engine.ranges import StyleRanges, estimate_style_ranges
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -242,15 +242,8 @@ def main(argv: list[str] | None = None) -> int:
                 -1, 1
             )
             p_rec = classifier(recon)
-        diff = (probs - p_rec).abs()
-        return {
-            "images": n,
-            "steps": projection_steps,
-            "median_psnr": float(fidelity.psnr(recon, images).median()),
-            "median_ssim": float(fidelity.ssim(recon, images).median()),
-            "prob_within_0.1": float((diff <= 0.1).float().mean()),
-            "max_prob_diff": float(diff.max()),
-        }
+        summary = fidelity_summary(fidelity.psnr(recon, images), fidelity.ssim(recon, images), probs, p_rec)
+        return {"steps": projection_steps, **summary}
 
     perceptual = default_perceptual(classifier)
 

@@ -57,6 +57,10 @@ class ProjectionResult:
     loss_history: list[float] = field(default_factory=list)  # mean total loss per step (first batch)
     seconds: float = 0.0
 
+    def summary(self) -> dict[str, float]:
+        """Median PSNR / SSIM and the share of images whose probability moved by at most 0.1."""
+        return fidelity_summary(self.psnr, self.ssim, self.prob_original, self.prob_reconstruction)
+
     def per_image(self, i: int) -> dict[str, float]:
         """Fidelity figures of image i as plain floats."""
         return {
@@ -68,6 +72,29 @@ class ProjectionResult:
             "prob_reconstruction": float(self.prob_reconstruction[i]),
             "prob_abs_diff": abs(float(self.prob_original[i]) - float(self.prob_reconstruction[i])),
         }
+
+
+# The demo's fidelity bar (docs/demo-models.md): median PSNR >= 28 dB or median SSIM >= 0.9, and the
+# classifier's probability on the reconstruction within 0.1 of the original's for >= 90 % of the images.
+FIDELITY_BAR = {"median_psnr": 28.0, "median_ssim": 0.9, "max_prob_diff": 0.1, "share_within": 0.9}
+
+
+def fidelity_summary(psnr, ssim, prob_original, prob_reconstruction) -> dict[str, float]:
+    """Fidelity of a set of reconstructions against ``FIDELITY_BAR`` (tensors or arrays [N])."""
+    psnr, ssim = torch.as_tensor(psnr).float(), torch.as_tensor(ssim).float()
+    diff = (torch.as_tensor(prob_original).float() - torch.as_tensor(prob_reconstruction).float()).abs()
+    out = {
+        "images": int(psnr.numel()),
+        "median_psnr": float(psnr.median()),
+        "median_ssim": float(ssim.median()),
+        "prob_within_0.1": float((diff <= FIDELITY_BAR["max_prob_diff"]).float().mean()),
+        "max_prob_diff": float(diff.max()),
+    }
+    pixels = (
+        out["median_psnr"] >= FIDELITY_BAR["median_psnr"] or out["median_ssim"] >= FIDELITY_BAR["median_ssim"]
+    )
+    out["bar_met"] = bool(pixels and out["prob_within_0.1"] >= FIDELITY_BAR["share_within"])
+    return out
 
 
 def _lr_at(step: int, cfg: ProjectionConfig) -> float:
@@ -109,6 +136,7 @@ def project_images(
     classifier=None,
     D=None,
     init_styles: torch.Tensor | None = None,
+    style_scale: torch.Tensor | None = None,
     config: ProjectionConfig | None = None,
     perceptual: fidelity.PerceptualDistance | None = None,
     progress_fn: Callable[[int, int, str], None] | None = None,
@@ -117,7 +145,11 @@ def project_images(
     """Project ``images`` [N, C, H, W] in [-1, 1] (the generator's resolution and channels) into StyleSpace.
 
     ``init_styles``: the starting style vector [D] (the mean S over random samples, ``StyleRanges.mean``); when
-    None, the styles of ``G.mapping.w_avg``. ``classifier`` (optional): maps images to the target probability
+    None, the styles of ``G.mapping.w_avg``. ``style_scale`` (optional, [D], positive): optimise
+    ``S = init + u * style_scale`` over u instead of S itself, e.g. with the styles' standard deviations
+    (``StyleRanges.std``), so that Adam's steps, which are about ``lr`` per coordinate whatever the gradient's size,
+    are proportional to each dimension's natural spread; the loss is the same. ``classifier`` (optional): maps
+    images to the target probability
     [N]; enables L_cls and the classifier-feature perceptual fallback. ``D`` (optional): enables L_disc.
     Terms whose model is missing are left out. Raises ``InterruptedError`` when ``abort_fn()`` becomes true.
     """
@@ -138,6 +170,10 @@ def project_images(
         with torch.no_grad():
             init_styles = G.styles_from_w(G.mapping.w_avg[None].to(device))[0]
     init_styles = init_styles.to(device).float()
+    if style_scale is not None:
+        style_scale = style_scale.to(device).float().reshape(-1)
+        if style_scale.shape != init_styles.shape or not bool((style_scale > 0).all()):
+            raise ValueError(f"style_scale must be {list(init_styles.shape)} and positive")
     if perceptual is None:
         feats = getattr(classifier, "features", None) if classifier is not None else None
         names = getattr(classifier, "feature_layer_names", None)
@@ -159,13 +195,15 @@ def project_images(
         nb = x.shape[0]
         with torch.no_grad():
             target_logit = _logit(classifier, x) if classifier is not None and cfg.beta > 0 else None
-        s = init_styles[None].repeat(nb, 1).clone().requires_grad_(True)
-        opt = torch.optim.Adam([s], lr=cfg.lr, betas=(0.9, 0.999))
+        u = torch.zeros(nb, init_styles.numel(), device=device, requires_grad=True)
+        scale = style_scale if style_scale is not None else 1.0
+        opt = torch.optim.Adam([u], lr=cfg.lr, betas=(0.9, 0.999))
         for step in range(cfg.steps):
             if abort_fn and abort_fn():
                 raise InterruptedError("projection was cancelled")
             for group in opt.param_groups:
                 group["lr"] = _lr_at(step, cfg)
+            s = init_styles + u * scale
             y = G.synthesize_from_styles(s, noise_mode="const")
             loss = (y - x).square().flatten(1).mean(1)
             if perceptual is not None and cfg.alpha > 0:
@@ -188,9 +226,10 @@ def project_images(
                     f"images {start + 1}-{start + nb} of {n}, step {step + 1}/{cfg.steps}, "
                     f"loss {float(loss.detach().mean()):.4f}",
                 )
-        out_styles.append(s.detach())
         with torch.no_grad():
-            out_recon.append(G.synthesize_from_styles(s.detach(), noise_mode="const"))
+            s = init_styles + u.detach() * scale
+            out_styles.append(s)
+            out_recon.append(G.synthesize_from_styles(s, noise_mode="const"))
 
     styles = torch.cat(out_styles)
     recon = torch.cat(out_recon)

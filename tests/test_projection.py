@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from explain_engine.projection import ProjectionConfig, project_images
+from explain_engine.projection import ProjectionConfig, fidelity_summary, project_images
 from explain_engine.ranges import estimate_style_ranges
 from explain_engine.stylegan2 import Discriminator, Generator
 from tests.helpers.tiny import TINY_D, TINY_G
@@ -70,3 +70,45 @@ def test_wrong_image_size_is_refused_and_abort_stops(G):
         project_images(torch.zeros(1, 1, 32, 32), G)
     with pytest.raises(InterruptedError):
         project_images(torch.zeros(1, 1, 16, 16), G, abort_fn=lambda: True)
+
+
+def test_style_scale_optimises_the_same_loss_with_steps_sized_per_dimension(G):
+    torch.manual_seed(4)
+    with torch.no_grad():
+        x = G.synthesize(G.mapping(torch.randn(2, 16)))
+    ranges = estimate_style_ranges(G, num_samples=2000, batch_size=500)
+    cfg = ProjectionConfig(steps=200, lr=0.1, prefer_lpips=False)
+    plain = project_images(x, G, init_styles=ranges.mean, config=cfg)
+    # A scale of ones is the plain optimisation.
+    ones = project_images(x, G, init_styles=ranges.mean, style_scale=torch.ones_like(ranges.std), config=cfg)
+    assert torch.allclose(plain.styles, ones.styles, atol=1e-5)
+    # Per-dimension steps: every dimension can only have moved in proportion to its scale; here only the first
+    # 8 dimensions may move, the rest stay at the start.
+    scale = torch.full_like(ranges.std, 1e-9)
+    scale[:8] = ranges.std[:8]
+    frozen = project_images(x, G, init_styles=ranges.mean, style_scale=scale, config=cfg)
+    moved = (frozen.styles - ranges.mean).abs()
+    assert moved[:, 8:].max() < 1e-5 and moved[:, :8].max() > 1e-2
+    scaled = project_images(x, G, init_styles=ranges.mean, style_scale=ranges.std, config=cfg)
+    assert scaled.loss_history[-1] < scaled.loss_history[0]
+    with pytest.raises(ValueError, match="style_scale"):
+        project_images(x, G, style_scale=torch.ones(3), config=cfg)
+    with pytest.raises(ValueError, match="style_scale"):
+        project_images(x, G, style_scale=torch.zeros_like(ranges.std), config=cfg)
+
+
+def test_fidelity_summary_applies_the_demo_bar():
+    psnr = torch.tensor([27.0, 28.5, 29.0])
+    ssim = torch.tensor([0.80, 0.85, 0.88])
+    p = torch.tensor([0.2, 0.5, 0.9])
+    met = fidelity_summary(psnr, ssim, p, p + torch.tensor([0.05, -0.02, 0.0]))
+    assert met["median_psnr"] == 28.5 and met["median_ssim"] == pytest.approx(0.85)
+    assert met["prob_within_0.1"] == 1.0 and met["max_prob_diff"] == pytest.approx(0.05)
+    assert met["bar_met"] and met["images"] == 3
+    # Pixels short of both thresholds.
+    assert not fidelity_summary(psnr - 2, ssim, p, p)["bar_met"]
+    # SSIM alone can carry the pixel part.
+    assert fidelity_summary(psnr - 2, ssim + 0.1, p, p)["bar_met"]
+    # Probabilities moved by more than 0.1 for a third of the images: below 90 %.
+    off = fidelity_summary(psnr, ssim, p, p + torch.tensor([0.3, 0.0, 0.0]))
+    assert off["prob_within_0.1"] == pytest.approx(2 / 3) and not off["bar_met"]

@@ -1,0 +1,184 @@
+"""The demo's fidelity bar: project held-out phantoms into StyleSpace (Eq. 2) and measure the reconstructions.
+
+The bar (docs/demo-models.md): at 500 steps, median PSNR >= 28 dB or median SSIM >= 0.9, and the classifier's
+probability on the reconstruction within 0.1 of the original's for >= 90 % of the phantoms. Several optimiser
+variants can be measured side by side on the same phantoms, each given as ``LR`` or ``LR:std`` (``std``: Adam
+steps scaled per dimension by the styles' standard deviation, see ``project_images(style_scale=...)``):
+
+    .venv/bin/python bench/projection.py [--n 50] [--steps 500] [--variants 0.05,0.2,0.05:std] [--threads 1]
+        [--generator explain_engine/assets/demo/generator.pt] [--classifier demo] [--quick]
+
+The phantoms are the generators benchmark's (stream 11, neutral split, the generator's resolution), the start is
+the mean style of 20,000 samples, the loss terms are the projection defaults. Results are saved per variant in
+chunks of ``--chunk`` phantoms under ``--out``; an interrupted run, started again with the same settings, skips
+the finished chunks. The last lines are machine-readable, for the first variant:
+``median_psnr: X``, ``median_ssim: Y``, ``prob_within_0.1: Z``, ``fidelity_bar_met: true|false``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from explain_engine.checkpoints import CheckpointError, load_discriminator, load_generator
+from explain_engine.classifiers import DEMO_CLASSIFIER_PATH, load_classifier
+from explain_engine.counterfactuals.base import ClampedInput
+from explain_engine.phantoms import make_phantom_dataset
+from explain_engine.projection import ProjectionConfig, fidelity_summary, project_images
+from explain_engine.ranges import StyleRanges, estimate_style_ranges
+
+ROOT = Path(__file__).resolve().parent.parent
+HELD_OUT_SEED = 11  # the generators benchmark's stream: neither the demo classifier nor the demo GAN saw it
+
+
+def parse_variant(spec: str) -> tuple[float, bool]:
+    """``"0.05"`` -> (0.05, False); ``"0.05:std"`` -> (0.05, True)."""
+    lr, _, scale = spec.strip().partition(":")
+    if scale not in ("", "std"):
+        raise argparse.ArgumentTypeError(f"variant {spec!r}: write LR or LR:std")
+    try:
+        value = float(lr)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"variant {spec!r}: {lr!r} is not a learning rate") from exc
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"variant {spec!r}: the learning rate must be positive")
+    return value, scale == "std"
+
+
+def _sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def _classifier_key(spec: str) -> str:
+    """The file's hash for the demo classifier and checkpoint paths, so that a retrained model is not mixed up."""
+    path = DEMO_CLASSIFIER_PATH if spec == "demo" else Path(spec)
+    return _sha256(path) if path.is_file() else spec
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=50, help="held-out phantoms [50]")
+    parser.add_argument("--steps", type=int, default=500, help="projection steps [500]")
+    parser.add_argument(
+        "--variants", default="0.05", help="comma-separated LR or LR:std, measured in this order [0.05]"
+    )
+    parser.add_argument("--quick", action="store_true", help="4 phantoms, 30 steps: a smoke test")
+    parser.add_argument("--classifier", default="demo")
+    parser.add_argument("--generator", default=str(ROOT / "explain_engine/assets/demo/generator.pt"))
+    parser.add_argument("--ranges", help="style-ranges file (estimated from 20,000 samples when absent)")
+    parser.add_argument("--seed", type=int, default=HELD_OUT_SEED)
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--chunk", type=int, default=10, help="phantoms per saved chunk [10]")
+    parser.add_argument("--out", default=str(ROOT / "var/bench/projection"))
+    parser.add_argument("--json", help="also write every variant's figures to this JSON file")
+    args = parser.parse_args(argv)
+    variants = [parse_variant(v) for v in args.variants.split(",") if v.strip()]
+    if not variants:
+        parser.error("--variants is empty")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    n, steps = (4, 30) if args.quick else (args.n, args.steps)
+
+    classifier = ClampedInput(load_classifier(args.classifier))
+    G = load_generator(args.generator)
+    try:
+        D = load_discriminator(args.generator)
+    except CheckpointError:
+        D = None
+    data = make_phantom_dataset(n, size=G.img_resolution, seed=args.seed, split="neutral")
+    images = torch.from_numpy(data.images_float()).unsqueeze(1) * 2 - 1
+    ranges = (
+        StyleRanges.load(args.ranges)
+        if args.ranges
+        else estimate_style_ranges(G, num_samples=2000 if args.quick else 20_000, seed=0)
+    )
+    key = {
+        "n": n,
+        "steps": steps,
+        "seed": args.seed,
+        "generator": _sha256(args.generator),
+        "classifier": _classifier_key(args.classifier),
+        "ranges": _sha256(args.ranges) if args.ranges else "estimated",
+    }
+    run_dir = Path(args.out) / hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "run.json").write_text(json.dumps(key, indent=1))
+    print(
+        f"{n} phantoms at {G.img_resolution}px (stream {args.seed}, neutral split), {steps} steps, "
+        f"D {'on' if D is not None else 'absent'}; results in {run_dir}",
+        file=sys.stderr,
+    )
+
+    results = []
+    for lr, scaled in variants:
+        name = f"lr {lr:g}" + (", std-scaled steps" if scaled else "")
+        chunks = []
+        for start in range(0, n, args.chunk):
+            stop = min(n, start + args.chunk)
+            path = run_dir / f"lr{lr:g}{'-std' if scaled else ''}-{start:04d}-{stop:04d}.pt"
+            if path.exists():
+                chunks.append(torch.load(path, weights_only=True))
+                continue
+            t0 = time.time()
+            res = project_images(
+                images[start:stop],
+                G,
+                classifier=classifier,
+                D=D,
+                init_styles=ranges.mean,
+                style_scale=ranges.std.clamp_min(1e-6) if scaled else None,
+                config=ProjectionConfig(steps=steps, lr=lr),
+                progress_fn=lambda d, t, m, name=name: (
+                    print(f"  [{name}] {m}", file=sys.stderr, flush=True) if d % 100 == 0 else None
+                ),
+            )
+            chunk = {
+                "psnr": res.psnr,
+                "ssim": res.ssim,
+                "prob_original": res.prob_original,
+                "prob_reconstruction": res.prob_reconstruction,
+                "seconds": time.time() - t0,
+            }
+            tmp = path.with_suffix(".tmp")
+            torch.save(chunk, tmp)
+            tmp.replace(path)
+            chunks.append(chunk)
+            print(f"  [{name}] phantoms {start + 1}-{stop} of {n} done", file=sys.stderr, flush=True)
+        summary = fidelity_summary(
+            *(
+                torch.cat([c[k] for c in chunks])
+                for k in ("psnr", "ssim", "prob_original", "prob_reconstruction")
+            )
+        )
+        summary.update(
+            variant=name, lr=lr, std_scaled=scaled, seconds_per_image=sum(c["seconds"] for c in chunks) / n
+        )
+        results.append(summary)
+
+    print(
+        "\n| variant | median PSNR (dB) | median SSIM | share with |dP| <= 0.1 | max |dP| | bar met | s/image |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | --- | ---: |")
+    for r in results:
+        print(
+            f"| {r['variant']} | {r['median_psnr']:.2f} | {r['median_ssim']:.3f} | {r['prob_within_0.1']:.0%} "
+            f"| {r['max_prob_diff']:.4f} | {'yes' if r['bar_met'] else 'no'} | {r['seconds_per_image']:.1f} |"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps({"settings": key, "variants": results}, indent=1))
+    first = results[0]
+    print(f"median_psnr: {first['median_psnr']:.4f}")
+    print(f"median_ssim: {first['median_ssim']:.4f}")
+    print(f"prob_within_0.1: {first['prob_within_0.1']:.4f}")
+    print(f"fidelity_bar_met: {'true' if first['bar_met'] else 'false'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
