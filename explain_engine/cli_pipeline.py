@@ -208,6 +208,9 @@ def _select_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--aggregate", choices=["mean_abs", "fraction", "mean_raise"], default="mean_abs")
     p.add_argument("--delta", type=float, default=0.3)
     p.add_argument("--min-fraction", type=float, default=0.1)
+    p.add_argument(
+        "--top-k", type=int, help="select the K strongest dimensions instead of those above the threshold"
+    )
     p.add_argument("--csv", help="write the ranking of all dimensions here")
     p.add_argument("--show", type=int, default=20, help="print this many top dimensions")
 
@@ -220,10 +223,18 @@ def _select(args: argparse.Namespace) -> int:
 
     layout = load_generator(args.generator).style_layout
     deltas, _, _ = open_deltas(args.sweep)
+    if args.top_k is not None and args.top_k < 1:
+        raise SystemExit("error: --top-k must be at least 1")
     sel = select_dimensions(
-        deltas, layout, aggregate=args.aggregate, delta=args.delta, min_fraction=args.min_fraction
+        deltas,
+        layout,
+        aggregate=args.aggregate,
+        delta=args.delta,
+        min_fraction=args.min_fraction,
+        top_k=args.top_k,
     )
-    print(f"selected: {len(sel.selected)} of {layout.dims} (aggregate {args.aggregate}, delta {args.delta})")
+    rule = f"top {args.top_k}" if args.top_k else f"delta {args.delta}"
+    print(f"selected: {len(sel.selected)} of {layout.dims} (aggregate {args.aggregate}, {rule})")
     print("rank  dim    layer        ch   effect  direction raises")
     for e in sel.ranking[: args.show]:
         mark = "*" if e.selected else " "
@@ -318,6 +329,9 @@ def _validate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=["exact", "screening"], default="exact")
     p.add_argument("--aggregate", choices=["mean_abs", "fraction", "mean_raise"], default="mean_abs")
     p.add_argument("--delta", type=float, default=0.3)
+    p.add_argument(
+        "--top-k", type=int, help="select the K strongest dimensions instead of those above the threshold"
+    )
     p.add_argument("--top", type=int, default=10, help="report at least this many dimensions")
     p.add_argument("--ranges-samples", type=int, default=100_000)
     p.add_argument("--markdown", help="write the result table here")
@@ -336,6 +350,8 @@ def _validate_demo(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.top_k is not None and args.top_k < 1:
+        raise SystemExit("error: --top-k must be at least 1")
     G, D = load_generator(args.generator), load_discriminator(args.generator)
     clf = load_classifier(args.classifier)
     report = validate_demo(
@@ -348,6 +364,7 @@ def _validate_demo(args: argparse.Namespace) -> int:
         sweep_mode=args.mode,
         aggregate=args.aggregate,
         delta=args.delta,
+        top_k=args.top_k,
         top=args.top,
         ranges_samples=args.ranges_samples,
         progress_fn=lambda d, t, m: print(f"[{d}/{t}] {m}", flush=True),
@@ -358,6 +375,10 @@ def _validate_demo(args: argparse.Namespace) -> int:
     print(f"probes: {json.dumps(report.probes)}")
     print(f"shortcut reliance: {json.dumps(report.shortcut_reliance)}")
     print(table)
+    found = report.found
+    print(f"pathology dimensions selected: {found['pathology']}")
+    print(f"shortcut dimensions selected: {found['shortcut']}")
+    print(f"expectation_met: {'true' if report.expectation_met else 'false'}")
     if args.markdown:
         Path(args.markdown).write_text(table)
     return 0

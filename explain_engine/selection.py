@@ -12,6 +12,10 @@ Aggregates (the paper says only that "delta values across the entire set exceed 
 * ``mean_raise``: per direction, the mean signed r (how much clamping raises the target score on average); the
   effect is the larger of the two; selected when it exceeds ``delta``.
 
+Alternatively, ``top_k`` selects the K dimensions with the largest effect whatever its size: the paper treats delta
+as a hyperparameter and reviews 10 dimensions, and on a classifier whose scores are mostly saturated (near 0 or 1)
+no single clamp moves the score by delta on average, so a fixed delta can select nothing.
+
 Every dimension gets a rank over all D by its effect. Its ``direction`` ("low" or "high") is the clamp that gives
 the effect, and ``raises_score`` says whether that clamp raises the target score on average.
 """
@@ -57,6 +61,7 @@ class Selection:
     min_fraction: float
     num_images: int
     ranking: list[DimensionEffect]  # all D, strongest first
+    top_k: int | None = None  # when set, the K strongest dimensions are selected instead of a threshold
 
     @property
     def selected(self) -> list[DimensionEffect]:
@@ -106,12 +111,16 @@ def select_dimensions(
     delta: float = 0.3,
     min_fraction: float = 0.1,
     image_mask: np.ndarray | None = None,
+    top_k: int | None = None,
 ) -> Selection:
-    """Rank all D dimensions by their aggregated effect over the images and select those above the threshold.
+    """Rank all D dimensions by their aggregated effect over the images and select those above the threshold
+    (or, with ``top_k``, the ``top_k`` strongest ones that have any effect).
 
     ``deltas``: [N, D, 2] (a memory-mapped sweep works); ``layout``: the generator's ``StyleLayout``;
     ``image_mask``: optional [N] bool, the held-out images to aggregate over.
     """
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be at least 1, got {top_k}")
     deltas = np.asarray(deltas)
     if deltas.ndim != 3 or deltas.shape[2] != 2 or deltas.shape[1] != layout.dims:
         raise ValueError(f"deltas must be [N, {layout.dims}, 2], got {list(deltas.shape)}")
@@ -136,7 +145,9 @@ def select_dimensions(
                 direction="high" if st["high_is_direction"][d] else "low",
                 raises_score=bool(st["raises_score"][d]),
                 rank=rank,
-                selected=bool(st["effect"][d] > threshold),
+                selected=bool(st["effect"][d] > 0 and rank < top_k)
+                if top_k is not None
+                else bool(st["effect"][d] > threshold),
                 mean_low=float(st["mean_low"][d]),
                 mean_high=float(st["mean_high"][d]),
                 mean_abs_low=float(st["mean_abs_low"][d]),
@@ -147,7 +158,12 @@ def select_dimensions(
             )
         )
     return Selection(
-        aggregate=aggregate, delta=delta, min_fraction=min_fraction, num_images=len(deltas), ranking=ranking
+        aggregate=aggregate,
+        delta=delta,
+        min_fraction=min_fraction,
+        num_images=len(deltas),
+        ranking=ranking,
+        top_k=top_k,
     )
 
 

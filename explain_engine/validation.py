@@ -20,6 +20,7 @@ by >= 0.1, else "other" (global or image-quality changes the probes do not read)
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -31,7 +32,7 @@ import torch
 
 from .demo_cases import HELDOUT_SEED
 from .phantoms import PhantomDataset, make_phantom, make_phantom_dataset
-from .projection import ProjectionConfig, project_images
+from .projection import ProjectionConfig, fidelity_summary, project_images
 from .ranges import StyleRanges, estimate_style_ranges
 from .selection import Selection, select_dimensions
 from .sweep import SweepConfig, open_deltas, sweep_deltas
@@ -69,6 +70,20 @@ class ValidationReport:
     shortcut_reliance: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
     seconds: float = 0.0
+
+    @property
+    def found(self) -> dict[str, list[int]]:
+        """Selected dimensions whose verdict is pathology or shortcut ("both" counts for each)."""
+        return {
+            kind: [r.dim for r in self.rows if r.selected and r.verdict in (kind, "both")]
+            for kind in ("pathology", "shortcut")
+        }
+
+    @property
+    def expectation_met(self) -> bool:
+        """The issue's expectation: a pathology dimension and a shortcut dimension are both selected."""
+        found = self.found
+        return bool(found["pathology"] and found["shortcut"])
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=1, default=float)
@@ -228,7 +243,20 @@ def measure_dimensions(
 PROJECTION_CHUNK = 16  # phantoms projected and saved together
 
 
-def _project_in_chunks(ds, G, D, classifier, ranges, folder: Path, steps: int, progress_fn) -> tuple:
+def _run_key(G, classifier, config: ProjectionConfig) -> str:
+    """A short fingerprint of the models' weights and the projection settings: the cached projection and sweep
+    live in folders named with it, so a retrained model or a changed default is never mixed with old results."""
+    h = hashlib.sha256(json.dumps(dataclasses.asdict(config), sort_keys=True).encode())
+    for model in (G, classifier):
+        for name, tensor in sorted(model.state_dict().items()):
+            h.update(name.encode())
+            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:10]
+
+
+def _project_in_chunks(
+    ds, G, D, classifier, ranges, folder: Path, config: ProjectionConfig, progress_fn
+) -> tuple:
     """Project the phantoms ``PROJECTION_CHUNK`` at a time, saving each chunk as it finishes, so an interrupted
     run resumes where it stopped. Returns (styles [N, D], fidelity summary with per-image lists)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -250,7 +278,7 @@ def _project_in_chunks(ds, G, D, classifier, ranges, folder: Path, steps: int, p
                 classifier=classifier,
                 D=D,
                 init_styles=ranges.mean,
-                config=ProjectionConfig(steps=steps),
+                config=config,
                 progress_fn=say,
             )
             chunk = {
@@ -269,13 +297,11 @@ def _project_in_chunks(ds, G, D, classifier, ranges, folder: Path, steps: int, p
     joined = {key: torch.cat([c[key] for c in chunks]) for key in ("styles", "psnr", "ssim")}
     p_orig = torch.cat([c["prob_original"] for c in chunks])
     p_rec = torch.cat([c["prob_reconstruction"] for c in chunks])
-    diff = (p_orig - p_rec).abs()
     fidelity = {
-        "median_psnr": float(joined["psnr"].median()),
-        "median_ssim": float(joined["ssim"].median()),
-        "prob_within_0.1": float((diff <= 0.1).float().mean()),
+        **fidelity_summary(joined["psnr"], joined["ssim"], p_orig, p_rec),
         "perceptual_kind": chunks[0]["perceptual_kind"],
-        "steps": steps,
+        "steps": config.steps,
+        "lr": config.lr,
         "seconds": float(sum(float(c["seconds"]) for c in chunks)),
         "prob_original": p_orig.tolist(),
         "prob_reconstruction": p_rec.tolist(),
@@ -296,6 +322,7 @@ def validate_demo(
     sweep_mode: str = "exact",
     aggregate: str = "mean_abs",
     delta: float = 0.3,
+    top_k: int | None = None,
     top: int = 10,
     ranges_samples: int = 100_000,
     probe_epochs: int = 4,
@@ -312,7 +339,9 @@ def validate_demo(
         if progress_fn:
             progress_fn(step, 5, msg)
 
-    ranges_path = out / "ranges.pt"
+    config = ProjectionConfig(steps=projection_steps)
+    key = _run_key(G, classifier, config)
+    ranges_path = out / f"ranges-{ranges_samples}-samples-{key}.pt"
     if ranges_path.exists():
         ranges = StyleRanges.load(ranges_path)
     else:
@@ -326,12 +355,12 @@ def validate_demo(
         D,
         classifier,
         ranges,
-        out / f"projection-{projection_steps}-steps",
-        projection_steps,
+        out / f"projection-{projection_steps}-steps-{key}",
+        config,
         progress_fn,
     )
     say(2, "sweeping")
-    sweep_dir = out / f"sweep-{sweep_mode}-{num_images}-images-{projection_steps}-steps"
+    sweep_dir = out / f"sweep-{sweep_mode}-{num_images}-images-{projection_steps}-steps-{key}"
     sweep_deltas(
         G,
         classifier,
@@ -342,7 +371,9 @@ def validate_demo(
         progress_fn=(lambda d, t, m: progress_fn(2, 5, f"sweeping: {d}/{t} ({m})")) if progress_fn else None,
     )
     deltas, _, _ = open_deltas(sweep_dir)
-    selection = select_dimensions(np.asarray(deltas), G.style_layout, aggregate=aggregate, delta=delta)
+    selection = select_dimensions(
+        np.asarray(deltas), G.style_layout, aggregate=aggregate, delta=delta, top_k=top_k
+    )
     say(3, "training probes")
     probes = train_probes(size, epochs=probe_epochs)
     say(4, "measuring dimensions")
@@ -362,6 +393,7 @@ def validate_demo(
             "sweep_mode": sweep_mode,
             "aggregate": aggregate,
             "delta": delta,
+            "top_k": top_k,
         },
         seconds=time.time() - t0,
     )

@@ -46,6 +46,16 @@ def test_fraction_and_mean_raise_aggregates():
     assert [e.dim for e in raise_.selected] == [1]  # dim 3 lowers the score in both directions
 
 
+def test_top_k_selects_the_strongest_dimensions_whatever_delta():
+    sel = select_dimensions(hand_made(), LAYOUT, aggregate="mean_abs", delta=0.9, top_k=2)
+    assert [e.dim for e in sel.selected] == [1, 3] and sel.top_k == 2
+    assert not select_dimensions(hand_made(), LAYOUT, aggregate="mean_abs", delta=0.9).selected
+    # Dimensions without any effect are never selected, even when K asks for more.
+    assert [e.dim for e in select_dimensions(hand_made(), LAYOUT, top_k=5).selected] == [1, 3, 4]
+    with pytest.raises(ValueError, match="top_k"):
+        select_dimensions(hand_made(), LAYOUT, top_k=0)
+
+
 def test_selection_over_a_subset_of_images():
     sel = select_dimensions(hand_made(), LAYOUT, delta=0.3, image_mask=np.array([1, 1, 0, 0], bool))
     assert {e.dim for e in sel.selected} == {1, 3, 4}  # dim 4's one big drop weighs more over two images

@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from explain_engine import phantoms
-from explain_engine.validation import _change_statistics, shortcut_reliance, verdict
+from explain_engine.projection import ProjectionConfig
+from explain_engine.validation import (
+    DimensionTruth,
+    ValidationReport,
+    _change_statistics,
+    shortcut_reliance,
+    verdict,
+)
 
 
 @pytest.mark.parametrize(
@@ -97,17 +104,67 @@ def test_the_projection_is_saved_per_chunk_and_an_interrupted_run_resumes(tmp_pa
 
     monkeypatch.setattr(validation, "project_images", project_then_fail)
     with pytest.raises(KeyboardInterrupt):
-        validation._project_in_chunks(ds, G, None, MeanBrightness(), ranges, folder, 3, None)
+        validation._project_in_chunks(
+            ds, G, None, MeanBrightness(), ranges, folder, ProjectionConfig(steps=3), None
+        )
     assert sorted(p.name for p in folder.iterdir()) == ["00000-00002.pt"]  # no half-written chunk
 
     resumed = []
     monkeypatch.setattr(
         validation, "project_images", lambda x, *a, **k: resumed.append(len(x)) or real_project(x, *a, **k)
     )
-    styles, fidelity = validation._project_in_chunks(ds, G, None, MeanBrightness(), ranges, folder, 3, None)
+    styles, fidelity = validation._project_in_chunks(
+        ds, G, None, MeanBrightness(), ranges, folder, ProjectionConfig(steps=3), None
+    )
     assert resumed == [2, 1]  # the first chunk was not projected again
     assert styles.shape == (5, G.style_layout.dims)
     assert len(fidelity["psnr"]) == 5 and fidelity["steps"] == 3
     monkeypatch.setattr(validation, "project_images", project_then_fail)
-    again, _ = validation._project_in_chunks(ds, G, None, MeanBrightness(), ranges, folder, 3, None)
+    again, _ = validation._project_in_chunks(
+        ds, G, None, MeanBrightness(), ranges, folder, ProjectionConfig(steps=3), None
+    )
     assert torch.equal(again, styles)  # everything is read back, nothing projected
+
+
+def _row(dim: int, selected: bool, verdict_: str) -> DimensionTruth:
+    fields = {f: 0.0 for f in DimensionTruth.__dataclass_fields__}
+    fields.update(
+        dim=dim, layer="b8.conv0", channel=dim, direction="low", selected=selected, verdict=verdict_
+    )
+    return DimensionTruth(**fields)
+
+
+@pytest.mark.parametrize(
+    ("rows", "found", "met"),
+    [
+        ([(1, True, "pathology"), (2, True, "shortcut"), (3, False, "shortcut")], ([1], [2]), True),
+        ([(1, True, "both")], ([1], [1]), True),
+        (
+            [(1, True, "pathology"), (2, False, "shortcut")],
+            ([1], []),
+            False,
+        ),  # the shortcut ranks but is not selected
+        ([(1, True, "other"), (2, True, "shortcut")], ([], [2]), False),
+    ],
+)
+def test_the_expectation_needs_a_selected_pathology_and_a_selected_shortcut_dimension(rows, found, met):
+    report = ValidationReport(
+        num_images=10, selected=2, dims=8, rows=[_row(*r) for r in rows], fidelity={}, probes={}
+    )
+    assert (report.found["pathology"], report.found["shortcut"]) == found
+    assert report.expectation_met is met
+
+
+def test_the_cache_key_changes_with_the_weights_and_the_projection_settings():
+    from explain_engine.validation import _run_key
+    from tests.helpers.tiny import tiny_generator
+    from tests.test_projection import MeanBrightness
+
+    G, clf = tiny_generator(), torch.nn.Linear(2, 1)
+    key = _run_key(G, clf, ProjectionConfig(steps=10))
+    assert key == _run_key(G, clf, ProjectionConfig(steps=10))
+    assert key != _run_key(G, clf, ProjectionConfig(steps=10, lr=0.01))
+    with torch.no_grad():
+        clf.weight.add_(1.0)  # a retrained classifier
+    assert key != _run_key(G, clf, ProjectionConfig(steps=10))
+    assert len(key) == 10 and _run_key(G, MeanBrightness(), ProjectionConfig())  # parameter-free models work
