@@ -60,3 +60,29 @@ def test_a_study_goes_from_cases_to_a_rendered_review_set(tiny_study, alice, set
     assert item is not None
     assert media_path(item.counterfactual.flicker_gif.name).exists()
     assert Case.objects.count() == 4
+
+
+def test_a_sweep_can_select_its_k_strongest_dimensions_instead_of_a_threshold(tiny_study, alice, settings):
+    from reviewapp.services import engine_bridge
+
+    settings.SWEEP_GALLERIES_AT_FINISH = 0
+    case_import_files(study=tiny_study, files=tiny_case_files(3), created_by=alice)
+    run_projection_jobs()
+    # delta 0.99: no single clamp moves a score that far, so the threshold alone selects nothing.
+    sweep = sweep_launch(study=tiny_study, created_by=alice, delta=0.99, select_top=3, min_confidence=0.0)
+    assert sweep.selection_rule == "the 3 strongest by mean |change|"
+    sweep_prepare(sweep.job_id, sweep_pk=sweep.pk)
+    sweep_run_units(sweep.job_id, sweep_pk=sweep.pk)
+    sweep.refresh_from_db()
+    assert sweep.status == Sweep.Status.SUCCEEDED, sweep.error
+    assert sweep.num_selected == 3
+    selected = list(
+        sweep.dimension_effects.filter(selected=True).order_by("rank").values_list("rank", flat=True)
+    )
+    assert selected == [1, 2, 3]
+
+    sweep.select_top = None
+    assert not engine_bridge.sweep_selection(sweep).selected
+    assert sweep.selection_rule == "mean |change| > 0.99"
+    sweep.aggregation = Sweep.Aggregation.FRACTION
+    assert sweep.selection_rule == "share of images with |change| ≥ 0.99 > 0.1"

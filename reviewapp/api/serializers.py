@@ -46,7 +46,7 @@ class SweepSerializer(serializers.ModelSerializer):
         model = Sweep
         fields = [
             "id", "study", "status", "job", "mode", "aggregation", "delta", "min_fraction", "screening_top_k",
-            "top_k", "min_confidence", "min_psnr", "min_ssim", "max_perceptual", "max_prob_diff", "num_images",
+            "select_top", "top_k", "min_confidence", "min_psnr", "min_ssim", "max_perceptual", "max_prob_diff", "num_images",
             "dims", "num_selected", "perturbations", "compute_seconds", "error", "created_at", "started_at",
             "finished_at",
         ]  # fmt: skip

@@ -22,6 +22,14 @@ class SweepForm(forms.Form):
     min_fraction = forms.FloatField(
         min_value=0.0, max_value=1.0, initial=0.1, label="Minimum fraction (fraction aggregation)"
     )
+    select_top = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=5000,
+        label="Or select the K strongest dimensions",
+        help_text="Leave empty to select by the threshold. Useful when the classifier's scores are mostly near 0 "
+        "or 1, where no single change reaches delta on average; the paper reviewed 10 dimensions.",
+    )
     top_k = forms.IntegerField(min_value=1, max_value=100, initial=5, label="Images per dimension")
     min_confidence = forms.FloatField(min_value=0.0, max_value=1.0, initial=0.9, label="Minimum confidence")
     min_psnr = forms.FloatField(required=False, initial=25.0, label="Minimum PSNR (dB)")

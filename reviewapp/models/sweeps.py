@@ -43,6 +43,12 @@ class Sweep(models.Model):
     delta = models.FloatField(default=0.3, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
     min_fraction = models.FloatField(default=0.1, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
     screening_top_k = models.PositiveIntegerField(default=64, validators=[MinValueValidator(1)])
+    select_top = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Select the K strongest dimensions instead of those above the threshold; empty: the threshold.",
+    )
     top_k = models.PositiveIntegerField(
         default=5, validators=[MinValueValidator(1)], help_text="Images per dimension in galleries."
     )
@@ -81,6 +87,19 @@ class Sweep(models.Model):
 
     def __str__(self) -> str:
         return f"Sweep #{self.pk} of {self.study}"
+
+    @property
+    def selection_rule(self) -> str:
+        """How dimensions are selected, in words: "mean |change| > 0.3", "the 10 strongest by mean |change|"."""
+        effect = {
+            self.Aggregation.MEAN_ABS: "mean |change|",
+            self.Aggregation.FRACTION: f"share of images with |change| ≥ {self.delta:g}",
+            self.Aggregation.MEAN_RAISE: "mean raise of the score",
+        }.get(self.aggregation, self.aggregation)
+        if self.select_top:
+            return f"the {self.select_top} strongest by {effect}"
+        threshold = self.min_fraction if self.aggregation == self.Aggregation.FRACTION else self.delta
+        return f"{effect} > {threshold:g}"
 
 
 class SweepCase(models.Model):

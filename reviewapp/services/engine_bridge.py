@@ -521,6 +521,7 @@ def sweep_selection(sweep) -> Selection:
         aggregate=sweep.aggregation,
         delta=sweep.delta,
         min_fraction=sweep.min_fraction,
+        top_k=sweep.select_top,
     )
 
 

@@ -38,6 +38,7 @@ SWEEP_PARAMETERS = (
     "delta",
     "min_fraction",
     "screening_top_k",
+    "select_top",
     "top_k",
     "min_confidence",
     "min_psnr",
