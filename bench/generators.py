@@ -41,7 +41,7 @@ import torch
 
 from explain_engine import fidelity
 from explain_engine.checkpoints import CheckpointError, load_discriminator, load_generator
-from explain_engine.classifiers import load_classifier
+from explain_engine.classifiers import DEMO_CLASSIFIER_PATH, load_classifier
 from explain_engine.counterfactuals import generate_batch
 from explain_engine.counterfactuals.base import ClampedInput
 from explain_engine.counterfactuals.metrics import default_perceptual
@@ -179,7 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "projection_steps": 30 if args.quick else args.projection_steps,
         "generator": _sha256(args.generator),
-        "classifier": classifier.name,
+        # the file's hash, not the name: a retrained demo classifier keeps its name
+        "classifier": _sha256(DEMO_CLASSIFIER_PATH if args.classifier == "demo" else args.classifier)
+        if args.classifier == "demo" or Path(args.classifier).is_file()
+        else args.classifier,
         "ranges": _sha256(args.ranges) if args.ranges else "estimated",
     }
     key_file = out / "run.json"

@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                 style_scale=ranges.std.clamp_min(1e-6) if scaled else None,
                 config=ProjectionConfig(steps=steps, lr=lr),
                 progress_fn=lambda d, t, m, name=name: (
-                    print(f"  [{name}] {m}", file=sys.stderr, flush=True) if d % 100 == 0 else None
+                    print(f"  [{name}] {m}", file=sys.stderr, flush=True) if d % 100 == 1 or d == t else None
                 ),
             )
             chunk = {

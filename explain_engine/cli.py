@@ -209,8 +209,8 @@ def _train_classifier_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--shortcut-strength",
         type=float,
-        default=0.8,
-        help="P(portable AP | pneumonia) in train and val; reversed in flipped [0.8]",
+        default=0.95,
+        help="P(portable AP | pneumonia) in train and val; reversed in flipped [0.95]",
     )
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
 
