@@ -307,6 +307,13 @@ def _evaluate_classifier_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=7, help="phantom stream seed [7]")
     p.add_argument("--shortcut-strength", type=float, default=0.8)
     p.add_argument("--bins", type=int, default=10, help="reliability bins [10]")
+    p.add_argument(
+        "--shortcut-reliance",
+        type=int,
+        metavar="N",
+        help="also render N neutral phantoms at --size with and without the portable AP look, everything else "
+        "equal, and print how far the score moves (the planted shortcut's pull)",
+    )
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--json", help="also write the metrics to this JSON file")
 
@@ -357,6 +364,9 @@ def _evaluate_classifier(args: argparse.Namespace) -> int:
     from .classifiers import ClassifierError, load_classifier, predict_probabilities
     from .metrics import classification_metrics
 
+    if args.shortcut_reliance is not None and args.shortcut_reliance < 1:
+        print("error: --shortcut-reliance needs at least 1 phantom", file=sys.stderr)
+        return 2
     try:
         classifier = load_classifier(
             args.classifier, target=args.target, arch=args.arch, output_index=args.output_index
@@ -407,9 +417,27 @@ def _evaluate_classifier(args: argparse.Namespace) -> int:
             f"  [{b['lower']:.1f}, {b['upper']:.1f}{']' if b['upper'] >= 1 else ')'}: {b['count']:>6}  "
             f"{_fmt(b['mean_probability']):>7}  {_fmt(b['observed_frequency']):>7}"
         )
+    extra = {}
+    if args.shortcut_reliance:
+        from .validation import shortcut_reliance
+
+        rel = shortcut_reliance(classifier, args.size, n=args.shortcut_reliance)
+        print(
+            f"shortcut reliance ({rel['phantoms']} neutral phantoms, portable AP look on vs off): "
+            f"mean change {rel['mean_change']:+.4f}, mean |change| {rel['mean_abs_change']:.4f}, "
+            f"|change| >= 0.3 for {rel['fraction_abs_change_at_least_0.3']:.1%}, "
+            f">= 0.1 for {rel['fraction_abs_change_at_least_0.1']:.1%}"
+        )
+        extra["shortcut_reliance"] = rel
     if args.json:
         dump_json(
-            {"classifier": classifier.name, "target": classifier.target, "source": source, **metrics},
+            {
+                "classifier": classifier.name,
+                "target": classifier.target,
+                "source": source,
+                **metrics,
+                **extra,
+            },
             args.json,
         )
     return 0

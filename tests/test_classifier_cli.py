@@ -67,6 +67,19 @@ def test_evaluate_classifier_on_fresh_phantoms(capsys):
     assert "24 flipped phantoms" in out and "auroc: " in out
 
 
+def test_evaluate_classifier_measures_the_pull_of_the_shortcut(tmp_path, capsys):
+    out_json = tmp_path / "m.json"
+    args = ["evaluate-classifier", "--classifier", "demo", "--phantoms", "8", "--size", "64"]
+    assert main([*args, "--shortcut-reliance", "12", "--json", str(out_json)]) == 0
+    out = capsys.readouterr().out
+    assert "shortcut reliance (12 neutral phantoms" in out
+    rel = json.loads(out_json.read_text())["shortcut_reliance"]
+    # The shipped classifier was trained with the look tied to pneumonia: switching it on raises the score.
+    assert rel["phantoms"] == 12 and rel["mean_change"] > 0.05
+    assert main([*args, "--shortcut-reliance", "0"]) == 2
+    assert "at least 1 phantom" in capsys.readouterr().err
+
+
 def test_evaluate_classifier_reports_a_missing_xrv_file(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HOME", str(tmp_path))
     code = main(["evaluate-classifier", "--classifier", "xrv:densenet121-res224-all", "--phantoms", "4"])
