@@ -178,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         "size": size,
         "quick": args.quick,
         "projection_steps": 30 if args.quick else args.projection_steps,
+        "projection_lr": ProjectionConfig().lr,
         "generator": _sha256(args.generator),
         # the file's hash, not the name: a retrained demo classifier keeps its name
         "classifier": _sha256(DEMO_CLASSIFIER_PATH if args.classifier == "demo" else args.classifier)

@@ -30,7 +30,7 @@ from . import fidelity
 @dataclass
 class ProjectionConfig:
     steps: int = 500
-    lr: float = 0.2
+    lr: float = 0.05
     lr_rampup: float = 0.05  # fraction of steps with linear warm-up
     lr_rampdown: float = 0.25  # fraction of steps with cosine ramp-down to zero
     alpha: float = 1.0  # perceptual
