@@ -78,9 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "var/bench/projection"))
     parser.add_argument("--json", help="also write every variant's figures to this JSON file")
     args = parser.parse_args(argv)
-    variants = [parse_variant(v) for v in args.variants.split(",") if v.strip()]
+    try:
+        variants = [parse_variant(v) for v in args.variants.split(",") if v.strip()]
+    except argparse.ArgumentTypeError as exc:
+        parser.error(str(exc))
     if not variants:
         parser.error("--variants is empty")
+    if args.n < 1 or args.steps < 1 or args.chunk < 1:
+        parser.error("--n, --steps and --chunk must be at least 1")
     if args.threads:
         torch.set_num_threads(args.threads)
     n, steps = (4, 30) if args.quick else (args.n, args.steps)
