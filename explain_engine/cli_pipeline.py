@@ -291,6 +291,9 @@ def _evaluate_gan_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fake", type=int, default=2000)
     p.add_argument("--seed", type=int, default=3000, help="phantom stream of the real images")
     p.add_argument("--json", help="write the figures here")
+    p.add_argument(
+        "--grid", help="also write a PNG of samples (two rows, fixed noise) above real phantoms (one row) here"
+    )
 
 
 @command(
@@ -301,7 +304,7 @@ def _evaluate_gan_args(p: argparse.ArgumentParser) -> None:
 def _evaluate_gan(args: argparse.Namespace) -> int:
     from .checkpoints import load_generator
     from .classifiers import load_classifier
-    from .gan_metrics import evaluate_generator
+    from .gan_metrics import evaluate_generator, sample_grid
     from .images import to_tensor
     from .phantoms import make_phantom_dataset
 
@@ -314,6 +317,12 @@ def _evaluate_gan(args: argparse.Namespace) -> int:
         print(f"{key}: {value:.5g}" if isinstance(value, float) else f"{key}: {value}")
     if args.json:
         Path(args.json).write_text(json.dumps(q.as_dict(), indent=1))
+    if args.grid:
+        from PIL import Image
+
+        Path(args.grid).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(sample_grid(G, real)).save(args.grid, optimize=True)
+        print(f"grid: {args.grid}")
     return 0
 
 

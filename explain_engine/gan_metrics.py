@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from scipy import linalg
 
+from .images import to_uint8
+
 
 @dataclass
 class GanQuality:
@@ -114,6 +116,26 @@ def generate_images(
         z = torch.randn([min(batch_size, n - i), G.z_dim], generator=gen)
         out.append(G.synthesize(G.mapping(z, truncation_psi=truncation_psi), noise_mode="const").clamp(-1, 1))
     return torch.cat(out)
+
+
+def sample_grid(
+    G, real_images: torch.Tensor, *, columns: int = 8, fake_rows: int = 2, seed: int = 0, gap: int = 2
+) -> np.ndarray:
+    """A uint8 picture of ``fake_rows`` rows of ``G``'s samples (fixed noise, seed ``seed``) above one row of
+    ``real_images`` [N, C, H, W] in [-1, 1], ``columns`` images per row, separated by ``gap`` white pixels."""
+    if columns < 1 or fake_rows < 1:
+        raise ValueError("columns and fake_rows must be at least 1")
+    if len(real_images) < columns:
+        raise ValueError(f"sample_grid needs {columns} real images, got {len(real_images)}")
+    fake = generate_images(G, columns * fake_rows, seed=seed)
+    tiles = list(fake) + list(real_images[:columns])
+    h, w = tiles[0].shape[-2:]
+    rows = fake_rows + 1
+    grid = np.full((rows * h + (rows - 1) * gap, columns * w + (columns - 1) * gap), 255, np.uint8)
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, columns)
+        grid[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = to_uint8(tile)
+    return grid
 
 
 def evaluate_generator(

@@ -116,3 +116,15 @@ def test_ranges_project_sweep_select_from_the_command_line(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "selected:" in out
     assert len((tmp_path / "ranking.csv").read_text().splitlines()) == G.style_layout.dims + 1
+
+
+def test_evaluate_gan_prints_the_measures_and_writes_the_samples_grid(tmp_path, capsys):
+    torch.manual_seed(0)
+    net = save_networks(tmp_path / "net.pt", {"G_ema": Generator(**TINY_G).eval()})
+    grid = tmp_path / "figs" / "samples.png"
+    args = ["evaluate-gan", str(net), "--real", "16", "--fake", "16", "--grid", str(grid)]
+    assert main(args) == 0
+    lines = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
+    assert float(lines["fid"]) >= 0 and 0 <= float(lines["precision"]) <= 1
+    res = TINY_G["img_resolution"]
+    assert Image.open(grid).size == (8 * res + 7 * 2, 3 * res + 2 * 2)

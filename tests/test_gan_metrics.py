@@ -33,3 +33,27 @@ def test_mode_collapse_keeps_precision_but_loses_recall():
     collapsed = rng.normal(scale=0.1, size=(300, 4))
     p, r = precision_recall(real, collapsed)
     assert p > 0.9 and r < 0.5
+
+
+def test_sample_grid_puts_samples_above_the_real_row():
+    import torch
+
+    from explain_engine.gan_metrics import sample_grid
+    from explain_engine.stylegan2 import Generator
+    from tests.helpers.tiny import TINY_G
+
+    torch.manual_seed(0)
+    G = Generator(**TINY_G).eval()
+    res = G.img_resolution
+    real = torch.full((3, 1, res, res), 1.0)  # white tiles: 255 everywhere
+    real[:, :, 0, 0] = -1.0  # one black pixel each
+    grid = sample_grid(G, real, columns=3, fake_rows=2, gap=2)
+    assert grid.dtype == np.uint8
+    assert grid.shape == (3 * res + 4, 3 * res + 4)
+    bottom = grid[2 * (res + 2) :, :]
+    assert (bottom[0, [0, res + 2, 2 * (res + 2)]] == 0).all()  # the real row, in order
+    assert (bottom[:, res : res + 2] == 255).all()  # the gap
+    fake = grid[:res, :res]
+    assert fake.std() > 0  # a generated picture, not a blank tile
+    with pytest.raises(ValueError, match="needs 3 real images"):
+        sample_grid(G, real[:2], columns=3)
