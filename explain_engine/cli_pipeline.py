@@ -292,7 +292,8 @@ def _evaluate_gan_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=3000, help="phantom stream of the real images")
     p.add_argument("--json", help="write the figures here")
     p.add_argument(
-        "--grid", help="also write a PNG of samples (two rows, fixed noise) above real phantoms (one row) here"
+        "--grid",
+        help="also write a PNG of samples (two rows, fixed noise) above real phantoms (one row) here",
     )
 
 
