@@ -6,7 +6,9 @@ Each command is a thin wrapper: it parses arguments, reads files, calls one libr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -53,6 +55,29 @@ class TqdmProgress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+@contextlib.contextmanager
+def stop_requested_on_signals(signals=(signal.SIGINT, signal.SIGTERM)):
+    """Within the block, SIGINT and SIGTERM do not kill the process but make the yielded ``stop()`` return true,
+    so a long job can save and end cleanly; a second signal raises ``KeyboardInterrupt``. Handlers are restored
+    on exit."""
+    requested = []
+
+    def handler(signum, frame):
+        if requested:
+            raise KeyboardInterrupt
+        requested.append(signum)
+        print(
+            f"{signal.Signals(signum).name}: saving and stopping (send it again to stop at once)", flush=True
+        )
+
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield lambda: bool(requested)
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -137,7 +162,11 @@ def _train_gan_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-@command("train-gan", "train (or resume) the demo StyleGAN2 on phantoms, on the CPU", _train_gan_args)
+@command(
+    "train-gan",
+    "train (or resume) the demo StyleGAN2 on phantoms, on the CPU; Ctrl-C or SIGTERM saves, then stops",
+    _train_gan_args,
+)
 def _train_gan(args: argparse.Namespace) -> int:
     from .stylegan2 import PRESETS
     from .training.gan import GanTrainingConfig, train_gan
@@ -154,14 +183,16 @@ def _train_gan(args: argparse.Namespace) -> int:
     def progress(done: int, total: int, message: str) -> None:
         print(message, flush=True)
 
-    net = train_gan(
-        images,
-        out,
-        cfg,
-        progress_fn=progress,
-        max_seconds=args.max_hours * 3600 if args.max_hours else None,
-        init_from=args.init_from,
-    )
+    with stop_requested_on_signals() as stop:
+        net = train_gan(
+            images,
+            out,
+            cfg,
+            progress_fn=progress,
+            abort_fn=stop,
+            max_seconds=args.max_hours * 3600 if args.max_hours else None,
+            init_from=args.init_from,
+        )
     print(f"network: {net}")
     if args.export:
         export_networks(net, args.export)
