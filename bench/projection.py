@@ -2,14 +2,15 @@
 
 The bar (docs/demo-models.md): at 500 steps, median PSNR >= 28 dB or median SSIM >= 0.9, and the classifier's
 probability on the reconstruction within 0.1 of the original's for >= 90 % of the phantoms. Several optimiser
-variants can be measured side by side on the same phantoms, each given as ``LR`` or ``LR:std`` (``std``: Adam
-steps scaled per dimension by the styles' standard deviation, see ``project_images(style_scale=...)``):
+variants can be measured side by side on the same phantoms, each given as ``LR``, ``LR:std`` (``std``: Adam
+steps scaled per dimension by the styles' standard deviation, see ``project_images(style_scale=...)``) and/or
+``LR:alpha=A`` (the perceptual term's weight; otherwise the projection default):
 
-    .venv/bin/python bench/projection.py [--n 50] [--steps 500] [--variants 0.05,0.2,0.05:std] [--threads 1]
+    .venv/bin/python bench/projection.py [--n 50] [--steps 500] [--variants 0.05,0.2,0.05:alpha=5] [--threads 1]
         [--generator explain_engine/assets/demo/generator.pt] [--classifier demo] [--quick]
 
 The phantoms are the generators benchmark's (stream 11, neutral split, the generator's resolution), the start is
-the mean style of 20,000 samples, the loss terms are the projection defaults. Results are saved per variant in
+the mean style of 20,000 samples, the other loss weights are the projection defaults. Results are saved per variant in
 chunks of ``--chunk`` phantoms under ``--out``; an interrupted run, started again with the same settings, skips
 the finished chunks. For scale, a reference line gives the PSNR and SSIM between each phantom and the same
 factors rendered with another nuisance seed (other vessels, lobules, texture and noise). The last lines are
@@ -24,6 +25,7 @@ import hashlib
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -40,18 +42,54 @@ ROOT = Path(__file__).resolve().parent.parent
 HELD_OUT_SEED = 11  # the generators benchmark's stream: neither the demo classifier nor the demo GAN saw it
 
 
-def parse_variant(spec: str) -> tuple[float, bool]:
-    """``"0.05"`` -> (0.05, False); ``"0.05:std"`` -> (0.05, True)."""
-    lr, _, scale = spec.strip().partition(":")
-    if scale not in ("", "std"):
-        raise argparse.ArgumentTypeError(f"variant {spec!r}: write LR or LR:std")
+@dataclass(frozen=True)
+class Variant:
+    lr: float
+    std_scaled: bool = False
+    alpha: float | None = None  # None: the projection default
+
+    def config(self, steps: int) -> ProjectionConfig:
+        alpha = {} if self.alpha is None else {"alpha": self.alpha}
+        return ProjectionConfig(steps=steps, lr=self.lr, **alpha)
+
+    def name(self, config: ProjectionConfig) -> str:
+        return (
+            f"lr {self.lr:g}"
+            + (", std-scaled steps" if self.std_scaled else "")
+            + f", alpha {config.alpha:g}"
+        )
+
+    def file_stem(self, config: ProjectionConfig) -> str:
+        """Names the saved chunks after the settings in force, so a changed default is not mixed up."""
+        return f"lr{self.lr:g}" + ("-std" if self.std_scaled else "") + f"-alpha{config.alpha:g}"
+
+
+def parse_variant(spec: str) -> Variant:
+    """``"0.05"`` -> lr 0.05; ``"0.05:std"`` adds std-scaled steps; ``"0.05:alpha=5"`` sets the perceptual weight."""
+    lr, *options = spec.strip().split(":")
     try:
         value = float(lr)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"variant {spec!r}: {lr!r} is not a learning rate") from exc
     if value <= 0:
         raise argparse.ArgumentTypeError(f"variant {spec!r}: the learning rate must be positive")
-    return value, scale == "std"
+    scaled, alpha = False, None
+    for option in options:
+        key, _, arg = option.partition("=")
+        if option == "std":
+            scaled = True
+        elif key == "alpha" and arg:
+            try:
+                alpha = float(arg)
+            except ValueError as exc:
+                raise argparse.ArgumentTypeError(f"variant {spec!r}: alpha {arg!r} is not a number") from exc
+            if alpha < 0:
+                raise argparse.ArgumentTypeError(f"variant {spec!r}: alpha must be >= 0")
+        else:
+            raise argparse.ArgumentTypeError(
+                f"variant {spec!r}: write LR, LR:std, LR:alpha=A or LR:std:alpha=A"
+            )
+    return Variant(value, scaled, alpha)
 
 
 def _sha256(path: str | Path) -> str:
@@ -136,12 +174,13 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     results = []
-    for lr, scaled in variants:
-        name = f"lr {lr:g}" + (", std-scaled steps" if scaled else "")
+    for variant in variants:
+        config = variant.config(steps)
+        name = variant.name(config)
         chunks = []
         for start in range(0, n, args.chunk):
             stop = min(n, start + args.chunk)
-            path = run_dir / f"lr{lr:g}{'-std' if scaled else ''}-{start:04d}-{stop:04d}.pt"
+            path = run_dir / f"{variant.file_stem(config)}-{start:04d}-{stop:04d}.pt"
             if path.exists():
                 chunks.append(torch.load(path, weights_only=True))
                 continue
@@ -152,8 +191,8 @@ def main(argv: list[str] | None = None) -> int:
                 classifier=classifier,
                 D=D,
                 init_styles=ranges.mean,
-                style_scale=ranges.std.clamp_min(1e-6) if scaled else None,
-                config=ProjectionConfig(steps=steps, lr=lr),
+                style_scale=ranges.std.clamp_min(1e-6) if variant.std_scaled else None,
+                config=config,
                 progress_fn=lambda d, t, m, name=name: (
                     print(f"  [{name}] {m}", file=sys.stderr, flush=True) if d % 100 == 1 or d == t else None
                 ),
@@ -177,7 +216,11 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         summary.update(
-            variant=name, lr=lr, std_scaled=scaled, seconds_per_image=sum(c["seconds"] for c in chunks) / n
+            variant=name,
+            lr=variant.lr,
+            std_scaled=variant.std_scaled,
+            alpha=config.alpha,
+            seconds_per_image=sum(c["seconds"] for c in chunks) / n,
         )
         results.append(summary)
 
