@@ -87,12 +87,21 @@ def _project_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", help="target label of the classifier (default Pneumonia)")
     p.add_argument("--ranges", help="style-ranges file: start from its mean S (default: styles of w_avg)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--steps", type=int, default=500)
-    p.add_argument("--lr", type=float, default=0.05)
-    p.add_argument("--alpha", type=float, default=1.0, help="weight of the perceptual term")
-    p.add_argument("--beta", type=float, default=0.05, help="weight of the classifier term")
-    p.add_argument("--gamma", type=float, default=0.01, help="weight of the discriminator term")
-    p.add_argument("--batch", type=int, default=16)
+    from .projection import ProjectionConfig
+
+    default = ProjectionConfig()
+    p.add_argument("--steps", type=int, default=default.steps, help=f"Adam steps [{default.steps}]")
+    p.add_argument("--lr", type=float, default=default.lr, help=f"learning rate [{default.lr:g}]")
+    p.add_argument(
+        "--alpha", type=float, default=default.alpha, help=f"perceptual weight [{default.alpha:g}]"
+    )
+    p.add_argument("--beta", type=float, default=default.beta, help=f"classifier weight [{default.beta:g}]")
+    p.add_argument(
+        "--gamma", type=float, default=default.gamma, help=f"discriminator weight [{default.gamma:g}]"
+    )
+    p.add_argument(
+        "--batch", type=int, default=default.batch_size, help=f"images per batch [{default.batch_size}]"
+    )
 
 
 @command(
