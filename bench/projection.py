@@ -114,6 +114,14 @@ def nuisance_reference(data, images: torch.Tensor, *, seed: int) -> tuple[float,
     return psnr(images, redrawn).median().item(), ssim(images, redrawn).median().item()
 
 
+def distribution_stats(styles: torch.Tensor, ranges: StyleRanges) -> dict[str, torch.Tensor]:
+    """Per image: the mean |z| of the projected styles (distance from the sampled mean in standard deviations)
+    and the share of coordinates outside the sampled min/max; the projection should stay in distribution."""
+    z = (styles - ranges.mean) / ranges.std.clamp_min(1e-8)
+    outside = (styles < ranges.minimum) | (styles > ranges.maximum)
+    return {"abs_z": z.abs().mean(1), "outside": outside.float().mean(1)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=50, help="held-out phantoms [50]")
@@ -203,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                 "prob_original": res.prob_original,
                 "prob_reconstruction": res.prob_reconstruction,
                 "seconds": time.time() - t0,
+                **distribution_stats(res.styles, ranges),
             }
             tmp = path.with_suffix(".tmp")
             torch.save(chunk, tmp)
@@ -221,17 +230,30 @@ def main(argv: list[str] | None = None) -> int:
             std_scaled=variant.std_scaled,
             alpha=config.alpha,
             seconds_per_image=sum(c["seconds"] for c in chunks) / n,
+            # chunks saved before these were measured have none: NaN
+            mean_abs_z=torch.cat(
+                [c.get("abs_z", torch.full((len(c["psnr"]),), float("nan"))) for c in chunks]
+            )
+            .mean()
+            .item(),
+            outside_range=torch.cat(
+                [c.get("outside", torch.full((len(c["psnr"]),), float("nan"))) for c in chunks]
+            )
+            .mean()
+            .item(),
         )
         results.append(summary)
 
     print(
-        "\n| variant | median PSNR (dB) | median SSIM | share with |dP| <= 0.1 | max |dP| | bar met | s/image |"
+        "\n| variant | median PSNR (dB) | median SSIM | share with \\|dP\\| <= 0.1 | max \\|dP\\| | bar met "
+        "| mean \\|z\\| | outside min/max | s/image |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | --- | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
     for r in results:
         print(
             f"| {r['variant']} | {r['median_psnr']:.2f} | {r['median_ssim']:.3f} | {r['prob_within_0.1']:.0%} "
-            f"| {r['max_prob_diff']:.4f} | {'yes' if r['bar_met'] else 'no'} | {r['seconds_per_image']:.1f} |"
+            f"| {r['max_prob_diff']:.4f} | {'yes' if r['bar_met'] else 'no'} | {r['mean_abs_z']:.3f} "
+            f"| {r['outside_range']:.3%} | {r['seconds_per_image']:.1f} |"
         )
     ref_psnr, ref_ssim = nuisance_reference(data, images, seed=args.seed)
     print(
