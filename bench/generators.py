@@ -34,6 +34,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -178,7 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         "size": size,
         "quick": args.quick,
         "projection_steps": 30 if args.quick else args.projection_steps,
-        "projection_lr": ProjectionConfig().lr,
+        # every projection setting but the batch, so that a changed default is not mixed with old results
+        "projection": {
+            k: v for k, v in asdict(ProjectionConfig()).items() if k not in ("steps", "batch_size")
+        },
         "generator": _sha256(args.generator),
         # the file's hash, not the name: a retrained demo classifier keeps its name
         "classifier": _sha256(DEMO_CLASSIFIER_PATH if args.classifier == "demo" else args.classifier)
