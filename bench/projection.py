@@ -122,6 +122,13 @@ def distribution_stats(styles: torch.Tensor, ranges: StyleRanges) -> dict[str, t
     return {"abs_z": z.abs().mean(1), "outside": outside.float().mean(1)}
 
 
+def _chunk_mean(chunks: list[dict], key: str) -> float:
+    """Mean of a per-image value over all chunks; NaN when a chunk was saved before the value was measured."""
+    if any(key not in c for c in chunks):
+        return float("nan")
+    return torch.cat([c[key] for c in chunks]).mean().item()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=50, help="held-out phantoms [50]")
@@ -230,17 +237,8 @@ def main(argv: list[str] | None = None) -> int:
             std_scaled=variant.std_scaled,
             alpha=config.alpha,
             seconds_per_image=sum(c["seconds"] for c in chunks) / n,
-            # chunks saved before these were measured have none: NaN
-            mean_abs_z=torch.cat(
-                [c.get("abs_z", torch.full((len(c["psnr"]),), float("nan"))) for c in chunks]
-            )
-            .mean()
-            .item(),
-            outside_range=torch.cat(
-                [c.get("outside", torch.full((len(c["psnr"]),), float("nan"))) for c in chunks]
-            )
-            .mean()
-            .item(),
+            mean_abs_z=_chunk_mean(chunks, "abs_z"),
+            outside_range=_chunk_mean(chunks, "outside"),
         )
         results.append(summary)
 
