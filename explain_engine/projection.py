@@ -33,7 +33,7 @@ class ProjectionConfig:
     lr: float = 0.05
     lr_rampup: float = 0.05  # fraction of steps with linear warm-up
     lr_rampdown: float = 0.25  # fraction of steps with cosine ramp-down to zero
-    alpha: float = 5.0  # perceptual (measured on the demo, docs/engine.md: 1.0 was 1.1 dB worse)
+    alpha: float = 10.0  # perceptual weight, measured on the demo phantoms (docs/engine.md)
     beta: float = 0.05  # classifier (squared logit difference)
     gamma: float = 0.01  # discriminator
     batch_size: int = 16
