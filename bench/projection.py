@@ -134,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=50, help="held-out phantoms [50]")
     parser.add_argument("--steps", type=int, default=500, help="projection steps [500]")
     parser.add_argument(
-        "--variants", default="0.05", help="comma-separated LR[:std][:alpha=A], measured in this order; alpha defaults to ProjectionConfig's [0.05]"
+        "--variants",
+        default="0.05",
+        help="comma-separated LR[:std][:alpha=A], measured in this order; alpha defaults to ProjectionConfig's [0.05]",
     )
     parser.add_argument("--quick", action="store_true", help="4 phantoms, 30 steps: a smoke test")
     parser.add_argument("--classifier", default="demo")
