@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from ..device import module_device
+
 __all__ = [
     "AbortFn",
     "ClampedInput",
@@ -500,14 +502,6 @@ class ClassifierProbe:
         return ProbeOutput(
             logit=logit, features={name: captured[name] for name in self.layers}, loss_estimate=loss
         )
-
-
-def module_device(module) -> torch.device:
-    """The device of a module's first parameter or buffer (CPU when it has none or is not a module)."""
-    if isinstance(module, torch.nn.Module):
-        for t in (*module.parameters(), *module.buffers()):
-            return t.device
-    return torch.device("cpu")
 
 
 def set_ramped_lr(optimizer: torch.optim.Optimizer, lr: float, step: int, ramp_steps: int) -> float:

@@ -1,0 +1,75 @@
+"""Where the engine computes: one way to name a device, and the precision used on it.
+
+Engine functions compute on the device of the models they are given. Loaders take ``device=`` and the CLI and
+the web app's workers choose it once, by name, with ``resolve_device``:
+
+* ``"auto"``: the first CUDA device when PyTorch sees one, else the CPU (a worker on a GPU machine uses its GPU
+  with no other setting);
+* ``"cpu"``, ``"cuda"`` or ``"cuda:N"``: that device; asking for CUDA where there is none is an error that says so.
+
+Precision policy (measured in ``bench/`` and stated in docs/benchmarks.md): on CUDA the sweep's forward passes
+run under bf16 autocast; ranges, projection and the counterfactual methods compute in float32 unless their
+configuration asks otherwise. The CPU always computes in float32.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import torch
+
+DEVICE_CHOICES = "auto, cpu, cuda or cuda:N"
+
+
+class DeviceError(ValueError):
+    """A device name that is malformed or names hardware this machine does not have."""
+
+
+def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
+    """A device name (``auto``, ``cpu``, ``cuda``, ``cuda:N``) -> ``torch.device``, checked against the machine."""
+    if isinstance(spec, torch.device):
+        spec = str(spec)
+    name = (spec or "auto").strip().lower()
+    if name == "auto":
+        return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or name.startswith("cuda:"):
+        index_text = name.partition(":")[2]
+        if index_text and not index_text.isdigit():
+            raise DeviceError(f"device {spec!r} is not one of {DEVICE_CHOICES}")
+        if not torch.cuda.is_available():
+            raise DeviceError(f"device {spec!r} asked for, but PyTorch sees no CUDA GPU on this machine")
+        index = int(index_text) if index_text else torch.cuda.current_device()
+        count = torch.cuda.device_count()
+        if index >= count:
+            raise DeviceError(f"device {spec!r} asked for, but this machine has {count} CUDA GPU(s)")
+        return torch.device("cuda", index)
+    raise DeviceError(f"device {spec!r} is not one of {DEVICE_CHOICES}")
+
+
+def describe_device(device: torch.device) -> str:
+    """A short human description: ``cpu (2 threads)`` or ``cuda:0 (NVIDIA H200, 139 GiB)``."""
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        return f"{device} ({props.name}, {props.total_memory / 2**30:.0f} GiB)"
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    return str(device)
+
+
+def module_device(module) -> torch.device:
+    """The device of a module's first parameter or buffer (the CPU when it has none or is not a module)."""
+    if isinstance(module, torch.nn.Module):
+        for t in module.parameters():
+            return t.device
+        for t in module.buffers():
+            return t.device
+    return torch.device("cpu")
+
+
+def autocast_for(device: torch.device, *, bf16: bool):
+    """bf16 autocast on CUDA when ``bf16`` is set; a no-op context elsewhere (the CPU computes in float32)."""
+    if bf16 and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
