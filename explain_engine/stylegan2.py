@@ -27,7 +27,9 @@ from .ops import (
     bias_act,
     conv2d_resample,
     downsample2d,
+    modulated_1x1,
     modulated_conv2d,
+    modulated_conv_act,
     setup_filter,
     upsample2d,
 )
@@ -196,7 +198,15 @@ class MappingNetwork(nn.Module):
 
 
 class SynthesisLayer(nn.Module):
-    """Modulated 3x3 convolution (optionally up-sampling by 2) + noise + bias + leaky ReLU."""
+    """Modulated 3x3 convolution (optionally up-sampling by 2) + noise + bias + leaky ReLU.
+
+    ``fast`` (default) computes it with ``ops.modulated_conv_act``; ``fast = False`` is the reference path, step by
+    step as stylegan2-ada-pytorch writes it. ``up_mode`` chooses how the fast path up-samples (see ``ops``).
+    ``set_synthesis_path`` sets both on a whole generator.
+    """
+
+    fast: bool = True
+    up_mode: str = "transpose"
 
     def __init__(
         self,
@@ -248,6 +258,21 @@ class SynthesisLayer(nn.Module):
             noise = noise * self.noise_strength
         if self.use_noise and noise_mode == "const":
             noise = self.noise_const * self.noise_strength
+        clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
+        if self.fast and not fused_modconv and self.activation == "lrelu":
+            return modulated_conv_act(
+                x,
+                self.weight,
+                styles,
+                bias=self.bias,
+                noise=noise,
+                up=self.up,
+                padding=self.padding,
+                resample_filter=self.resample_filter,
+                act_gain=self.act_gain * gain,
+                clamp=clamp,
+                up_mode=self.up_mode,
+            )
         x = modulated_conv2d(
             x,
             self.weight,
@@ -259,12 +284,13 @@ class SynthesisLayer(nn.Module):
             flip_weight=(self.up == 1),
             fused_modconv=fused_modconv,
         )
-        clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=self.act_gain * gain, clamp=clamp)
 
 
 class ToRGBLayer(nn.Module):
-    """Modulated 1x1 convolution to image channels, without demodulation."""
+    """Modulated 1x1 convolution to image channels, without demodulation (``fast``: one batched matmul)."""
+
+    fast: bool = True
 
     def __init__(self, in_channels, out_channels, w_dim, kernel_size=1, conv_clamp=None, channels_last=False):
         super().__init__()
@@ -282,6 +308,10 @@ class ToRGBLayer(nn.Module):
         return self.forward_styles(x, self.affine(w), fused_modconv=fused_modconv)
 
     def forward_styles(self, x, styles, fused_modconv=False, **_):
+        if self.fast and not fused_modconv:
+            return modulated_1x1(
+                x, self.weight, styles * self.weight_gain, bias=self.bias, clamp=self.conv_clamp
+            )
         x = modulated_conv2d(
             x, self.weight, styles * self.weight_gain, demodulate=False, fused_modconv=fused_modconv
         )
@@ -289,7 +319,13 @@ class ToRGBLayer(nn.Module):
 
 
 class SynthesisBlock(nn.Module):
-    """One resolution of the synthesis network: [conv0 (up x2)], conv1, and the toRGB skip output."""
+    """One resolution of the synthesis network: [conv0 (up x2)], conv1, and the toRGB skip output.
+
+    ``channels_last``: the memory format of the features; ``None`` (default) is channels-last on CUDA, where the
+    tensor cores want it, and the plain layout elsewhere.
+    """
+
+    channels_last: bool | None = None
 
     def __init__(
         self,
@@ -366,8 +402,9 @@ class SynthesisBlock(nn.Module):
         it = iter(styles)
         if self.in_channels == 0:
             n = batch_size if batch_size is not None else styles[0].shape[0]
-            x = self.const.unsqueeze(0).repeat([n, 1, 1, 1])
+            x = self._layout(self.const.unsqueeze(0).repeat([n, 1, 1, 1]))
             return self.conv1.forward_styles(x, next(it), noise_mode=noise_mode, fused_modconv=fused_modconv)
+        x = self._layout(x)
         _check_shape("x", x, [None, self.in_channels, self.resolution // 2, self.resolution // 2])
         if self.architecture == "resnet":
             y = self.skip(x, gain=math.sqrt(0.5))
@@ -378,6 +415,10 @@ class SynthesisBlock(nn.Module):
             return y + x
         x = self.conv0.forward_styles(x, next(it), noise_mode=noise_mode, fused_modconv=fused_modconv)
         return self.conv1.forward_styles(x, next(it), noise_mode=noise_mode, fused_modconv=fused_modconv)
+
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:
+        last = self.channels_last if self.channels_last is not None else x.is_cuda
+        return x.contiguous(memory_format=torch.channels_last) if last else x
 
     def forward_image(self, x, img, torgb_style, *, fused_modconv=False):
         """Up-sample the running image and add this block's toRGB output of features ``x``."""
@@ -572,6 +613,27 @@ class SynthesisNetwork(nn.Module):
         return self.forward_styles(
             self.styles_per_layer(ws), noise_mode=noise_mode, fused_modconv=fused_modconv
         )
+
+
+UP_MODES = ("transpose", "polyphase")
+
+
+def set_synthesis_path(
+    G: nn.Module, *, fast: bool = True, up_mode: str = "transpose", channels_last: bool | None = None
+) -> nn.Module:
+    """Choose how ``G`` (a ``Generator`` or ``SynthesisNetwork``) computes: the fast layers or the reference ones,
+    the up-sampling of the fast path, the memory format (``None``: channels-last on CUDA). Same images either way,
+    up to float rounding. Returns ``G``."""
+    if up_mode not in UP_MODES:
+        raise ValueError(f"up_mode must be one of {UP_MODES}, got {up_mode!r}")
+    for m in G.modules():
+        if isinstance(m, SynthesisLayer):
+            m.fast, m.up_mode = fast, up_mode
+        elif isinstance(m, ToRGBLayer):
+            m.fast = fast
+        elif isinstance(m, SynthesisBlock):
+            m.channels_last = channels_last
+    return G
 
 
 class Generator(nn.Module):
