@@ -12,7 +12,7 @@ Aggregates (the paper says only that "delta values across the entire set exceed 
 * ``mean_raise``: per direction, the mean signed r (how much clamping raises the target score on average); the
   effect is the larger of the two; selected when it exceeds ``delta``.
 
-Alternatively, ``top_k`` selects the K dimensions with the largest effect whatever its size: the paper treats delta
+Alternatively, ``strongest_k`` selects the K dimensions with the largest effect whatever its size: the paper treats delta
 as a hyperparameter and reviews 10 dimensions, and on a classifier whose scores are mostly saturated (near 0 or 1)
 no single clamp moves the score by delta on average, so a fixed delta can select nothing.
 
@@ -27,7 +27,29 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .params import check, param
+
 AGGREGATES = ("mean_abs", "fraction", "mean_raise")
+
+
+@dataclass
+class SelectionConfig:
+    """How dimensions are selected from a sweep's deltas; each parameter's default and bounds are here."""
+
+    aggregate: str = param("mean_abs", choices=AGGREGATES, help="how the changes over images are aggregated")
+    delta: float = param(0.3, min=0.0, max=1.0, help="selection threshold on the aggregated effect")
+    min_fraction: float = param(
+        0.1,
+        min=0.0,
+        max=1.0,
+        help="with the fraction aggregate: the share of images that selects a dimension",
+    )
+    strongest_k: int | None = param(
+        None, min=1, max=5000, help="select the K strongest dimensions instead of those above the threshold"
+    )
+
+    def __post_init__(self):
+        check(self)
 
 
 @dataclass
@@ -61,7 +83,7 @@ class Selection:
     min_fraction: float
     num_images: int
     ranking: list[DimensionEffect]  # all D, strongest first
-    top_k: int | None = None  # when set, the K strongest dimensions are selected instead of a threshold
+    strongest_k: int | None = None  # when set, the K strongest dimensions are selected instead of a threshold
 
     @property
     def selected(self) -> list[DimensionEffect]:
@@ -78,7 +100,7 @@ def changes(deltas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def aggregate_effects(
-    deltas: np.ndarray, *, aggregate: str = "mean_abs", delta: float = 0.3
+    deltas: np.ndarray, *, aggregate: str = SelectionConfig.aggregate, delta: float = SelectionConfig.delta
 ) -> dict[str, np.ndarray]:
     """Per-dimension statistics [D] and the effect and direction under ``aggregate``. NaN entries are ignored."""
     if aggregate not in AGGREGATES:
@@ -107,20 +129,20 @@ def select_dimensions(
     deltas: np.ndarray,
     layout,
     *,
-    aggregate: str = "mean_abs",
-    delta: float = 0.3,
-    min_fraction: float = 0.1,
+    aggregate: str = SelectionConfig.aggregate,
+    delta: float = SelectionConfig.delta,
+    min_fraction: float = SelectionConfig.min_fraction,
     image_mask: np.ndarray | None = None,
-    top_k: int | None = None,
+    strongest_k: int | None = SelectionConfig.strongest_k,
 ) -> Selection:
     """Rank all D dimensions by their aggregated effect over the images and select those above the threshold
-    (or, with ``top_k``, the ``top_k`` strongest ones that have any effect).
+    (or, with ``strongest_k``, the ``strongest_k`` strongest ones that have any effect).
 
     ``deltas``: [N, D, 2] (a memory-mapped sweep works); ``layout``: the generator's ``StyleLayout``;
-    ``image_mask``: optional [N] bool, the held-out images to aggregate over.
+    ``image_mask``: optional [N] bool, the held-out images to aggregate over. The parameters are those of
+    :class:`SelectionConfig` and are checked against its bounds.
     """
-    if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k must be at least 1, got {top_k}")
+    SelectionConfig(aggregate=aggregate, delta=delta, min_fraction=min_fraction, strongest_k=strongest_k)
     deltas = np.asarray(deltas)
     if deltas.ndim != 3 or deltas.shape[2] != 2 or deltas.shape[1] != layout.dims:
         raise ValueError(f"deltas must be [N, {layout.dims}, 2], got {list(deltas.shape)}")
@@ -145,8 +167,8 @@ def select_dimensions(
                 direction="high" if st["high_is_direction"][d] else "low",
                 raises_score=bool(st["raises_score"][d]),
                 rank=rank,
-                selected=bool(st["effect"][d] > 0 and rank < top_k)
-                if top_k is not None
+                selected=bool(st["effect"][d] > 0 and rank < strongest_k)
+                if strongest_k is not None
                 else bool(st["effect"][d] > threshold),
                 mean_low=float(st["mean_low"][d]),
                 mean_high=float(st["mean_high"][d]),
@@ -163,7 +185,7 @@ def select_dimensions(
         min_fraction=min_fraction,
         num_images=len(deltas),
         ranking=ranking,
-        top_k=top_k,
+        strongest_k=strongest_k,
     )
 
 
@@ -173,12 +195,24 @@ def select_dimensions(
 
 @dataclass
 class CurationFilters:
-    top_k: int = 5
-    min_confidence: float = 0.9  # the classifier must be right (labels known) or this sure (labels unknown)
-    min_psnr: float | None = 25.0
-    min_ssim: float | None = None
-    max_perceptual: float | None = None
-    max_prob_diff: float | None = 0.1  # |C(x) - C(G(S))|
+    """How review items are curated from the selected dimensions (papers/003 3.1): how many images per
+    dimension, and the filters an image must pass. None switches a filter off. Each parameter's default and
+    bounds are here."""
+
+    images_per_dimension: int = param(5, min=1, max=50, help="review items per dimension (paper: 5)")
+    min_confidence: float = param(
+        0.9,
+        min=0.0,
+        max=1.0,
+        help="the classifier must be right with this confidence (labels known) or this sure (labels unknown)",
+    )
+    min_psnr: float | None = param(25.0, min=0.0, optional=True, help="dB; reconstruction fidelity")
+    min_ssim: float | None = param(None, min=-1.0, max=1.0, help="reconstruction fidelity")
+    max_perceptual: float | None = param(None, min=0.0, help="perceptual distance of the reconstruction")
+    max_prob_diff: float | None = param(0.1, min=0.0, max=1.0, optional=True, help="largest |C(x) - C(G(S))|")
+
+    def __post_init__(self):
+        check(self)
 
 
 @dataclass
@@ -204,7 +238,7 @@ class ReviewCandidate:
 
 @dataclass
 class Curation:
-    items: dict[int, list[ReviewCandidate]]  # per selected dim, the top-k images
+    items: dict[int, list[ReviewCandidate]]  # per selected dim, the images_per_dimension strongest images
     eligible: np.ndarray  # [N] bool
     dropped: dict[str, int] = field(default_factory=dict)  # filter -> images failing it
     filters: dict = field(default_factory=dict)
@@ -248,7 +282,8 @@ def curate(
     facts: ImageFacts,
     filters: CurationFilters | None = None,
 ) -> Curation:
-    """Per selected dimension, the top-k eligible images ordered by the size of the change (papers/003 3.1)."""
+    """Per selected dimension, the ``filters.images_per_dimension`` eligible images with the largest change,
+    ordered by the size of the change (papers/003 3.1)."""
     filters = filters or CurationFilters()
     effects = selection.selected if isinstance(selection, Selection) else list(selection)
     ok, dropped = eligible_images(facts, filters)
@@ -257,7 +292,7 @@ def curate(
         col = np.asarray(deltas[:, e.dim, :], np.float64)
         r = col[:, 1] if e.direction == "high" else -col[:, 0]
         magnitude = np.where(ok & np.isfinite(r), np.abs(r), -np.inf)
-        order = np.argsort(-magnitude, kind="stable")[: filters.top_k]
+        order = np.argsort(-magnitude, kind="stable")[: filters.images_per_dimension]
         items[e.dim] = [
             ReviewCandidate(
                 dim=e.dim,

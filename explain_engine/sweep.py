@@ -40,30 +40,35 @@ import torch
 
 from .allocator import keep_freed_memory
 from .ops import bias_act, upsample2d
+from .params import check, param
 from .ranges import StyleRanges
 
 ProgressFn = Callable[[int, int, str], None]
 AbortFn = Callable[[], bool]
 
 MODES = ("naive", "exact", "screening")
+CLAMPS = ("minmax", "percentile")
 
 
 @dataclass
 class SweepConfig:
-    mode: str = "exact"
-    clamp: str = "minmax"  # or "percentile"
-    percentile: float | None = None  # with clamp="percentile": low = p-th, high = (100 - p)-th percentile
-    batch_size: int = 16  # perturbed images per pass (16 is fastest on the CPU; larger suits a GPU)
-    image_chunk: int = 8  # images per unit
-    dim_chunk: int = 512  # dimensions per unit
-    screening_top_k: int = 64  # dimensions per image evaluated exactly in screening mode
+    """How a sweep runs. Each parameter's default and bounds are here (see ``explain_engine.params``)."""
+
+    mode: str = param("exact", choices=MODES, help="naive, exact or screening (gradient estimate, exact top-k)")
+    clamp: str = param("minmax", choices=CLAMPS, help="clamp to the sampled min/max, or to percentiles")
+    percentile: float | None = param(
+        None, min=0.0, max=50.0, help='with clamp="percentile": low = p-th, high = (100 - p)-th percentile'
+    )
+    batch_size: int = param(
+        16, min=1, help="perturbed images per pass (16 is fastest on the CPU; larger suits a GPU)"
+    )
+    image_chunk: int = param(8, min=1, help="images per unit")
+    dim_chunk: int = param(512, min=1, help="dimensions per unit")
+    screening_top_k: int = param(64, min=1, help="dimensions per image evaluated exactly in screening mode")
     bf16_on_cuda: bool = True
 
     def __post_init__(self):
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.batch_size < 1 or self.image_chunk < 1 or self.dim_chunk < 1:
-            raise ValueError("batch_size, image_chunk and dim_chunk must be positive")
+        check(self)
 
 
 @dataclass

@@ -46,14 +46,14 @@ def test_fraction_and_mean_raise_aggregates():
     assert [e.dim for e in raise_.selected] == [1]  # dim 3 lowers the score in both directions
 
 
-def test_top_k_selects_the_strongest_dimensions_whatever_delta():
-    sel = select_dimensions(hand_made(), LAYOUT, aggregate="mean_abs", delta=0.9, top_k=2)
-    assert [e.dim for e in sel.selected] == [1, 3] and sel.top_k == 2
+def test_strongest_k_selects_the_strongest_dimensions_whatever_delta():
+    sel = select_dimensions(hand_made(), LAYOUT, aggregate="mean_abs", delta=0.9, strongest_k=2)
+    assert [e.dim for e in sel.selected] == [1, 3] and sel.strongest_k == 2
     assert not select_dimensions(hand_made(), LAYOUT, aggregate="mean_abs", delta=0.9).selected
     # Dimensions without any effect are never selected, even when K asks for more.
-    assert [e.dim for e in select_dimensions(hand_made(), LAYOUT, top_k=5).selected] == [1, 3, 4]
-    with pytest.raises(ValueError, match="top_k"):
-        select_dimensions(hand_made(), LAYOUT, top_k=0)
+    assert [e.dim for e in select_dimensions(hand_made(), LAYOUT, strongest_k=5).selected] == [1, 3, 4]
+    with pytest.raises(ValueError, match="strongest_k"):
+        select_dimensions(hand_made(), LAYOUT, strongest_k=0)
 
 
 def test_selection_over_a_subset_of_images():
@@ -71,12 +71,16 @@ def test_curation_orders_by_change_and_applies_filters():
         labels=np.array([1, 0, 1, 0]),
         psnr=np.array([30, 30, 30, 20.0]),
     )
-    cur = curate(d, np.array([0.9, 0.1, 0.5, 0.9]), sel, facts, CurationFilters(top_k=5, min_psnr=25))
+    cur = curate(
+        d, np.array([0.9, 0.1, 0.5, 0.9]), sel, facts, CurationFilters(images_per_dimension=5, min_psnr=25)
+    )
     # image 0 is the only one the classifier gets right with confidence, a faithful reconstruction and a good PSNR
     assert cur.eligible.tolist() == [True, False, False, False]
     assert cur.dropped == {"confidence": 2, "psnr": 1, "prob_diff": 1}
     assert [c.image_index for c in cur.items[1]] == [0]
-    no_filters = CurationFilters(top_k=2, min_confidence=0.0, min_psnr=None, max_prob_diff=None)
+    no_filters = CurationFilters(
+        images_per_dimension=2, min_confidence=0.0, min_psnr=None, max_prob_diff=None
+    )
     cur2 = curate(d, np.zeros(4), sel, facts, no_filters)
     assert [c.image_index for c in cur2.items[1]] == [2, 0]
     assert [c.image_index for c in cur2.items[3]] == [1, 0] and cur2.items[3][0].change == pytest.approx(-0.5)

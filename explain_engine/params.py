@@ -1,0 +1,99 @@
+"""Parameters of the engine's config dataclasses, each with its default and its bounds in one place.
+
+A config field declared with :func:`param` carries its bounds and a short description in the field's metadata;
+``check(config)`` enforces them (each config's ``__post_init__`` calls it) and :func:`spec` reads them, so that
+callers (a command line, a web form, a database column) take defaults and bounds from the dataclass instead of
+writing them again::
+
+    @dataclass
+    class SelectionConfig:
+        delta: float = param(0.3, min=0.0, max=1.0, help="selection threshold")
+
+    spec(SelectionConfig, "delta")  # ParamSpec(name="delta", default=0.3, min=0.0, max=1.0, ...)
+    SelectionConfig.delta           # 0.3: a dataclass keeps the default as the class attribute
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """What a config field accepts: ``default``; ``min`` / ``max`` (inclusive) for numbers; ``choices`` for
+    strings; ``optional``: None is allowed (it switches the parameter off)."""
+
+    name: str
+    default: Any
+    min: float | None = None
+    max: float | None = None
+    choices: tuple | None = None
+    optional: bool = False
+    help: str = ""
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` is out of bounds, or None when it is fine."""
+        if value is None:
+            return None if self.optional else f"{self.name} is required"
+        if self.choices is not None and value not in self.choices:
+            return f"{self.name} must be one of {self.choices}, got {value!r}"
+        if self.min is not None and value < self.min:
+            return f"{self.name} must be at least {self.min}, got {value!r}"
+        if self.max is not None and value > self.max:
+            return f"{self.name} must be at most {self.max}, got {value!r}"
+        return None
+
+
+def param(
+    default: Any,
+    *,
+    min: float | None = None,
+    max: float | None = None,
+    choices: Sequence | None = None,
+    optional: bool | None = None,
+    help: str = "",
+) -> Any:
+    """A dataclass field with a default and bounds (``optional`` defaults to ``default is None``)."""
+    metadata = {
+        "min": min,
+        "max": max,
+        "choices": tuple(choices) if choices is not None else None,
+        "optional": default is None if optional is None else optional,
+        "help": help,
+    }
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def spec(config: type | object, name: str) -> ParamSpec:
+    """The :class:`ParamSpec` of field ``name`` of a config dataclass (class or instance)."""
+    for f in dataclasses.fields(config):
+        if f.name == name:
+            meta = f.metadata
+            return ParamSpec(
+                name=name,
+                default=f.default,
+                min=meta.get("min"),
+                max=meta.get("max"),
+                choices=meta.get("choices"),
+                optional=bool(meta.get("optional", f.default is None)),
+                help=meta.get("help", ""),
+            )
+    raise KeyError(f"{getattr(config, '__name__', type(config).__name__)} has no parameter {name!r}")
+
+
+def specs(config: type | object) -> dict[str, ParamSpec]:
+    """Every field's :class:`ParamSpec`, by name."""
+    return {f.name: spec(config, f.name) for f in dataclasses.fields(config)}
+
+
+def check(config: object) -> None:
+    """Raise ``ValueError`` naming the first field of ``config`` that is out of its bounds."""
+    for f in dataclasses.fields(config):
+        if "min" not in f.metadata:
+            continue
+        problem = spec(config, f.name).problem(getattr(config, f.name))
+        if problem:
+            raise ValueError(problem)
