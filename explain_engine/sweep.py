@@ -31,7 +31,6 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -39,6 +38,7 @@ import numpy as np
 import torch
 
 from .allocator import keep_freed_memory
+from .device import autocast_for
 from .ops import bias_act, upsample2d
 from .params import check, param
 from .ranges import StyleRanges
@@ -54,7 +54,7 @@ CLAMPS = ("minmax", "percentile")
 class SweepConfig:
     """How a sweep runs. Each parameter's default and bounds are here (see ``explain_engine.params``)."""
 
-    mode: str = param("exact", choices=MODES, help="naive, exact or screening (gradient estimate, exact top-k)")
+    mode: str = param("exact", choices=MODES, help="naive, exact or screening (gradient estimate)")
     clamp: str = param("minmax", choices=CLAMPS, help="clamp to the sampled min/max, or to percentiles")
     percentile: float | None = param(
         None, min=0.0, max=50.0, help='with clamp="percentile": low = p-th, high = (100 - p)-th percentile'
@@ -185,7 +185,14 @@ class SweepStore:
 
 
 class StyleSweeper:
-    """Evaluates the classifier on clamped style vectors for one generator, classifier and clamp range."""
+    """Evaluates the classifier on clamped style vectors for one generator, classifier and clamp range.
+
+    Perturbations of several images are pooled: ``base_pass`` caches, for a batch of images, the input of every
+    synthesis block and every toRGB layer's features; ``evaluate`` then takes any list of (image, dimension,
+    value) entries, groups them by the block where they start, and runs each group in batches of
+    ``config.batch_size`` rows gathered from the cached inputs of their own images. The classifier sees full
+    batches pooled over blocks and images.
+    """
 
     def __init__(self, G, classifier, low: torch.Tensor, high: torch.Tensor, config: SweepConfig):
         self.G = G
@@ -199,13 +206,21 @@ class StyleSweeper:
         self.block_first_layer = {}
         for li, layer in enumerate(self.layout):
             self.block_first_layer.setdefault(layer.block, li)
+        # per global dimension: its layer, block, channel and whether it is a toRGB dimension
+        layer_of = np.zeros(self.layout.dims, np.int64)
+        for li, layer in enumerate(self.layout):
+            layer_of[layer.offset : layer.stop] = li
+        self._layer_of = layer_of
+        self._block_of = np.array([self.layout.layers[li].block for li in layer_of], np.int64)
+        self._channel_of = np.arange(self.layout.dims) - np.array([self.layout.layers[li].offset for li in layer_of])
+        self._torgb = np.array([self.layout.layers[li].kind == "torgb" for li in layer_of])
         self.cuda = self.device.type == "cuda"
+        if self.cuda:
+            torch.backends.cudnn.benchmark = True
 
     # -- helpers ---------------------------------------------------------------------------------------------------
     def _autocast(self):
-        if self.cuda and self.cfg.bf16_on_cuda:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return nullcontext()
+        return autocast_for(self.device, bf16=self.cfg.bf16_on_cuda)
 
     def classify(self, images: torch.Tensor) -> torch.Tensor:
         if self.cuda:
@@ -222,8 +237,8 @@ class StyleSweeper:
 
     # -- base pass with cached block inputs ------------------------------------------------------------------------
     def base_pass(self, s: torch.Tensor) -> dict:
-        """One image's unperturbed pass [1, D]: the input (x, img) of every block, every toRGB layer's features
-        and pre-activation output, the final image and C(S)."""
+        """The unperturbed pass of a batch of images [M, D]: the input (x, img) of every block, every toRGB
+        layer's features and pre-activation output, the final images and C(S) [M]."""
         styles = self._split(s)
         x = img = None
         cache = {"block_in": [], "torgb": {}, "styles": styles}
@@ -232,12 +247,13 @@ class StyleSweeper:
             cache["block_in"].append((x, img))
             n_layers = len(block.style_layers())
             block_styles = styles[li : li + n_layers]
-            x = block.forward_features(x, block_styles[: block.num_conv], noise_mode="const", batch_size=1)
+            x = block.forward_features(
+                x, block_styles[: block.num_conv], noise_mode="const", batch_size=s.shape[0]
+            )
             if block.num_torgb:
                 t = block.torgb
-                pre = torch.nn.functional.conv2d(
-                    x, (t.weight * (block_styles[block.num_conv] * t.weight_gain).reshape(1, -1, 1, 1))
-                )
+                style = (block_styles[block.num_conv] * t.weight_gain).to(x.dtype)
+                pre = torch.einsum("nchw,oc,nc->nohw", x, t.weight[:, :, 0, 0].to(x.dtype), style)
                 cache["torgb"][bi] = (x, pre)
             img = block.forward_image(x, img, block_styles[block.num_conv] if block.num_torgb else None)
             li += n_layers
@@ -245,86 +261,103 @@ class StyleSweeper:
         cache["prob"] = self.classify(img)
         return cache
 
-    def _run_from_block(self, bi: int, cache: dict, styles_k: list[torch.Tensor]) -> torch.Tensor:
-        """Images for K perturbed style sets (per-layer tensors [K, ch]) starting at block ``bi``."""
+    def _run_from_block(self, bi: int, cache: dict, rows: torch.Tensor, styles_k: list[torch.Tensor]):
+        """Images for K perturbed style sets (per-layer tensors [K, ch]) of the cached images ``rows`` [K],
+        starting at block ``bi``."""
         x, img = cache["block_in"][bi]
-        k = styles_k[0].shape[0]
-        if x is not None:
-            x = x.expand(k, -1, -1, -1)
-        if img is not None:
-            img = img.expand(k, -1, -1, -1)
+        x = x[rows] if x is not None else None
+        img = img[rows] if img is not None else None
         return self.G.synthesis.forward_styles(styles_k, noise_mode="const", start_block=bi, x=x, img=img)
 
     def _torgb_images(
-        self, bi: int, cache: dict, channels: torch.Tensor, new_values: torch.Tensor
+        self, bi: int, cache: dict, rows: torch.Tensor, channels: torch.Tensor, new_values: torch.Tensor
     ) -> torch.Tensor:
-        """Images after setting toRGB style channel ``channels[k]`` of block ``bi`` to ``new_values[k]``."""
+        """Images after setting toRGB style channel ``channels[k]`` of block ``bi`` of image ``rows[k]`` to
+        ``new_values[k]``."""
         block = self.blocks[bi]
         t = block.torgb
         feats, pre = cache["torgb"][bi]
         li = self.block_first_layer[bi] + block.num_conv
-        ds = new_values - cache["styles"][li][0, channels]  # [K]
+        ds = new_values - cache["styles"][li][rows, channels]  # [K]
         # change of the 1x1 conv output: W[:, c] * gain * ds * x_c  -> [K, img_channels, r, r]
         w = t.weight[:, :, 0, 0][:, channels].t()  # [K, img_channels]
-        dpre = (w * (t.weight_gain * ds)[:, None])[:, :, None, None] * feats[0, channels][:, None]
-        y_base = bias_act(pre, t.bias, clamp=t.conv_clamp)
-        dy = bias_act(pre + dpre, t.bias, clamp=t.conv_clamp) - y_base
+        dpre = (w * (t.weight_gain * ds)[:, None])[:, :, None, None].to(feats.dtype) * feats[rows, channels][:, None]
+        if t.conv_clamp is None:  # bias + identity is linear: the change passes through unchanged
+            dy = dpre
+        else:
+            p = pre[rows]
+            dy = bias_act(p + dpre, t.bias, clamp=t.conv_clamp) - bias_act(p, t.bias, clamp=t.conv_clamp)
         for later in self.blocks[bi + 1 :]:
             dy = upsample2d(dy, later.resample_filter)
-        return cache["image"] + dy
+        return cache["image"][rows] + dy
 
     # -- evaluation ------------------------------------------------------------------------------------------------
-    def evaluate_exact(self, s: torch.Tensor, dims: Sequence[int], cache: dict | None = None) -> torch.Tensor:
-        """C(S^{d-}) and C(S^{d+}) for the given dims of one image [1, D] -> [len(dims), 2].
+    def evaluate(self, cache: dict, rows: Sequence[int], dims: Sequence[int], values: torch.Tensor) -> torch.Tensor:
+        """C(S) of cached image ``rows[k]`` with style dimension ``dims[k]`` set to ``values[k]``, for every k -> [K].
 
-        The perturbed images are made per synthesis block: every conv dimension of a block starts from the
-        block's cached input (one batch for all of its layers), every toRGB dimension is the base image plus its
-        linear change. The images of all blocks are pooled so the classifier sees full batches.
+        Conv dimensions of a block start from the block's cached input (rows of every image in one batch);
+        toRGB dimensions are the base image plus their linear change. Images of all groups are pooled so the
+        classifier sees full batches.
         """
-        cache = cache if cache is not None else self.base_pass(s)
-        dims_list = [int(d) for d in dims]
-        low, high = self.clamp_values(dims_list)
-        # both directions of every dim: entry 2j is dims[j] clamped low, 2j + 1 clamped high
-        values = torch.stack([low, high], dim=1).flatten()
-        layer_index = {layer.offset: li for li, layer in enumerate(self.layout)}
-        located = [self.layout.locate(d) for d in dims_list]
-        by_block: dict[tuple[int, str], list[int]] = {}
-        for j, (layer, _) in enumerate(located):
-            by_block.setdefault((layer.block, layer.kind), []).extend((2 * j, 2 * j + 1))
-        probs = torch.empty(2 * len(dims_list), device=self.device)
-        pending: list[tuple[torch.Tensor, torch.Tensor]] = []  # (entry indices, images)
+        rows_np = np.asarray(rows, np.int64)
+        dims_np = np.asarray(dims, np.int64)
+        values = values.to(self.device).float()
+        probs = torch.empty(len(dims_np), device=self.device)
+        blocks, torgb = self._block_of[dims_np], self._torgb[dims_np]
+        pending: list[tuple[torch.Tensor, torch.Tensor]] = []
+        pending_rows = 0
+        bs = self.cfg.batch_size
 
         def flush():
             idx = torch.cat([i for i, _ in pending])
             probs[idx] = self.classify(torch.cat([im for _, im in pending]))
             pending.clear()
 
-        bs = self.cfg.batch_size
-        for (block, kind), entries in sorted(by_block.items()):
-            for start in range(0, len(entries), bs):
-                chunk = entries[start : start + bs]
+        # group by (block, kind), in order of block so that early (expensive) blocks pool with each other
+        keys = blocks * 2 + torgb
+        order = np.argsort(keys, kind="stable")
+        bounds = np.flatnonzero(np.diff(keys[order])) + 1
+        for group in np.split(order, bounds):
+            if group.size == 0:
+                continue
+            bi, is_torgb = int(blocks[group[0]]), bool(torgb[group[0]])
+            for start in range(0, group.size, bs):
+                chunk = group[start : start + bs]
                 idx = torch.as_tensor(chunk, device=self.device)
+                r = torch.as_tensor(rows_np[chunk], device=self.device)
+                ch = torch.as_tensor(self._channel_of[dims_np[chunk]], device=self.device)
                 v = values[idx]
-                ch = torch.as_tensor([located[e // 2][1] for e in chunk], device=self.device)
-                if kind == "torgb":
-                    imgs = self._torgb_images(block, cache, ch, v)
+                if is_torgb:
+                    imgs = self._torgb_images(bi, cache, r, ch, v)
                 else:
-                    styles_k = [st.expand(len(chunk), -1) for st in cache["styles"]]
-                    rows_of = {}
-                    for k, e in enumerate(chunk):
-                        rows_of.setdefault(layer_index[located[e // 2][0].offset], []).append(k)
-                    for li, rows in rows_of.items():
-                        st = styles_k[li].clone()
-                        r = torch.as_tensor(rows, device=self.device)
-                        st[r, ch[r]] = v[r]
-                        styles_k[li] = st
-                    imgs = self._run_from_block(block, cache, styles_k)
+                    styles_k = [st[r] for st in cache["styles"]]
+                    layers = self._layer_of[dims_np[chunk]]
+                    for li in np.unique(layers):
+                        sel = torch.as_tensor(np.flatnonzero(layers == li), device=self.device)
+                        styles_k[li][sel, ch[sel]] = v[sel].to(styles_k[li].dtype)
+                    imgs = self._run_from_block(bi, cache, r, styles_k)
                 pending.append((idx, imgs))
-                if sum(len(i) for i, _ in pending) >= bs:
+                pending_rows += len(chunk)
+                if pending_rows >= bs:
                     flush()
+                    pending_rows = 0
         if pending:
             flush()
-        return probs.reshape(-1, 2)
+        return probs
+
+    def evaluate_clamped(self, cache: dict, rows: Sequence[int], dims: Sequence[int]) -> torch.Tensor:
+        """C(S^{d-}) and C(S^{d+}) of cached image ``rows[k]`` and dimension ``dims[k]`` -> [K, 2]."""
+        dims_t = torch.as_tensor(np.asarray(dims, np.int64), device=self.device)
+        low, high = self.low[dims_t], self.high[dims_t]
+        both_rows = np.repeat(np.asarray(rows, np.int64), 2)
+        both_dims = np.repeat(np.asarray(dims, np.int64), 2)
+        values = torch.stack([low, high], dim=1).flatten()  # entry 2k: clamped low, 2k + 1: clamped high
+        return self.evaluate(cache, both_rows, both_dims, values).reshape(-1, 2)
+
+    def evaluate_exact(self, s: torch.Tensor, dims: Sequence[int], cache: dict | None = None) -> torch.Tensor:
+        """C(S^{d-}) and C(S^{d+}) for the given dims of one image [1, D] -> [len(dims), 2]."""
+        cache = cache if cache is not None else self.base_pass(s)
+        return self.evaluate_clamped(cache, [0] * len(dims), list(dims))
 
     def evaluate_naive(self, s: torch.Tensor, dims: Sequence[int]) -> torch.Tensor:
         """Reference: one full pass per perturbed vector. -> [len(dims), 2]"""
@@ -448,44 +481,49 @@ def sweep_deltas(
 def _run_unit(sweeper: StyleSweeper, styles, unit: SweepUnit, deltas, base, exact_mask, cfg, device) -> int:
     """Fill one unit's deltas; returns the number of perturbed images evaluated."""
     dims = list(range(unit.dim_start, unit.dim_stop))
-    evaluated = 0
+    s_all = styles[unit.image_start : unit.image_stop].to(device).float()
+    m = s_all.shape[0]
     with torch.inference_mode(cfg.mode != "screening"), sweeper._autocast():
         if cfg.mode == "screening":
-            s_all = styles[unit.image_start : unit.image_stop].to(device).float()
-            p, grad = sweeper.gradient(s_all)
+            _, grad = sweeper.gradient(s_all)
             est = screening_estimates(s_all, grad, sweeper.low, sweeper.high)
             with torch.inference_mode():
-                for j in range(s_all.shape[0]):
-                    i = unit.image_start + j
-                    score = est[j].abs().amax(-1)
-                    top = torch.topk(score, min(cfg.screening_top_k, score.numel())).indices.sort().values
-                    cache = sweeper.base_pass(s_all[j : j + 1])
-                    probs = sweeper.evaluate_exact(s_all[j : j + 1], top.tolist(), cache)
-                    c0 = cache["prob"][0]
-                    row = est[j].clone()
-                    row[top, 0] = c0 - probs[:, 0]
-                    row[top, 1] = probs[:, 1] - c0
-                    deltas[i] = row.float().cpu().numpy()
-                    base[i] = float(c0)
-                    mask = np.zeros(est.shape[1], bool)
-                    mask[top.cpu().numpy()] = True
-                    exact_mask[i] = mask
-                    evaluated += 2 * len(top) + 1
-            return evaluated
-        for i in range(unit.image_start, unit.image_stop):
-            s = styles[i : i + 1].to(device).float()
-            if cfg.mode == "naive":
+                score = est.abs().amax(-1)  # [M, D]
+                k = min(cfg.screening_top_k, score.shape[1])
+                top = torch.topk(score, k, dim=1).indices.sort(dim=1).values  # [M, k]
+                cache = sweeper.base_pass(s_all)
+                c0 = cache["prob"]
+                probs = sweeper.evaluate_clamped(
+                    cache, np.repeat(np.arange(m), k), top.flatten().cpu().numpy()
+                ).reshape(m, k, 2)
+                row = est.clone().float()
+                arange = torch.arange(m, device=row.device)[:, None]
+                row[arange, top, 0] = c0[:, None] - probs[..., 0]
+                row[arange, top, 1] = probs[..., 1] - c0[:, None]
+                deltas[unit.image_start : unit.image_stop] = row.cpu().numpy()
+                base[unit.image_start : unit.image_stop] = c0.cpu().numpy()
+                mask = np.zeros(score.shape, bool)
+                np.put_along_axis(mask, top.cpu().numpy(), True, axis=1)
+                exact_mask[unit.image_start : unit.image_stop] = mask
+            return m * (2 * k + 1)
+        if cfg.mode == "naive":
+            for j in range(m):
+                s = s_all[j : j + 1]
                 c0 = sweeper.classify(sweeper.G.synthesize_from_styles(s, noise_mode="const"))[0]
                 probs = sweeper.evaluate_naive(s, dims)
-            else:
-                cache = sweeper.base_pass(s)
-                c0 = cache["prob"][0]
-                probs = sweeper.evaluate_exact(s, dims, cache)
-            d = torch.stack([c0 - probs[:, 0], probs[:, 1] - c0], dim=-1)
-            deltas[i, unit.dim_start : unit.dim_stop] = d.float().cpu().numpy()
-            base[i] = float(c0)
-            evaluated += 2 * len(dims) + 1
-    return evaluated
+                d = torch.stack([c0 - probs[:, 0], probs[:, 1] - c0], dim=-1)
+                deltas[unit.image_start + j, unit.dim_start : unit.dim_stop] = d.float().cpu().numpy()
+                base[unit.image_start + j] = float(c0)
+        else:
+            cache = sweeper.base_pass(s_all)
+            c0 = cache["prob"]
+            probs = sweeper.evaluate_clamped(
+                cache, np.repeat(np.arange(m), len(dims)), np.tile(np.asarray(dims), m)
+            ).reshape(m, len(dims), 2)
+            d = torch.stack([c0[:, None] - probs[..., 0], probs[..., 1] - c0[:, None]], dim=-1)
+            deltas[unit.image_start : unit.image_stop, unit.dim_start : unit.dim_stop] = d.float().cpu().numpy()
+            base[unit.image_start : unit.image_stop] = c0.cpu().numpy()
+    return m * (2 * len(dims) + 1)
 
 
 def open_deltas(folder: str | Path) -> tuple[np.ndarray, np.ndarray, dict]:
