@@ -122,7 +122,3 @@ def dicom_facts(ds: Dataset) -> dict[str, str | int]:
         if value not in (None, ""):
             facts[keyword] = value if isinstance(value, int) else str(value)
     return facts
-
-
-def is_dicom(data: bytes, filename: str = "") -> bool:
-    return data[128:132] == b"DICM" or filename.lower().endswith((".dcm", ".dicom"))

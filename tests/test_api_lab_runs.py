@@ -4,7 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from reviewapp.models import Job, LabRun
-from reviewapp.tasks import lab_run_counterfactual
+from reviewapp.tasks import lab_run_counterfactual_task
 from tests.helpers.studies import FAST_LAB_PARAMETERS as FAST
 from tests.helpers.studies import projected_cases
 
@@ -45,7 +45,7 @@ def test_an_admin_launches_a_run_and_reads_its_result_and_files(
     assert (response.json()["status"], run.target, run.parameters) == ("pending", 1, FAST["dip"])
     assert len(queued) == 1  # the job's task, sent on commit
 
-    lab_run_counterfactual(run.job_id, run_pk=run.pk)
+    lab_run_counterfactual_task(run.job_id, run_pk=run.pk)
     body = api_alice.get(f"/api/lab-runs/{run.pk}/").json()
     assert body["status"] == "succeeded"
     assert body["prob_counterfactual"] == pytest.approx(LabRun.objects.get().prob_counterfactual)

@@ -11,9 +11,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from PIL import Image
 
+from reviewapp.bridge.files import media_path
 from reviewapp.models import Case, Job, Projection
 from reviewapp.services.cases import case_import_files, case_read_labels_csv
-from reviewapp.services.engine_bridge import media_path
 from tests.helpers.studies import png_bytes, registered_study, tiny_case_files
 
 pytestmark = pytest.mark.django_db

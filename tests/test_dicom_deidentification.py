@@ -10,8 +10,8 @@ import pytest
 from django.conf import settings
 from PIL import Image
 
+from reviewapp.bridge.files import media_path
 from reviewapp.services.cases import case_import_files
-from reviewapp.services.engine_bridge import media_path
 from tests.helpers.studies import dicom_bytes, registered_study
 
 pytestmark = pytest.mark.django_db

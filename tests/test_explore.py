@@ -10,7 +10,7 @@ from django.utils import timezone
 from PIL import Image
 
 from explain_engine.ranges import StyleRanges
-from reviewapp.services.engine_bridge import media_path
+from reviewapp.bridge.files import media_path
 from tests.factories import ProjectionFactory, npy_bytes
 from tests.helpers.reviews import assignment_of, review_set_with_items
 

@@ -8,17 +8,17 @@ from reviewapp.celery import ProjectTask
 from reviewapp.celery import app as celery_app
 from reviewapp.models import Job
 from reviewapp.services.jobs import job_create, job_enqueue, job_request_cancel, job_start
-from reviewapp.tasks import job_selftest
+from reviewapp.tasks import job_selftest_task
 from reviewapp.tasks.base import job_task
 
 pytestmark = pytest.mark.django_db
 
 
 def test_a_job_task_is_acknowledged_late_and_requeued_when_its_worker_dies():
-    assert isinstance(job_selftest, ProjectTask)
-    assert job_selftest.acks_late is True
-    assert job_selftest.reject_on_worker_lost is True
-    assert celery_app.amqp.router.route({}, job_selftest.name)["queue"].name == "default"
+    assert isinstance(job_selftest_task, ProjectTask)
+    assert job_selftest_task.acks_late is True
+    assert job_selftest_task.reject_on_worker_lost is True
+    assert celery_app.amqp.router.route({}, job_selftest_task.name)["queue"].name == "default"
 
 
 def test_it_refuses_an_unknown_queue():
@@ -29,7 +29,7 @@ def test_it_refuses_an_unknown_queue():
 def test_it_runs_and_succeeds():
     job = job_create(kind="selftest")
 
-    job_selftest(job.pk, steps=2, step_seconds=0)
+    job_selftest_task(job.pk, steps=2, step_seconds=0)
 
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED
@@ -40,7 +40,7 @@ def test_it_records_a_failure_and_reraises():
     job = job_create(kind="selftest")
 
     with pytest.raises(RuntimeError):
-        job_selftest(job.pk, steps=1, step_seconds=0, fail=True)
+        job_selftest_task(job.pk, steps=1, step_seconds=0, fail=True)
 
     job.refresh_from_db()
     assert job.status == Job.Status.FAILED
@@ -52,7 +52,7 @@ def test_it_stops_when_cancelled_while_running():
     job_start(job=job)
     job_request_cancel(job=job)
 
-    job_selftest(job.pk, steps=2, step_seconds=0)
+    job_selftest_task(job.pk, steps=2, step_seconds=0)
 
     job.refresh_from_db()
     assert job.status == Job.Status.CANCELLED
@@ -62,8 +62,8 @@ def test_it_ignores_a_message_for_a_finished_or_missing_job():
     job = job_create(kind="selftest")
     job_request_cancel(job=job)
 
-    job_selftest(job.pk)
-    job_selftest(987654)
+    job_selftest_task(job.pk)
+    job_selftest_task(987654)
 
     job.refresh_from_db()
     assert job.status == Job.Status.CANCELLED
@@ -73,11 +73,11 @@ def test_enqueueing_sends_the_message_only_when_the_transaction_commits(
     django_capture_on_commit_callbacks, monkeypatch
 ):
     sent = []
-    monkeypatch.setattr(job_selftest, "apply_async", lambda **kwargs: sent.append(kwargs))
+    monkeypatch.setattr(job_selftest_task, "apply_async", lambda **kwargs: sent.append(kwargs))
     job = job_create(kind="selftest")
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        task_id = job_enqueue(job=job, task=job_selftest, kwargs={"steps": 5})
+        task_id = job_enqueue(job=job, task=job_selftest_task, kwargs={"steps": 5})
         assert sent == []
 
     assert len(callbacks) == 1

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from reviewapp.models import Job, LabRun
-from reviewapp.tasks import lab_run_counterfactual
+from reviewapp.tasks import lab_run_counterfactual_task
 from tests.factories import CaseFactory, LabRunFactory
 from tests.helpers.studies import FAST_LAB_PARAMETERS, projected_cases
 
@@ -59,7 +59,7 @@ def test_an_admin_launches_a_run_and_sees_its_result(alice_client, lab_study, la
     page = alice_client.get(response.url).content.decode()
     assert f'data-job-progress="{reverse("job-progress", args=[run.job_id])}"' in page
 
-    lab_run_counterfactual(run.job_id, run_pk=run.pk)
+    lab_run_counterfactual_task(run.job_id, run_pk=run.pk)
 
     run.refresh_from_db()
     page = alice_client.get(response.url).content.decode()
@@ -157,7 +157,7 @@ def test_the_lab_page_lists_the_runs_with_their_progress(alice_client, lab_study
             options_json=json.dumps(FAST_LAB_PARAMETERS[method]),
         )
     done = LabRun.objects.get(method="gradcam")
-    lab_run_counterfactual(done.job_id, run_pk=done.pk)
+    lab_run_counterfactual_task(done.job_id, run_pk=done.pk)
 
     page = alice_client.get(reverse("lab", args=[lab_study.pk])).content.decode()
 

@@ -16,7 +16,7 @@ from reviewapp.selectors import exports
 from reviewapp.selectors.agreement import review_set_agreement, review_set_summary
 from reviewapp.selectors.reviews import reader_factor_groups
 from reviewapp.services.lab import lab_run_add_to_review_set, lab_run_create
-from reviewapp.tasks import lab_run_counterfactual
+from reviewapp.tasks import lab_run_counterfactual_task
 from tests.factories import LabRunFactory, ReviewSetFactory
 from tests.helpers.reviews import (
     answer,
@@ -131,7 +131,7 @@ def test_a_reviewer_answers_a_real_lab_result_and_the_export_includes_it(
 ):
     case = projected_cases(lab_study, created_by=alice)[0]
     run = lab_run_create(study=lab_study, case=case, method="gci", parameters=FAST_LAB_PARAMETERS["gci"])
-    lab_run_counterfactual(run.job_id, run_pk=run.pk)
+    lab_run_counterfactual_task(run.job_id, run_pk=run.pk)
     run.refresh_from_db()
     review_set = review_set_with_items(
         readers=[bob], dimensions=1, per_dimension=1, blinded=True, sweep__study=lab_study

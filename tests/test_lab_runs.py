@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ValidationError
 
+from reviewapp.bridge.files import media_path
 from reviewapp.models import Job, LabRun
-from reviewapp.services.engine_bridge import media_path
 from reviewapp.services.jobs import job_request_cancel
 from reviewapp.services.lab import lab_run_cancel, lab_run_create
-from reviewapp.tasks import lab_run_counterfactual
+from reviewapp.tasks import lab_run_counterfactual_task
 from tests.helpers.studies import FAST_LAB_PARAMETERS as FAST
 from tests.helpers.studies import projected_cases
 
@@ -25,7 +25,7 @@ def lab_case(lab_study, alice):
 
 
 def run_now(run: LabRun) -> LabRun:
-    lab_run_counterfactual(run.job_id, run_pk=run.pk)
+    lab_run_counterfactual_task(run.job_id, run_pk=run.pk)
     run.refresh_from_db()
     return run
 

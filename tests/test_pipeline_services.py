@@ -5,12 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from reviewapp.bridge.files import media_path
 from reviewapp.models import Case, DimensionEffect, Job, Projection, ReviewItem, ReviewSet, Sweep, SweepUnit
 from reviewapp.services.cases import case_import_files
-from reviewapp.services.engine_bridge import media_path
 from reviewapp.services.review_sets import review_set_create
 from reviewapp.services.sweeps import sweep_launch
-from reviewapp.tasks import projection_run, review_set_render, sweep_prepare, sweep_run_units
+from reviewapp.tasks import (
+    projection_run_task,
+    review_set_render_task,
+    sweep_prepare_task,
+    sweep_run_units_task,
+)
 from tests.helpers.studies import tiny_case_files
 
 pytestmark = pytest.mark.django_db
@@ -19,7 +24,7 @@ pytestmark = pytest.mark.django_db
 def run_projection_jobs():
     for job in Job.objects.filter(kind="projection", status=Job.Status.PENDING):
         pks = list(Projection.objects.filter(job=job).values_list("pk", flat=True))
-        projection_run(job.pk, projection_pks=pks)
+        projection_run_task(job.pk, projection_pks=pks)
 
 
 def test_a_study_goes_from_cases_to_a_rendered_review_set(tiny_study, alice, settings):
@@ -32,15 +37,13 @@ def test_a_study_goes_from_cases_to_a_rendered_review_set(tiny_study, alice, set
     projection = Projection.objects.first()
     assert np.load(media_path(projection.styles_file.name)).shape == (tiny_study.style_dims,)
 
-    sweep = sweep_launch(
-        study=tiny_study, created_by=alice, delta=0.02, min_confidence=0.0, min_psnr=None, max_prob_diff=None
-    )
-    sweep_prepare(sweep.job_id, sweep_pk=sweep.pk)
+    sweep = sweep_launch(study=tiny_study, created_by=alice, delta=0.02)
+    sweep_prepare_task(sweep.job_id, sweep_pk=sweep.pk)
     sweep.refresh_from_db()
     assert sweep.status == Sweep.Status.RUNNING
     assert SweepUnit.objects.filter(sweep=sweep).count() > 1
 
-    sweep_run_units(sweep.job_id, sweep_pk=sweep.pk)
+    sweep_run_units_task(sweep.job_id, sweep_pk=sweep.pk)
 
     sweep.refresh_from_db()
     assert sweep.status == Sweep.Status.SUCCEEDED, sweep.error
@@ -51,9 +54,16 @@ def test_a_study_goes_from_cases_to_a_rendered_review_set(tiny_study, alice, set
 
     strongest = list(sweep.dimension_effects.order_by("rank")[:2])
     review_set = review_set_create(
-        sweep=sweep, name="First look", dimensions=strongest, per_dimension=2, created_by=alice
+        sweep=sweep,
+        name="First look",
+        dimensions=strongest,
+        images_per_dimension=2,
+        min_confidence=0.0,
+        min_psnr=None,
+        max_prob_diff=None,
+        created_by=alice,
     )
-    review_set_render(review_set.job_id, review_set_pk=review_set.pk)
+    review_set_render_task(review_set.job_id, review_set_pk=review_set.pk)
     review_set.refresh_from_db()
     assert review_set.status == ReviewSet.Status.READY, review_set.curation
     item = ReviewItem.objects.filter(review_set=review_set).first()
@@ -63,16 +73,16 @@ def test_a_study_goes_from_cases_to_a_rendered_review_set(tiny_study, alice, set
 
 
 def test_a_sweep_can_select_its_k_strongest_dimensions_instead_of_a_threshold(tiny_study, alice, settings):
-    from reviewapp.services import engine_bridge
+    from reviewapp.bridge import sweeps as sweep_bridge
 
     settings.SWEEP_GALLERIES_AT_FINISH = 0
     case_import_files(study=tiny_study, files=tiny_case_files(3), created_by=alice)
     run_projection_jobs()
     # delta 0.99: no single clamp moves a score that far, so the threshold alone selects nothing.
-    sweep = sweep_launch(study=tiny_study, created_by=alice, delta=0.99, select_top=3, min_confidence=0.0)
+    sweep = sweep_launch(study=tiny_study, created_by=alice, delta=0.99, strongest_k=3)
     assert sweep.selection_rule == "the 3 strongest by mean |change|"
-    sweep_prepare(sweep.job_id, sweep_pk=sweep.pk)
-    sweep_run_units(sweep.job_id, sweep_pk=sweep.pk)
+    sweep_prepare_task(sweep.job_id, sweep_pk=sweep.pk)
+    sweep_run_units_task(sweep.job_id, sweep_pk=sweep.pk)
     sweep.refresh_from_db()
     assert sweep.status == Sweep.Status.SUCCEEDED, sweep.error
     assert sweep.num_selected == 3
@@ -81,8 +91,8 @@ def test_a_sweep_can_select_its_k_strongest_dimensions_instead_of_a_threshold(ti
     )
     assert selected == [1, 2, 3]
 
-    sweep.select_top = None
-    assert not engine_bridge.sweep_selection(sweep).selected
+    sweep.strongest_k = None
+    assert not sweep_bridge.sweep_selection(sweep).selected
     assert sweep.selection_rule == "mean |change| > 0.99"
-    sweep.aggregation = Sweep.Aggregation.FRACTION
+    sweep.aggregate = Sweep.Aggregate.FRACTION
     assert sweep.selection_rule == "share of images with |change| ≥ 0.99 > 0.1"

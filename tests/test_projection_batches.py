@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from reviewapp.bridge.files import file_sha256, media_path
 from reviewapp.models import Job, Projection
 from reviewapp.services.cases import case_import_files
-from reviewapp.services.engine_bridge import file_sha256, media_path
-from reviewapp.tasks import projection_run
+from reviewapp.tasks import projection_run_task
 from tests.helpers.studies import tiny_case_files
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +18,7 @@ def test_a_batch_is_projected_with_its_files_and_fidelity(tiny_study):
     case_import_files(study=tiny_study, files=tiny_case_files(2))
     job = Job.objects.get(kind="projection")
 
-    projection_run(job.pk, projection_pks=list(Projection.objects.values_list("pk", flat=True)))
+    projection_run_task(job.pk, projection_pks=list(Projection.objects.values_list("pk", flat=True)))
 
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED and job.progress == 1.0
@@ -35,12 +35,12 @@ def test_a_batch_is_projected_with_its_files_and_fidelity(tiny_study):
 
 def test_running_a_finished_batch_again_changes_nothing(tiny_study):
     from reviewapp.services.jobs import job_create, job_start
-    from reviewapp.services.projections import projection_run as run_service
+    from reviewapp.services.projections import projection_run_task as run_service
 
     case_import_files(study=tiny_study, files=tiny_case_files(1))
     job = Job.objects.get(kind="projection")
     pks = list(Projection.objects.values_list("pk", flat=True))
-    projection_run(job.pk, projection_pks=pks)
+    projection_run_task(job.pk, projection_pks=pks)
     before = Projection.objects.get().styles_sha256
 
     again = job_create(kind="projection")

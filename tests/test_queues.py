@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from reviewapp.celery import app as celery_app
-from reviewapp.tasks import job_selftest
+from reviewapp.tasks import job_selftest_task
 from reviewapp.tasks.base import job_task
 from tests.conftest import use_filesystem_broker
 
@@ -39,6 +39,6 @@ def test_a_gpu_task_lands_in_the_gpu_queue_only(empty_broker):
 
 
 def test_other_tasks_land_in_the_default_queue(empty_broker):
-    job_selftest.apply_async(args=[1])
+    job_selftest_task.apply_async(args=[1])
 
     assert queued(empty_broker) == ["default"]

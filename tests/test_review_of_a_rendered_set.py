@@ -13,7 +13,12 @@ from reviewapp.selectors.agreement import review_set_agreement, review_set_summa
 from reviewapp.services.cases import case_import_files
 from reviewapp.services.review_sets import review_set_assign, review_set_create
 from reviewapp.services.sweeps import sweep_launch
-from reviewapp.tasks import projection_run, review_set_render, sweep_prepare, sweep_run_units
+from reviewapp.tasks import (
+    projection_run_task,
+    review_set_render_task,
+    sweep_prepare_task,
+    sweep_run_units_task,
+)
 from tests.helpers.studies import tiny_case_files
 
 pytestmark = pytest.mark.django_db
@@ -25,18 +30,24 @@ def rendered_set(media_root, tiny_study, alice, bob, charlie) -> ReviewSet:
     test's rows reuse."""
     case_import_files(study=tiny_study, files=tiny_case_files(4), created_by=alice)
     for job in Job.objects.filter(kind="projection", status=Job.Status.PENDING):
-        projection_run(
+        projection_run_task(
             job.pk, projection_pks=list(Projection.objects.filter(job=job).values_list("pk", flat=True))
         )
-    sweep = sweep_launch(
-        study=tiny_study, created_by=alice, delta=0.02, min_confidence=0.0, min_psnr=None, max_prob_diff=None
-    )
-    sweep_prepare(sweep.job_id, sweep_pk=sweep.pk)
-    sweep_run_units(sweep.job_id, sweep_pk=sweep.pk)
+    sweep = sweep_launch(study=tiny_study, created_by=alice, delta=0.02)
+    sweep_prepare_task(sweep.job_id, sweep_pk=sweep.pk)
+    sweep_run_units_task(sweep.job_id, sweep_pk=sweep.pk)
     sweep.refresh_from_db()
     strongest = list(sweep.dimension_effects.order_by("rank")[:2])
-    review_set = review_set_create(sweep=sweep, name="Two readers", dimensions=strongest, per_dimension=2)
-    review_set_render(review_set.job_id, review_set_pk=review_set.pk)
+    review_set = review_set_create(
+        sweep=sweep,
+        name="Two readers",
+        dimensions=strongest,
+        images_per_dimension=2,
+        min_confidence=0.0,
+        min_psnr=None,
+        max_prob_diff=None,
+    )
+    review_set_render_task(review_set.job_id, review_set_pk=review_set.pk)
     review_set.refresh_from_db()
     assert review_set.status == ReviewSet.Status.READY, review_set.curation
     review_set_assign(review_set=review_set, readers=[bob, charlie], assigned_by=alice)

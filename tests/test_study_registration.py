@@ -6,8 +6,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from reviewapp.bridge.files import media_path
 from reviewapp.models import Job, Study
-from reviewapp.services.engine_bridge import media_path
 from reviewapp.services.studies import study_create
 
 pytestmark = pytest.mark.django_db

@@ -15,7 +15,7 @@ from reviewapp.services.sweeps import (
     sweep_unit_claim,
     sweep_unit_finish,
 )
-from reviewapp.tasks import projection_run, sweep_prepare
+from reviewapp.tasks import projection_run_task, sweep_prepare_task
 from tests.helpers.studies import tiny_case_files
 
 pytestmark = pytest.mark.django_db
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 def projected_study(tiny_study):
     case_import_files(study=tiny_study, files=tiny_case_files(3))
     for job in Job.objects.filter(kind="projection"):
-        projection_run(
+        projection_run_task(
             job.pk, projection_pks=list(Projection.objects.filter(job=job).values_list("pk", flat=True))
         )
     return tiny_study
@@ -35,7 +35,7 @@ def projected_study(tiny_study):
 def prepared_sweep(projected_study, alice, settings):
     settings.SWEEP_GALLERIES_AT_FINISH = 1
     sweep = sweep_launch(study=projected_study, created_by=alice, delta=0.01)
-    sweep_prepare(sweep.job_id, sweep_pk=sweep.pk)
+    sweep_prepare_task(sweep.job_id, sweep_pk=sweep.pk)
     sweep.refresh_from_db()
     return sweep
 

@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from reviewapp.celery import app as celery_app
 from reviewapp.models import Job
 from reviewapp.services.jobs import job_create, job_enqueue
-from reviewapp.tasks import job_selftest
+from reviewapp.tasks import job_selftest_task
 from tests.helpers.services import postgres_url, redis_url
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def test_a_task_runs_in_a_real_worker_and_updates_its_job(transactional_db, cele
 
     with transaction.atomic():
         job = job_create(kind="selftest")
-        task_id = job_enqueue(job=job, task=job_selftest, kwargs={"steps": 3})
+        task_id = job_enqueue(job=job, task=job_selftest_task, kwargs={"steps": 3})
 
     job = wait_until_finished(job)
     assert job.status == Job.Status.SUCCEEDED, (job.error, celery_worker.log())
@@ -53,7 +53,7 @@ def test_a_task_runs_in_a_real_worker_and_updates_its_job(transactional_db, cele
 def test_a_failing_task_records_its_error(transactional_db, celery_worker):
     with transaction.atomic():
         job = job_create(kind="selftest")
-        job_enqueue(job=job, task=job_selftest, kwargs={"steps": 1, "fail": True})
+        job_enqueue(job=job, task=job_selftest_task, kwargs={"steps": 1, "fail": True})
 
     job = wait_until_finished(job)
     assert job.status == Job.Status.FAILED

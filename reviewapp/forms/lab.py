@@ -13,11 +13,7 @@ from typing import Any
 
 from django import forms
 
-from explain_engine.counterfactuals import METHODS
-from explain_engine.counterfactuals.disc import MANIFOLD_TERMS
-from explain_engine.counterfactuals.gci import ANCHORS
-from explain_engine.counterfactuals.saliency import BASELINES
-from explain_engine.counterfactuals.stylespace import DIRECTIONS
+from reviewapp.bridge.lab import ANCHORS, BASELINES, DIRECTIONS, MANIFOLD_TERMS, METHODS
 from reviewapp.models import Case, LabRun, ReviewSet, Study
 
 #: One sentence per method, shown beside the method's options and in the admin guide.

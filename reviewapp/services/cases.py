@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import uuid
 import zipfile
@@ -16,12 +15,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from explain_engine.images import DICOM_SUFFIXES, IMAGE_SUFFIXES, ImageReadError
+from reviewapp.bridge.cases import CASE_SUFFIXES, ImageReadError, convert_case_image, is_case_file
+from reviewapp.bridge.files import bytes_sha256, delete_media, write_media
 from reviewapp.models import Case, Study
-from reviewapp.services import engine_bridge
 from reviewapp.services.projections import projection_queue
 
-CASE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"} | DICOM_SUFFIXES)
 LABEL_WORDS = {
     "1": Case.Label.POSITIVE,
     "positive": Case.Label.POSITIVE,
@@ -100,32 +98,31 @@ def case_import_files(
     try:
         for filename, data in files:
             name = Path(filename).name
-            reason = _reason_to_skip(study=study, name=name, data=data, seen=seen)
+            digest = bytes_sha256(data)
+            reason = _reason_to_skip(study=study, name=name, data=data, digest=digest, seen=seen)
             if reason:
                 report.skipped.append((name, reason))
                 continue
             try:
-                converted = engine_bridge.convert_case_image(data, filename=name, size=study.resolution)
+                converted = convert_case_image(data, filename=name, size=study.resolution)
             except ImageReadError as error:
                 report.skipped.append((name, str(error)))
                 continue
             stem = f"studies/{study.pk}/cases/{uuid.uuid4().hex}"
-            image_name = engine_bridge.write_media(f"{stem}.png", converted.png)
+            image_name = write_media(f"{stem}.png", converted.png)
             written.append(image_name)
-            source_name = engine_bridge.write_media(
-                f"{stem}-source{converted.source_suffix}", converted.source
-            )
+            source_name = write_media(f"{stem}-source{converted.source_suffix}", converted.source)
             written.append(source_name)
             facts = labels.get(name, CaseFacts())
             case = Case.objects.create(
                 study=study,
                 image=image_name,
-                image_sha256=hashlib.sha256(converted.png).hexdigest(),
+                image_sha256=converted.png_sha256,
                 width=converted.size,
                 height=converted.size,
                 source_file=source_name,
                 original_filename=name[:255],
-                source_sha256=hashlib.sha256(data).hexdigest(),
+                source_sha256=digest,
                 label=facts.label,
                 split=facts.split or split,
                 source_metadata=converted.metadata,
@@ -134,20 +131,18 @@ def case_import_files(
         if queue_projections and report.imported:
             projection_queue(cases=report.imported, created_by=created_by)
     except BaseException:
-        engine_bridge.delete_media(written)
+        delete_media(written)
         raise
     return report
 
 
-def _reason_to_skip(*, study: Study, name: str, data: bytes, seen: set[str]) -> str:
-    suffix = Path(name).suffix.lower()
-    if suffix and suffix not in CASE_SUFFIXES and data[128:132] != b"DICM":
-        return f"unsupported file type {suffix} (use PNG, JPEG or DICOM)"
+def _reason_to_skip(*, study: Study, name: str, data: bytes, digest: str, seen: set[str]) -> str:
+    if not is_case_file(data, name):
+        return f"unsupported file type {Path(name).suffix.lower()} (use PNG, JPEG, TIFF, BMP or DICOM)"
     if not data:
         return "the file is empty"
     if len(data) > settings.CASE_UPLOAD_MAX_BYTES:
         return "the file is larger than the allowed size"
-    digest = hashlib.sha256(data).hexdigest()
     if digest in seen:
         return "the same file is in this import twice"
     seen.add(digest)
@@ -159,7 +154,7 @@ def _reason_to_skip(*, study: Study, name: str, data: bytes, seen: set[str]) -> 
 
 def iter_folder_files(path: Path) -> Iterator[tuple[str, bytes]]:
     """``(name, bytes)`` of the image and DICOM files in a folder (recursively) or a zip archive."""
-    suffixes = IMAGE_SUFFIXES | DICOM_SUFFIXES
+    suffixes = CASE_SUFFIXES
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
             for info in sorted(archive.infolist(), key=lambda i: i.filename):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
+from reviewapp.bridge.rendering import render_counterfactuals, render_dimension_summary
+from reviewapp.bridge.sweeps import rank_images
 from reviewapp.models import Counterfactual, DimensionEffect, Job, Projection
-from reviewapp.services import engine_bridge
-from reviewapp.services.jobs import job_create, job_enqueue
+from reviewapp.services.jobs import Tasks, job_create, job_enqueue
 
 #: Images whose difference maps are averaged into a dimension's mean difference map.
 MEAN_DIFFERENCE_IMAGES = 32
@@ -18,10 +18,7 @@ MEAN_DIFFERENCE_IMAGES = 32
 
 def dimension_top_images(*, dimension: DimensionEffect, count: int) -> list[int]:
     """Indices (rows of the sweep) of the images with the largest change in the dimension's direction."""
-    changes = engine_bridge.dimension_changes(dimension.sweep, dimension.dim, dimension.direction)
-    magnitude = np.where(np.isfinite(changes), np.abs(changes), -1.0)
-    order = np.argsort(-magnitude, kind="stable")
-    return [int(i) for i in order[:count] if magnitude[i] >= 0]
+    return rank_images(dimension.sweep, dimension.dim, dimension.direction, count=count)
 
 
 def dimension_render_gallery(*, dimension: DimensionEffect) -> list[Counterfactual]:
@@ -36,7 +33,7 @@ def dimension_render_gallery(*, dimension: DimensionEffect) -> list[Counterfactu
         projections=[projections[i] for i in top[: sweep.top_k]],
         direction=dimension.direction,
     )
-    fields = engine_bridge.render_dimension_summary(sweep, dimension, [projections[i] for i in top])
+    fields = render_dimension_summary(sweep, dimension, [projections[i] for i in top])
     DimensionEffect.objects.filter(pk=dimension.pk).update(**fields)
     for name, value in fields.items():
         setattr(dimension, name, value)
@@ -55,7 +52,7 @@ def counterfactual_render(
     }
     missing = [p for p in projections if p.pk not in existing]
     if missing:
-        rows = engine_bridge.render_counterfactuals(dimension.sweep, dimension, missing, direction=direction)
+        rows = render_counterfactuals(dimension.sweep, dimension, missing, direction=direction)
         existing.update(counterfactual_record(rows=rows))
     return [existing[p.pk] for p in projections]
 
@@ -78,10 +75,8 @@ def counterfactual_record(*, rows: Sequence[dict]) -> dict[int, Counterfactual]:
 @transaction.atomic
 def dimension_queue_gallery(*, dimension: DimensionEffect, created_by: AbstractBaseUser | None = None) -> Job:
     """Queue the rendering of one dimension's gallery (for dimensions not rendered with the sweep)."""
-    from reviewapp.tasks.sweeps import dimension_gallery
-
     job = job_create(kind="gallery", created_by=created_by, message=f"Dimension {dimension.dim}")
     DimensionEffect.objects.filter(pk=dimension.pk).update(gallery_job=job)
     dimension.gallery_job = job
-    job_enqueue(job=job, task=dimension_gallery, kwargs={"dimension_pk": dimension.pk})
+    job_enqueue(job=job, task=Tasks.DIMENSION_GALLERY, kwargs={"dimension_pk": dimension.pk})
     return job

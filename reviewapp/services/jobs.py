@@ -12,12 +12,14 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Task
+from celery.utils import uuid
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from reviewapp.celery import app
 from reviewapp.models import Job
 from reviewapp.selectors.jobs import job_should_abort
 
@@ -32,6 +34,31 @@ class JobContinues(Exception):
     """Raised inside a task whose job other tasks carry on (the parts of a sweep): the job stays running."""
 
 
+class Tasks:
+    """The names of the tasks services send. Services name a task rather than import it, so that tasks
+    import services and never the reverse; each task module declares the task of its name."""
+
+    ESTIMATE_RANGES = "reviewapp.tasks.studies.study_estimate_ranges"
+    PROJECT = "reviewapp.tasks.projections.projection_run"
+    SWEEP_PREPARE = "reviewapp.tasks.sweeps.sweep_prepare"
+    SWEEP_RUN_UNITS = "reviewapp.tasks.sweeps.sweep_run_units"
+    DIMENSION_GALLERY = "reviewapp.tasks.sweeps.dimension_gallery"
+    REVIEW_SET_RENDER = "reviewapp.tasks.review_sets.review_set_render"
+    LAB_RUN = "reviewapp.tasks.lab.lab_run_counterfactual"
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [value for key, value in vars(cls).items() if key.isupper()]
+
+
+def registered_task(name: str) -> Task:
+    """The task declared under ``name``; raises ``celery.exceptions.NotRegistered`` for an unknown name."""
+    if name not in app.tasks:
+        # A process that has not imported the task modules yet (a web process) imports them now.
+        app.loader.import_default_modules()
+    return app.tasks[name]
+
+
 @transaction.atomic
 def job_create(*, kind: str, created_by: AbstractBaseUser | None = None, message: str = "") -> Job:
     """A new pending job."""
@@ -41,14 +68,15 @@ def job_create(*, kind: str, created_by: AbstractBaseUser | None = None, message
 
 
 @transaction.atomic
-def job_enqueue(*, job: Job, task: Task, kwargs: dict[str, Any] | None = None) -> str:
+def job_enqueue(*, job: Job, task: Task | str, kwargs: dict[str, Any] | None = None) -> str:
     """Send ``task(job.pk, **kwargs)`` to its queue once the surrounding transaction commits.
 
-    The task id is chosen here and stored on the job, so the row names its message before the message
-    exists and a worker never sees a job that is not yet committed.
+    ``task``: the task, or its name (one of :class:`Tasks`; how services send tasks). The task id is chosen
+    here and stored on the job, so the row names its message before the message exists and a worker never
+    sees a job that is not yet committed.
     """
-    from celery.utils import uuid
-
+    if isinstance(task, str):
+        task = registered_task(task)
     task_id = uuid()
     Job.objects.filter(pk=job.pk).update(celery_task_id=task_id)
     job.celery_task_id = task_id

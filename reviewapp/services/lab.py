@@ -2,7 +2,7 @@
 
 A run is validated whole before anything is stored (the study's case, a known method, a target class,
 options the method's config accepts) and queued as a ``counterfactual`` job on the gpu queue. The worker
-writes the result's files through ``engine_bridge.lab_files`` and only then points the row at them.
+writes the result's files through ``reviewapp.bridge.lab.lab_files`` and only then points the row at them.
 """
 
 from __future__ import annotations
@@ -17,12 +17,20 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from explain_engine.counterfactuals import METHODS, CounterfactualError, make_config, resolve_target
+from reviewapp.bridge import files, models
+from reviewapp.bridge.lab import (
+    METHODS,
+    CounterfactualError,
+    case_probability,
+    lab_files,
+    make_config,
+    resolve_target,
+)
 from reviewapp.models import Case, Job, LabRun, ReviewItem, ReviewSet, Study
 from reviewapp.selectors.projections import latest_projections
-from reviewapp.services import engine_bridge
 from reviewapp.services.jobs import (
     JobCancelled,
+    Tasks,
     job_abort_fn,
     job_create,
     job_enqueue,
@@ -92,8 +100,8 @@ def lab_default_target(*, study: Study, case: Case) -> int:
         probability = projection.prob_original
     else:
         try:
-            probability = engine_bridge.case_probability(study, case)
-        except (engine_bridge.StudyModelError, OSError, ValueError) as error:
+            probability = case_probability(study, case)
+        except (models.StudyModelError, OSError, ValueError) as error:
             raise ValidationError(f"The classifier cannot read the case: {error}") from None
     return 0 if probability >= 0.5 else 1
 
@@ -119,7 +127,7 @@ def lab_run_create(
     if case.study_id != study.pk:
         raise ValidationError("The case belongs to another study.")
     if METHODS[method].needs_generator:
-        generator = engine_bridge.resolve_path(study.generator_path) if study.generator_path else None
+        generator = files.resolve_path(study.generator_path) if study.generator_path else None
         if generator is None or not generator.is_file():
             raise ValidationError(f"The {method} method needs the study's generator, which is missing.")
     parameters = lab_validate_parameters(method=method, parameters=dict(parameters or {}))
@@ -141,8 +149,6 @@ def lab_run_create(
         parameters=parameters,
         created_by=created_by,
     )
-    from reviewapp.tasks.lab import lab_run_counterfactual
-
     job = job_create(
         kind="counterfactual",
         created_by=created_by,
@@ -150,7 +156,7 @@ def lab_run_create(
     )
     LabRun.objects.filter(pk=run.pk).update(job=job)
     run.job = job
-    job_enqueue(job=job, task=lab_run_counterfactual, kwargs={"run_pk": run.pk})
+    job_enqueue(job=job, task=Tasks.LAB_RUN, kwargs={"run_pk": run.pk})
     return run
 
 
@@ -168,7 +174,7 @@ def lab_run_execute(*, run: LabRun, job: Job) -> str:
     if "styles" in METHODS[run.method].uses:
         projection = latest_projections(cases=[run.case]).get(run.case_id)
     try:
-        fields = engine_bridge.lab_files(
+        fields = lab_files(
             run, styles_projection=projection, progress_fn=job_progress_fn(job), abort_fn=job_abort_fn(job)
         )
     except InterruptedError:
@@ -178,7 +184,7 @@ def lab_run_execute(*, run: LabRun, job: Job) -> str:
         lab_run_mark_finished(run=run, status=Status.FAILED, error=f"{type(error).__name__}: {error}")
         raise
     if not lab_run_record(run=run, fields=fields):
-        shutil.rmtree(engine_bridge.media_path(fields["folder"]), ignore_errors=True)
+        shutil.rmtree(files.media_path(fields["folder"]), ignore_errors=True)
         return "The run was stopped before its result was recorded."
     run.refresh_from_db()
     if run.is_saliency:

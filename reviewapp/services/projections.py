@@ -8,9 +8,16 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from reviewapp.bridge import projection as projection_bridge
 from reviewapp.models import Case, Job, Projection, Study
-from reviewapp.services import engine_bridge
-from reviewapp.services.jobs import JobCancelled, job_abort_fn, job_create, job_enqueue, job_progress_fn
+from reviewapp.services.jobs import (
+    JobCancelled,
+    Tasks,
+    job_abort_fn,
+    job_create,
+    job_enqueue,
+    job_progress_fn,
+)
 
 
 @transaction.atomic
@@ -37,8 +44,6 @@ def projection_queue_waiting(*, study: Study) -> list[Job]:
 
 
 def _queue_batches(*, study: Study, projections: list[Projection], created_by) -> list[Job]:
-    from reviewapp.tasks.projections import projection_run
-
     jobs = []
     size = study.projection_batch_size
     for start in range(0, len(projections), size):
@@ -49,7 +54,7 @@ def _queue_batches(*, study: Study, projections: list[Projection], created_by) -
             message=f"{study.name}: {len(batch)} case(s), {study.projection_steps} steps",
         )
         Projection.objects.filter(pk__in=[p.pk for p in batch]).update(job=job)
-        job_enqueue(job=job, task=projection_run, kwargs={"projection_pks": [p.pk for p in batch]})
+        job_enqueue(job=job, task=Tasks.PROJECT, kwargs={"projection_pks": [p.pk for p in batch]})
         jobs.append(job)
     return jobs
 
@@ -68,7 +73,7 @@ def projection_run(*, job: Job, projection_pks: Sequence[int]) -> str:
         return "Nothing left to project."
     study = projections[0].case.study
     try:
-        rows = engine_bridge.project_to_files(
+        rows = projection_bridge.project_to_files(
             study, projections, progress_fn=job_progress_fn(job), abort_fn=job_abort_fn(job)
         )
     except InterruptedError:

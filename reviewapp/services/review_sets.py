@@ -8,11 +8,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from reviewapp.bridge.sweeps import curate_items
 from reviewapp.models import DimensionEffect, Job, ReviewAssignment, ReviewItem, ReviewSet, Sweep
 from reviewapp.selectors.users import user_is_reviewer
-from reviewapp.services import engine_bridge
 from reviewapp.services.dimensions import counterfactual_render
-from reviewapp.services.jobs import job_create, job_enqueue, job_progress
+from reviewapp.services.jobs import Tasks, job_create, job_enqueue, job_progress
 
 
 @transaction.atomic
@@ -21,15 +21,22 @@ def review_set_create(
     sweep: Sweep,
     name: str,
     dimensions: Sequence[DimensionEffect] | None = None,
-    per_dimension: int = 5,
     blinded: bool = True,
     randomise_order: bool = True,
     show_probabilities: bool = True,
     instructions: str = "",
     created_by: AbstractBaseUser | None = None,
+    **curation,
 ) -> ReviewSet:
-    """A review set of ``per_dimension`` items for each of ``dimensions`` (default: the selected ones);
-    the items are curated and their stacks rendered by a job."""
+    """A review set of ``images_per_dimension`` items for each of ``dimensions`` (default: the selected ones);
+    the items are curated and their stacks rendered by a job.
+
+    ``curation`` are the set's curation parameters (``ReviewSet.CURATION_FIELDS``: ``images_per_dimension``
+    and the confidence and fidelity filters); missing ones take the engine's defaults.
+    """
+    unknown = set(curation) - set(ReviewSet.CURATION_FIELDS)
+    if unknown:
+        raise TypeError(f"Unknown curation parameters: {', '.join(sorted(unknown))}")
     if sweep.status != Sweep.Status.SUCCEEDED:
         raise ValidationError("The sweep has not finished.")
     if dimensions is None:
@@ -44,24 +51,22 @@ def review_set_create(
         study=sweep.study,
         sweep=sweep,
         name=name,
-        per_dimension=per_dimension,
         blinded=blinded,
         randomise_order=randomise_order,
         show_probabilities=show_probabilities,
         instructions=instructions,
         created_by=created_by,
         curation={"dimensions": sorted(d.dim for d in dimensions)},
+        **curation,
     )
     review_set.full_clean(exclude=["study", "sweep", "job"])
     review_set.save()
-    from reviewapp.tasks.review_sets import review_set_render as review_set_render_task
-
     job = job_create(
         kind="review set", created_by=created_by, message=f"{name}: {len(dimensions)} dimension(s)"
     )
     review_set.job = job
     review_set.save(update_fields=["job"])
-    job_enqueue(job=job, task=review_set_render_task, kwargs={"review_set_pk": review_set.pk})
+    job_enqueue(job=job, task=Tasks.REVIEW_SET_RENDER, kwargs={"review_set_pk": review_set.pk})
     return review_set
 
 
@@ -77,9 +82,7 @@ def review_set_render(*, review_set: ReviewSet, job: Job) -> str:
     )
     projections = sweep_projections(sweep)
     try:
-        items, summary = engine_bridge.curate_items(
-            sweep, dimensions, projections, top_k=review_set.per_dimension
-        )
+        items, summary = curate_items(review_set, dimensions, projections)
         by_dim = {d.dim: d for d in dimensions}
         rendered = []
         for index, dimension in enumerate(dimensions):

@@ -11,9 +11,16 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
+from reviewapp.bridge import files, models
 from reviewapp.models import Job, Study
-from reviewapp.services import engine_bridge
-from reviewapp.services.jobs import JobCancelled, job_abort_fn, job_create, job_enqueue, job_progress_fn
+from reviewapp.services.jobs import (
+    JobCancelled,
+    Tasks,
+    job_abort_fn,
+    job_create,
+    job_enqueue,
+    job_progress_fn,
+)
 
 CHECKPOINT_SUFFIXES = {".pt", ".pth", ".pkl", ".ts", ".torchscript"}
 
@@ -28,11 +35,7 @@ def study_store_upload(*, upload: UploadedFile, role: str) -> str:
     if upload.size > settings.CHECKPOINT_UPLOAD_MAX_BYTES:
         raise ValidationError(f"{upload.name}: the file is larger than the allowed checkpoint size.")
     name = f"studies/uploads/{uuid.uuid4().hex}/{role}{suffix}"
-    path = engine_bridge.media_path(name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as handle:
-        for chunk in upload.chunks():
-            handle.write(chunk)
+    files.write_atomic(files.media_path(name), upload.chunks())
     return name
 
 
@@ -70,7 +73,7 @@ def study_create(
     if Study.objects.filter(name=name).exists():
         raise ValidationError(f"A study named {name!r} exists already.")
     try:
-        inspection = engine_bridge.inspect_study_files(
+        inspection = models.inspect_study_files(
             generator_path=generator_path,
             discriminator_path=discriminator_path,
             classifier_source=classifier_source,
@@ -78,7 +81,7 @@ def study_create(
             target_label=target_label,
             classifier_options=classifier_options,
         )
-    except engine_bridge.StudyModelError as error:
+    except models.StudyModelError as error:
         raise ValidationError(str(error)) from None
     study = Study(
         name=name,
@@ -111,21 +114,19 @@ def study_create(
 @transaction.atomic
 def study_queue_ranges(*, study: Study, created_by: AbstractBaseUser | None = None) -> Job:
     """Queue the estimation of the study's style ranges (min, max, mean per style dimension)."""
-    from reviewapp.tasks.studies import study_estimate_ranges
-
     job = job_create(
         kind="style ranges", created_by=created_by, message=f"{study.name}: {study.ranges_samples} samples"
     )
     Study.objects.filter(pk=study.pk).update(ranges_job=job)
     study.ranges_job = job
-    job_enqueue(job=job, task=study_estimate_ranges, kwargs={"study_pk": study.pk})
+    job_enqueue(job=job, task=Tasks.ESTIMATE_RANGES, kwargs={"study_pk": study.pk})
     return job
 
 
 def study_estimate_ranges(*, study: Study, job: Job) -> str:
     """Estimate and store the style ranges, then queue the projections that were waiting for them."""
     try:
-        fields = engine_bridge.estimate_ranges_file(
+        fields = models.estimate_ranges_file(
             study, progress_fn=job_progress_fn(job), abort_fn=job_abort_fn(job)
         )
     except InterruptedError:

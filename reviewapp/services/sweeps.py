@@ -19,12 +19,14 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from reviewapp import plots
+from reviewapp.bridge import sweeps as sweep_bridge
+from reviewapp.bridge.files import write_media
 from reviewapp.models import Case, DimensionEffect, Job, Projection, Study, Sweep, SweepCase, SweepUnit
 from reviewapp.selectors.projections import latest_projections
-from reviewapp.services import engine_bridge
 from reviewapp.services.jobs import (
     JobCancelled,
     JobContinues,
+    Tasks,
     job_abort_fn,
     job_create,
     job_enqueue,
@@ -92,11 +94,9 @@ def sweep_launch(
         kind="sweep", created_by=created_by, message=f"{study.name}: {len(cases)} images, {sweep.mode} mode"
     )
     sweep.job = job
-    sweep.deltas_dir = engine_bridge.new_sweep_folder(sweep)
+    sweep.deltas_dir = sweep_bridge.new_sweep_folder(sweep)
     sweep.save(update_fields=["job", "deltas_dir"])
-    from reviewapp.tasks.sweeps import sweep_prepare as sweep_prepare_task
-
-    job_enqueue(job=job, task=sweep_prepare_task, kwargs={"sweep_pk": sweep.pk})
+    job_enqueue(job=job, task=Tasks.SWEEP_PREPARE, kwargs={"sweep_pk": sweep.pk})
     return sweep
 
 
@@ -111,7 +111,7 @@ def sweep_prepare(*, sweep: Sweep, job: Job) -> None:
     if sweep.status not in (Sweep.Status.PENDING, Sweep.Status.RUNNING):
         return
     try:
-        runner = engine_bridge.SweepRunner(sweep, sweep_projections(sweep))
+        runner = sweep_bridge.SweepRunner(sweep, sweep_projections(sweep))
         plan = runner.prepare()
     except Exception as error:
         sweep_mark_failed(sweep=sweep, error=f"{type(error).__name__}: {error}")
@@ -123,8 +123,6 @@ def sweep_prepare(*, sweep: Sweep, job: Job) -> None:
 @transaction.atomic
 def sweep_record_plan(*, sweep: Sweep, job: Job, plan: Sequence[dict], config: dict) -> None:
     """Store the units (once) and send the part tasks when this commits."""
-    from reviewapp.tasks.sweeps import sweep_run_units
-
     SweepUnit.objects.bulk_create([SweepUnit(sweep=sweep, **unit) for unit in plan], ignore_conflicts=True)
     Sweep.objects.filter(pk=sweep.pk, status=Sweep.Status.PENDING).update(
         status=Sweep.Status.RUNNING,
@@ -135,7 +133,7 @@ def sweep_record_plan(*, sweep: Sweep, job: Job, plan: Sequence[dict], config: d
     job_progress(job=job, done=0, total=len(plan), message=f"0 of {len(plan)} units")
     parts = max(1, min(settings.SWEEP_PARALLEL_TASKS, len(plan)))
     for _ in range(parts):
-        job_enqueue(job=job, task=sweep_run_units, kwargs={"sweep_pk": sweep.pk})
+        job_enqueue(job=job, task=Tasks.SWEEP_RUN_UNITS, kwargs={"sweep_pk": sweep.pk})
 
 
 def sweep_run_units(*, sweep: Sweep, job: Job, task_id: str) -> str:
@@ -153,7 +151,7 @@ def sweep_run_units(*, sweep: Sweep, job: Job, task_id: str) -> str:
         if unit is None:
             break
         try:
-            runner = runner or engine_bridge.SweepRunner(sweep, sweep_projections(sweep))
+            runner = runner or sweep_bridge.SweepRunner(sweep, sweep_projections(sweep))
             seconds, perturbations = runner.run_units([unit.index], abort_fn=abort_fn)
         except InterruptedError:
             sweep_mark_cancelled(sweep=sweep, task_id=task_id)
@@ -223,10 +221,10 @@ def sweep_finalise(*, sweep: Sweep, job: Job) -> str:
     """Rank every dimension, store the effects, render the selected dimensions' galleries, finish."""
     from reviewapp.services.dimensions import dimension_render_gallery
 
-    selection = engine_bridge.sweep_selection(sweep)
-    rows = engine_bridge.dimension_effect_fields(selection)
-    plot_name = engine_bridge.write_media(
-        f"{engine_bridge.sweep_folder(sweep)}/effects.png",
+    selection = sweep_bridge.sweep_selection(sweep)
+    rows = sweep_bridge.dimension_effect_fields(selection)
+    plot_name = write_media(
+        f"{sweep_bridge.sweep_folder(sweep)}/effects.png",
         plots.effect_overview_png(rows, delta=sweep.delta, aggregation=sweep.get_aggregation_display()),
     )
     sweep_record_selection(sweep=sweep, rows=rows, effect_plot=plot_name)
@@ -258,7 +256,7 @@ def sweep_record_selection(*, sweep: Sweep, rows: Sequence[dict], effect_plot: s
     Sweep.objects.filter(pk=sweep.pk).update(
         effect_plot=effect_plot,
         num_selected=sum(1 for row in rows if row["selected"]),
-        **engine_bridge.sweep_deltas_facts(sweep),
+        **sweep_bridge.sweep_deltas_facts(sweep),
     )
 
 

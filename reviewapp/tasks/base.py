@@ -1,15 +1,17 @@
 """The one way to declare a task of the project: :func:`job_task`.
 
-A job task is a function ``fn(job, **kwargs)``; the decorator turns it into a Celery task
-``(job_pk, **kwargs)`` on the named queue that claims the job, runs ``fn`` and records the outcome:
+A job task is a function ``fn(job, **kwargs)`` named ``*_task``; the decorator turns it into a Celery task
+``(job_pk, **kwargs)`` on the named queue that claims the job, runs ``fn`` and records the outcome. Its Celery
+name is its module and its function name without ``_task`` (``reviewapp.tasks.sweeps.sweep_run``), the name
+services send it by (:class:`~reviewapp.services.jobs.Tasks`), since services never import tasks:
 
     @job_task(queue="gpu")
-    def sweep_run(job: Job, *, sweep_pk: int) -> str:
-        ...  # call the engine with progress_fn=job_progress_fn(job), abort_fn=job_abort_fn(job)
-        return "Swept 7424 dimensions."
+    def sweep_run_task(job: Job, *, sweep_pk: int) -> str:
+        return sweeps.sweep_run(sweep=..., job=job)  # a service does the work
 
+    # in the service
     job = job_create(kind="sweep", created_by=request.user)
-    job_enqueue(job=job, task=sweep_run, kwargs={"sweep_pk": sweep.pk})
+    job_enqueue(job=job, task="reviewapp.tasks.sweeps.sweep_run", kwargs={"sweep_pk": sweep.pk})
 
 ``fn`` raises :class:`~reviewapp.services.jobs.JobCancelled` to stop on a cancel request, and
 :class:`~reviewapp.services.jobs.JobContinues` to leave its job running for other tasks to finish; any other
@@ -71,7 +73,7 @@ def job_task(*, queue: str = "default", **options: Any) -> Callable[[Callable[..
         # __wrapped__, which must stay (job_pk, **kwargs) rather than fn's.
         run.__name__, run.__qualname__, run.__module__ = fn.__name__, fn.__qualname__, fn.__module__
         run.__doc__ = fn.__doc__
-        name = f"{fn.__module__}.{fn.__name__}"
+        name = f"{fn.__module__}.{fn.__name__.removesuffix('_task')}"
         TASK_QUEUES[name] = queue
         return app.task(name=name, bind=True, **options)(run)
 

@@ -8,7 +8,7 @@ from reviewapp.tasks.base import job_task
 
 
 @job_task(queue="gpu")
-def lab_run_counterfactual(job: Job, *, run_pk: int) -> str:
+def lab_run_counterfactual_task(job: Job, *, run_pk: int) -> str:
     """Explain one case with one counterfactual (or saliency) method and store the result's files."""
     run = LabRun.objects.select_related("study", "case").filter(pk=run_pk).first()
     if run is None:

@@ -8,6 +8,6 @@ from reviewapp.tasks.base import job_task
 
 
 @job_task(queue="gpu")
-def projection_run(job: Job, *, projection_pks: list[int]) -> str:
+def projection_run_task(job: Job, *, projection_pks: list[int]) -> str:
     """Project one batch of cases into StyleSpace (papers/003 Eq. 2)."""
     return projections.projection_run(job=job, projection_pks=projection_pks)

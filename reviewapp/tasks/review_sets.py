@@ -8,7 +8,7 @@ from reviewapp.tasks.base import job_task
 
 
 @job_task(queue="gpu")
-def review_set_render(job: Job, *, review_set_pk: int) -> str:
+def review_set_render_task(job: Job, *, review_set_pk: int) -> str:
     """Curate a review set's items and render each item's stack, heatmap and flicker GIF."""
     review_set = ReviewSet.objects.select_related("sweep__study").filter(pk=review_set_pk).first()
     if review_set is None:

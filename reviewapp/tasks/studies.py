@@ -8,7 +8,7 @@ from reviewapp.tasks.base import job_task
 
 
 @job_task(queue="gpu")
-def study_estimate_ranges(job: Job, *, study_pk: int) -> str:
+def study_estimate_ranges_task(job: Job, *, study_pk: int) -> str:
     """Estimate a study's style ranges (min, max, mean per style dimension over generator samples)."""
     study = Study.objects.filter(pk=study_pk).first()
     if study is None:

@@ -10,7 +10,7 @@ from reviewapp.tasks.base import job_task
 
 
 @job_task(queue="gpu")
-def sweep_prepare(job: Job, *, sweep_pk: int) -> str:
+def sweep_prepare_task(job: Job, *, sweep_pk: int) -> str:
     """Create a sweep's files and units and send its part tasks (the job stays running for them)."""
     sweep = Sweep.objects.select_related("study").filter(pk=sweep_pk).first()
     if sweep is None:
@@ -20,7 +20,7 @@ def sweep_prepare(job: Job, *, sweep_pk: int) -> str:
 
 
 @job_task(queue="gpu")
-def sweep_run_units(job: Job, *, sweep_pk: int) -> str:
+def sweep_run_units_task(job: Job, *, sweep_pk: int) -> str:
     """Take a sweep's units until none is left; the last part selects the dimensions and finishes the job."""
     sweep = Sweep.objects.select_related("study").filter(pk=sweep_pk).first()
     if sweep is None:
@@ -31,7 +31,7 @@ def sweep_run_units(job: Job, *, sweep_pk: int) -> str:
 
 
 @job_task(queue="gpu")
-def dimension_gallery(job: Job, *, dimension_pk: int) -> str:
+def dimension_gallery_task(job: Job, *, dimension_pk: int) -> str:
     """Render one dimension's gallery: its top images' counterfactuals and its mean difference map."""
     dimension = DimensionEffect.objects.select_related("sweep__study").filter(pk=dimension_pk).first()
     if dimension is None:

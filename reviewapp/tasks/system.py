@@ -10,7 +10,7 @@ from reviewapp.tasks.base import job_task
 
 
 @job_task(queue="default")
-def job_selftest(job: Job, *, steps: int = 3, step_seconds: float = 0.05, fail: bool = False) -> str:
+def job_selftest_task(job: Job, *, steps: int = 3, step_seconds: float = 0.05, fail: bool = False) -> str:
     """Count through ``steps`` steps, reporting progress and honouring cancel; fail at the end if asked."""
     progress_fn = job_progress_fn(job, min_interval_s=0.0)
     abort_fn = job_abort_fn(job, min_interval_s=0.0)

@@ -14,10 +14,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from reviewapp import explore
+from reviewapp.bridge.models import StudyModelError
 from reviewapp.models import Case, DimensionEffect, Projection, ReviewItem, Sweep
 from reviewapp.selectors.reviews import reader_can_explore
 from reviewapp.selectors.users import user_is_admin
-from reviewapp.services.engine_bridge import StudyModelError
 from reviewapp.views.media import private_file_response
 
 DEFAULT_SLIDERS = 12
@@ -97,7 +97,7 @@ def explore_render(request: HttpRequest, case_pk: int) -> JsonResponse:
     """``?s=DIM:VALUE`` (repeated) -> the regenerated image (PNG data URL) and its probability."""
     case = _case(request, case_pk)
     projection = _projection(case)
-    style_dims = case.study.style_dims or explore.projection_styles(projection).shape[1]
+    style_dims = case.study.style_dims or explore.projection_styles(projection).size
     try:
         changes = explore.parse_changes(request.GET.getlist("s"), style_dims=style_dims)
         frame = explore.render(study=case.study, projection=projection, changes=changes)

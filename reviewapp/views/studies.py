@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from reviewapp.bridge.files import delete_media
 from reviewapp.forms.studies import CaseUploadForm, StudyForm
 from reviewapp.models import Job, Study
 from reviewapp.selectors.studies import (
@@ -22,7 +23,6 @@ from reviewapp.selectors.studies import (
     study_sweeps,
 )
 from reviewapp.services.cases import case_import_files, case_read_labels_csv
-from reviewapp.services.engine_bridge import delete_media
 from reviewapp.services.projections import projection_retry_failed
 from reviewapp.services.studies import (
     study_check_server_path,

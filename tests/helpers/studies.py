@@ -162,8 +162,9 @@ def dicom_bytes(
 def tiny_lab_model_files(folder: Path) -> tuple[Path, Path]:
     """(generator + discriminator checkpoint, a 16x16 demo-architecture classifier with named blocks and a
     loss-estimator head) for the Counterfactual lab, whose Grad-CAM and DIP read classifier layers."""
-    from explain_engine.classifiers import save_classifier
     from explain_engine.demo_classifier import DemoClassifier, DemoClassifierConfig
+
+    from explain_engine.classifiers import save_classifier
 
     networks, _ = tiny_model_files(folder)
     torch.manual_seed(0)
@@ -178,11 +179,11 @@ def projected_cases(study, *, count: int = 1, created_by=None, seed: int = 0) ->
     """``count`` new cases of ``study`` with their projections, run in this process."""
     from reviewapp.models import Job, Projection
     from reviewapp.services.cases import case_import_files
-    from reviewapp.tasks import projection_run
+    from reviewapp.tasks import projection_run_task
 
     report = case_import_files(study=study, files=tiny_case_files(count, seed=seed), created_by=created_by)
     for job in Job.objects.filter(kind="projection", status=Job.Status.PENDING):
-        projection_run(
+        projection_run_task(
             job.pk, projection_pks=list(Projection.objects.filter(job=job).values_list("pk", flat=True))
         )
     return report.imported

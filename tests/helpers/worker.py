@@ -1,7 +1,7 @@
 """A real Celery worker process for integration tests.
 
     with running_worker() as worker:
-        job_enqueue(job=job, task=job_selftest)
+        job_enqueue(job=job, task=job_selftest_task)
         ...
 
 The worker gets the database and broker this test process uses (inside a test session: the test database,

@@ -8,8 +8,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from explain_engine.classifiers import DEMO_CLASSIFIER_PATH
-from explain_engine.demo_cases import make_demo_cases
+from reviewapp.bridge.cases import write_demo_cases
+from reviewapp.bridge.models import demo_classifier_path
 from reviewapp.demo import demo_logins
 from reviewapp.models import Study
 from reviewapp.selectors.users import ADMINS_GROUP
@@ -46,9 +46,9 @@ class Command(BaseCommand):
         if Study.objects.filter(name=options["name"]).exists():
             self.stdout.write(f"The study {options['name']!r} exists already; nothing to do.")
             return
-        if options["classifier"] == "demo" and not DEMO_CLASSIFIER_PATH.exists():
+        if options["classifier"] == "demo" and not demo_classifier_path().exists():
             self.stderr.write(
-                f"The demo classifier is not there yet ({DEMO_CLASSIFIER_PATH}); run seed_demo again when it is."
+                f"The demo classifier is not there yet ({demo_classifier_path()}); run seed_demo again when it is."
             )
             return
         if not Path(options["generator"]).exists():
@@ -76,7 +76,7 @@ class Command(BaseCommand):
         total = options["heldout"] + options["review"]
         self.stdout.write(f"Generating {total} phantom cases at {study.resolution}×{study.resolution}…")
         with tempfile.TemporaryDirectory() as folder:
-            make_demo_cases(
+            write_demo_cases(
                 folder, heldout=options["heldout"], review=options["review"], size=study.resolution
             )
             labels = case_read_labels_csv((Path(folder) / "labels.csv").read_bytes())

@@ -1,0 +1,283 @@
+"""Sweeps (papers/003 Eq. 3-5): folders and units of the deltas, selection of dimensions, and the ranking and
+curation of images per dimension."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+
+from explain_engine.selection import (
+    CurationFilters,
+    DimensionEffect,
+    ImageFacts,
+    Selection,
+    curate,
+    select_dimensions,
+)
+from explain_engine.sweep import SweepConfig, open_deltas, plan_units, sweep_deltas
+from reviewapp.bridge.files import media_path, npy_facts
+from reviewapp.bridge.models import AbortFn, load_study_models
+from reviewapp.bridge.projection import load_styles
+
+
+def sweep_config(sweep) -> SweepConfig:
+    return SweepConfig(
+        mode=sweep.mode,
+        screening_top_k=sweep.screening_top_k,
+        image_chunk=settings.SWEEP_IMAGE_CHUNK,
+        dim_chunk=settings.SWEEP_DIM_CHUNK,
+    )
+
+
+def new_sweep_folder(sweep) -> str:
+    """A folder for a new sweep's files, unique even when a deleted sweep's primary key is used again."""
+    return f"studies/{sweep.study_id}/sweeps/{sweep.pk}-{uuid.uuid4().hex[:8]}"
+
+
+def sweep_folder(sweep) -> str:
+    if not sweep.deltas_dir:
+        raise ValueError(f"Sweep {sweep.pk} has no folder yet.")
+    return sweep.deltas_dir
+
+
+class SweepRunner:
+    """A sweep's models and style vectors loaded once, to run one unit after another into its folder."""
+
+    def __init__(self, sweep, projections: Sequence):
+        self.sweep = sweep
+        self.models = load_study_models(sweep.study)
+        self.styles = load_styles(projections)
+        self.config = sweep_config(sweep)
+        self.folder = media_path(sweep_folder(sweep))
+
+    def prepare(self) -> list[dict[str, int]]:
+        """Create the sweep's files (no unit runs) and return the plan of units as row values."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.run_units([])
+        plan = plan_units(self.styles.shape[0], self.styles.shape[1], self.config)
+        return [
+            {
+                "index": unit.index,
+                "image_start": unit.image_start,
+                "image_stop": unit.image_stop,
+                "dim_start": unit.dim_start,
+                "dim_stop": unit.dim_stop,
+            }
+            for unit in plan
+        ]
+
+    def run_units(self, units: Sequence[int], *, abort_fn: AbortFn | None = None) -> tuple[float, int]:
+        """Run ``units`` (skipping finished ones); returns (seconds, perturbed images evaluated).
+
+        Raises ``InterruptedError`` when ``abort_fn`` stops it.
+        """
+        result = sweep_deltas(
+            self.models.G,
+            self.models.classifier,
+            self.styles,
+            self.models.ranges,
+            config=self.config,
+            out_dir=self.folder,
+            units=list(units),
+            abort_fn=abort_fn,
+        )
+        return result.seconds, result.perturbations
+
+    @property
+    def engine_config(self) -> dict:
+        return asdict(self.config)
+
+
+def sweep_deltas_facts(sweep) -> dict[str, Any]:
+    facts = npy_facts(f"{sweep_folder(sweep)}/deltas.npy")
+    return {"deltas_shape": facts["shape"], "deltas_dtype": facts["dtype"], "deltas_sha256": facts["sha256"]}
+
+
+def sweep_arrays(sweep) -> tuple[np.ndarray, np.ndarray]:
+    """(deltas [N, D, 2], base probabilities [N]) of a finished sweep, memory-mapped."""
+    deltas, base_probs, _ = open_deltas(media_path(sweep_folder(sweep)))
+    return deltas, base_probs
+
+
+def sweep_selection(sweep) -> Selection:
+    """Aggregate and rank every dimension of a finished sweep (papers/003 2.2)."""
+    deltas, _ = sweep_arrays(sweep)
+    G = load_study_models(sweep.study, ranges=False).G
+    return select_dimensions(
+        np.asarray(deltas),
+        G.style_layout,
+        aggregate=sweep.aggregation,
+        delta=sweep.delta,
+        min_fraction=sweep.min_fraction,
+        top_k=sweep.select_top,
+    )
+
+
+def dimension_effect_fields(selection: Selection) -> list[dict[str, Any]]:
+    """Row values of every DimensionEffect of a selection (ranks counted from 1)."""
+    return [
+        {
+            "dim": effect.dim,
+            "layer": effect.layer,
+            "channel": effect.channel,
+            "kind": effect.kind,
+            "resolution": effect.resolution,
+            "rank": effect.rank + 1,
+            "effect": _or_zero(effect.effect),
+            "direction": effect.direction,
+            "raises_score": bool(effect.raises_score),
+            "selected": bool(effect.selected),
+            "mean_low": _or_zero(effect.mean_low),
+            "mean_high": _or_zero(effect.mean_high),
+            "mean_abs_low": _or_zero(effect.mean_abs_low),
+            "mean_abs_high": _or_zero(effect.mean_abs_high),
+            "fraction_low": _or_zero(effect.fraction_low),
+            "fraction_high": _or_zero(effect.fraction_high),
+            "max_abs": _or_zero(effect.max_abs),
+        }
+        for effect in selection.ranking
+    ]
+
+
+def _or_zero(value: float) -> float:
+    return float(value) if np.isfinite(value) else 0.0
+
+
+def dimension_changes(sweep, dim: int, direction: str) -> np.ndarray:
+    """Per image, the change of the score when ``dim`` is clamped in ``direction``: r [N]."""
+    deltas, _ = sweep_arrays(sweep)
+    column = np.asarray(deltas[:, dim, :], dtype=np.float64)
+    return -column[:, 0] if direction == "low" else column[:, 1]
+
+
+def rank_images(sweep, dim: int, direction: str, *, count: int) -> list[int]:
+    """Indices (rows of the sweep) of the ``count`` images whose score changes most when ``dim`` is clamped
+    in ``direction``: the engine's curation ranking with no image filtered out."""
+    deltas, base_probs = sweep_arrays(sweep)
+    images = deltas.shape[0]
+    effect = DimensionEffect(
+        dim=dim,
+        layer="",
+        channel=0,
+        kind="",
+        resolution=0,
+        effect=0.0,
+        direction=direction,
+        raises_score=False,
+        rank=0,
+        selected=True,
+        mean_low=0.0,
+        mean_high=0.0,
+        mean_abs_low=0.0,
+        mean_abs_high=0.0,
+        fraction_low=0.0,
+        fraction_high=0.0,
+        max_abs=0.0,
+    )
+    everyone = ImageFacts(prob_original=np.ones(images), prob_reconstruction=np.ones(images))
+    keep_all = CurationFilters(
+        top_k=count, min_confidence=0.0, min_psnr=None, min_ssim=None, max_perceptual=None, max_prob_diff=None
+    )
+    curation = curate(deltas, np.asarray(base_probs), [effect], everyone, keep_all)
+    return [candidate.image_index for candidate in curation.items[dim]]
+
+
+def image_facts(projections: Sequence) -> ImageFacts:
+    """The per-image facts curation filters on, in sweep order."""
+
+    def column(name: str) -> np.ndarray:
+        return np.array([getattr(p, name) if getattr(p, name) is not None else np.nan for p in projections])
+
+    # -1: label unknown; the engine then asks only for a confident prediction.
+    labels = np.array([p.case.label if p.case.label is not None else -1 for p in projections])
+    return ImageFacts(
+        prob_original=column("prob_original"),
+        prob_reconstruction=column("prob_reconstruction"),
+        labels=labels,
+        psnr=column("psnr"),
+        ssim=column("ssim"),
+        perceptual=column("perceptual"),
+    )
+
+
+def curation_filters(sweep, *, top_k: int) -> CurationFilters:
+    return CurationFilters(
+        top_k=top_k,
+        min_confidence=sweep.min_confidence,
+        min_psnr=sweep.min_psnr,
+        min_ssim=sweep.min_ssim,
+        max_perceptual=sweep.max_perceptual,
+        max_prob_diff=sweep.max_prob_diff,
+    )
+
+
+@dataclass
+class CuratedItem:
+    dim: int
+    image_index: int
+    direction: str
+    change: float
+    rank_in_dimension: int
+
+
+def curate_items(
+    sweep, dimensions: Sequence, projections: Sequence, *, top_k: int
+) -> tuple[list[CuratedItem], dict]:
+    """Pick review items for ``dimensions`` (DimensionEffect rows) with the sweep's curation filters.
+
+    Returns the items and a summary (the filters and how many images each dropped) for the ReviewSet row.
+    """
+    deltas, base_probs = sweep_arrays(sweep)
+    effects = sweep_selection_for(dimensions)
+    filters = curation_filters(sweep, top_k=top_k)
+    curation = curate(np.asarray(deltas), np.asarray(base_probs), effects, image_facts(projections), filters)
+    items = []
+    for dim, candidates in curation.items.items():
+        for rank, candidate in enumerate(candidates, start=1):
+            items.append(
+                CuratedItem(
+                    dim=int(dim),
+                    image_index=int(candidate.image_index),
+                    direction=candidate.direction,
+                    change=float(candidate.change),
+                    rank_in_dimension=rank,
+                )
+            )
+    summary = {
+        "filters": curation.filters or asdict(filters),
+        "dropped": {key: int(value) for key, value in curation.dropped.items()},
+        "eligible_images": int(np.count_nonzero(curation.eligible)),
+        "images": len(projections),
+    }
+    return items, summary
+
+
+def sweep_selection_for(dimensions: Sequence) -> list:
+    """Engine DimensionEffects rebuilt from rows, for curation."""
+    return [
+        DimensionEffect(
+            dim=row.dim,
+            layer=row.layer,
+            channel=row.channel,
+            kind=row.kind,
+            resolution=row.resolution,
+            effect=row.effect,
+            direction=row.direction,
+            raises_score=row.raises_score,
+            rank=row.rank - 1,
+            selected=True,
+            mean_low=row.mean_low,
+            mean_high=row.mean_high,
+            mean_abs_low=row.mean_abs_low,
+            mean_abs_high=row.mean_abs_high,
+            fraction_low=row.fraction_low,
+            fraction_high=row.fraction_high,
+            max_abs=row.max_abs,
+        )
+        for row in dimensions
+    ]
