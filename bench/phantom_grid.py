@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from explain_engine import phantoms  # noqa: E402
+from explain_engine.demo import phantoms  # noqa: E402
 
 SHORT_ZONE = {
     "right_upper": "R upper",

@@ -33,8 +33,8 @@ import torch
 from explain_engine.checkpoints import CheckpointError, load_discriminator, load_generator
 from explain_engine.classifiers import DEMO_CLASSIFIER_PATH, load_classifier
 from explain_engine.counterfactuals.base import ClampedInput
-from explain_engine.fidelity import psnr, ssim
-from explain_engine.phantoms import make_phantom_dataset, render_phantom
+from explain_engine.metrics.fidelity import psnr, ssim
+from explain_engine.demo.phantoms import make_phantom_dataset, render_phantom
 from explain_engine.projection import ProjectionConfig, fidelity_summary, project_images
 from explain_engine.ranges import StyleRanges, estimate_style_ranges
 

@@ -25,7 +25,7 @@ import tempfile
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -316,22 +316,30 @@ def _build(record: dict, name: str, path: Path) -> torch.nn.Module:
     return net.eval().requires_grad_(False)
 
 
-def load_network(path: str | os.PathLike, names: tuple[str, ...]) -> torch.nn.Module:
+def load_network(
+    path: str | os.PathLike, names: tuple[str, ...], *, device: str | torch.device = "cpu"
+) -> torch.nn.Module:
+    """The first of ``names`` found in the checkpoint ``path``, in eval mode, without gradients, on ``device``."""
     path = Path(path)
     networks = read_checkpoint(path)
     for name in names:
         if name in networks:
-            return _build(networks[name], name, path)
+            return _build(networks[name], name, path).to(torch.device(device))
     raise CheckpointError(
         f"{path.name} has no network named any of {list(names)} (it has {sorted(networks)})"
     )
 
 
-def load_generator(path: str | os.PathLike, *, prefer_ema: bool = True) -> Generator:
-    """The generator of a checkpoint (``G_ema`` when present, else ``G``), in eval mode, without gradients."""
-    return load_network(path, ("G_ema", "G") if prefer_ema else ("G", "G_ema"))
+def load_generator(
+    path: str | os.PathLike, *, prefer_ema: bool = True, device: str | torch.device = "cpu"
+) -> Generator:
+    """The generator of a checkpoint (``G_ema`` when present, else ``G``), in eval mode, without gradients, on
+    ``device`` (default the CPU)."""
+    names = ("G_ema", "G") if prefer_ema else ("G", "G_ema")
+    return cast(Generator, load_network(path, names, device=device))
 
 
-def load_discriminator(path: str | os.PathLike) -> Discriminator:
-    """The discriminator ``D`` of a checkpoint, in eval mode, without gradients."""
-    return load_network(path, ("D",))
+def load_discriminator(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> Discriminator:
+    """The discriminator ``D`` of a checkpoint, in eval mode, without gradients, on ``device`` (default the
+    CPU)."""
+    return cast(Discriminator, load_network(path, ("D",), device=device))

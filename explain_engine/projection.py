@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn.functional as F
 
-from . import fidelity
+from .metrics import fidelity
 
 
 @dataclass

@@ -11,7 +11,7 @@ from PIL import Image
 
 from explain_engine.classifiers import load_classifier
 from explain_engine.cli import main
-from explain_engine.phantoms import make_phantom_dataset
+from explain_engine.demo.phantoms import make_phantom_dataset
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from explain_engine.classifiers import (
     save_classifier,
     xrv_weights_path,
 )
-from explain_engine.demo_classifier import DemoClassifier, DemoClassifierConfig
+from explain_engine.demo.classifier import DemoClassifier, DemoClassifierConfig
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit's deprecation notice
 

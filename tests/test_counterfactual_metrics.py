@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from explain_engine.counterfactuals import CounterfactualError, counterfactual_metrics, cout_score
-from explain_engine.counterfactuals.metrics import explanation_locality
+from explain_engine.counterfactuals.evaluation import explanation_locality
 from explain_engine.stylegan2 import Discriminator
 
 

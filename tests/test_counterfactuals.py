@@ -659,7 +659,7 @@ def test_the_cli_writes_the_counterfactual_the_path_gif_and_metrics(tmp_path, ca
 
     from explain_engine.classifiers import save_classifier
     from explain_engine.cli import main
-    from explain_engine.demo_classifier import DemoClassifier, DemoClassifierConfig
+    from explain_engine.demo.classifier import DemoClassifier, DemoClassifierConfig
 
     torch.manual_seed(0)
     config = DemoClassifierConfig(

@@ -7,16 +7,16 @@ import pytest
 import torch
 
 from explain_engine.classifiers import DEMO_CLASSIFIER_PATH, load_classifier
-from explain_engine.demo_classifier import DemoClassifier, DemoClassifierConfig, pairwise_ranking_loss
-from explain_engine.metrics import auroc
-from explain_engine.phantoms import make_phantom_dataset
-from explain_engine.training.classifier import (
+from explain_engine.demo.classifier import DemoClassifier, DemoClassifierConfig, pairwise_ranking_loss
+from explain_engine.demo.phantoms import make_phantom_dataset
+from explain_engine.demo.training.classifier import (
     ClassifierTrainingConfig,
     augment_radiographs,
     fit_temperature,
     phantom_tensor,
     train_classifier,
 )
+from explain_engine.metrics.classification import auroc
 
 # Phantom streams the shipped classifier never saw (it was trained and evaluated on seeds 100-103).
 HELD_OUT_SEED = 7

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from explain_engine.gan_metrics import fid, kid, precision_recall
+from explain_engine.metrics.gan import fid, kid, precision_recall
 
 
 def test_identical_distributions_score_as_identical():
@@ -38,7 +38,7 @@ def test_mode_collapse_keeps_precision_but_loses_recall():
 def test_sample_grid_puts_samples_above_the_real_row():
     import torch
 
-    from explain_engine.gan_metrics import sample_grid
+    from explain_engine.metrics.gan import sample_grid
     from explain_engine.stylegan2 import Generator
     from tests.helpers.tiny import TINY_G
 

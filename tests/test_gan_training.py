@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from explain_engine.checkpoints import load_discriminator, load_generator
-from explain_engine.cli import stop_requested_on_signals
-from explain_engine.training.gan import GanTrainer, GanTrainingConfig, augment, train_gan
+from explain_engine.cli.common import stop_requested_on_signals
+from explain_engine.demo.training.gan import GanTrainer, GanTrainingConfig, augment, train_gan
 
 TINY = dict(resolution=16, channel_base=64, channel_max=16, z_dim=16, w_dim=16, mapping_layers=2)
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from explain_engine.metrics import (
+from explain_engine.metrics.classification import (
     accuracy,
     auroc,
     brier_score,

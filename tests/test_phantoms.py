@@ -1,4 +1,4 @@
-"""Tests of the procedural chest radiograph phantoms (explain_engine.phantoms)."""
+"""Tests of the procedural chest radiograph phantoms (explain_engine.demo.phantoms)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from explain_engine import phantoms
+from explain_engine.demo import phantoms
+from explain_engine.demo.phantoms import lungs
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +45,10 @@ def test_processed_bank_cache_roundtrip(tmp_path, monkeypatch):
         boxes=full.boxes[:3],
     )
     monkeypatch.setenv(phantoms.CACHE_ENV, str(tmp_path))
-    file = phantoms._bank_cache_file(phantoms.lung_mask_zip_path())
+    file = lungs._bank_cache_file(phantoms.lung_mask_zip_path())
     assert file.parent == tmp_path
-    phantoms._write_bank(bank, file)
-    back = phantoms._read_bank(file)
+    lungs._write_bank(bank, file)
+    back = lungs._read_bank(file)
     assert back.names == bank.names and back.n_archive == bank.n_archive
     np.testing.assert_array_equal(back.masks, bank.masks)
     np.testing.assert_array_equal(back.base_y, bank.base_y)
@@ -57,7 +58,7 @@ def test_processed_bank_cache_roundtrip(tmp_path, monkeypatch):
 
 def test_missing_archive_raises_clear_error(tmp_path, monkeypatch):
     missing = tmp_path / "torchxrayvision" / "data" / "semantic_masks_v7labs_lungs.zip"
-    monkeypatch.setattr(phantoms, "lung_mask_zip_path", lambda: missing)
+    monkeypatch.setattr(lungs, "lung_mask_zip_path", lambda: missing)
     with pytest.raises(phantoms.LungMaskArchiveNotFoundError, match="semantic_masks_v7labs_lungs.zip"):
         phantoms.load_lung_mask_bank()
     with pytest.raises(FileNotFoundError, match=str(missing)):

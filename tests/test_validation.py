@@ -1,4 +1,4 @@
-"""The ground-truth check of the demo (explain_engine.validation): verdicts, where a change falls, and the
+"""The ground-truth check of the demo (explain_engine.demo.validation): verdicts, where a change falls, and the
 classifier's reliance on the planted shortcut."""
 
 from __future__ import annotations
@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from explain_engine import phantoms
-from explain_engine.projection import ProjectionConfig
-from explain_engine.validation import (
+from explain_engine.demo import phantoms
+from explain_engine.demo.validation import (
     DimensionTruth,
     ValidationReport,
     _change_statistics,
     shortcut_reliance,
     verdict,
 )
+from explain_engine.projection import ProjectionConfig
 
 
 @pytest.mark.parametrize(
@@ -83,7 +83,7 @@ def test_a_classifier_blind_to_the_shortcut_does_not_rely_on_it():
 
 
 def test_the_projection_is_saved_per_chunk_and_an_interrupted_run_resumes(tmp_path, monkeypatch):
-    from explain_engine import validation
+    from explain_engine.demo import validation
     from explain_engine.ranges import estimate_style_ranges
     from tests.helpers.tiny import tiny_generator
     from tests.test_projection import MeanBrightness
@@ -156,7 +156,7 @@ def test_the_expectation_needs_a_selected_pathology_and_a_selected_shortcut_dime
 
 
 def test_the_cache_key_changes_with_the_weights_and_the_projection_settings():
-    from explain_engine.validation import _run_key
+    from explain_engine.demo.validation import _run_key
     from tests.helpers.tiny import tiny_generator
     from tests.test_projection import MeanBrightness
 

@@ -19,8 +19,8 @@ from .api import METHODS, generate, generate_batch, make_config, save_path_gif, 
 from .base import CounterfactualError, CounterfactualResult, resolve_target
 from .dip import DIPConfig
 from .disc import DISCConfig
+from .evaluation import counterfactual_metrics, cout_score
 from .gci import GCIConfig
-from .metrics import counterfactual_metrics, cout_score
 from .saliency import SaliencyConfig
 from .stylespace import StyleSpaceConfig
 

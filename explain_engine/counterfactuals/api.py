@@ -31,6 +31,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from ..images import difference_heatmap, to_uint8
+from ..metrics.fidelity import default_perceptual, perceptual_kind_of
 from .base import (
     AbortFn,
     CounterfactualError,
@@ -43,8 +44,8 @@ from .base import (
 )
 from .dip import DIPConfig, run_dip
 from .disc import DISCConfig, run_disc
+from .evaluation import counterfactual_metrics
 from .gci import GCIConfig, run_gci
-from .metrics import counterfactual_metrics, default_perceptual, perceptual_kind_of
 from .saliency import SaliencyConfig, run_gradcam, run_integrated_gradients
 from .stylespace import StyleSpaceConfig, run_stylespace
 

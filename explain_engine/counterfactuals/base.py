@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from ..classifiers.base import classifier_logit
 from ..device import module_device
 
 __all__ = [
@@ -209,15 +210,6 @@ def target_cross_entropy(logit: torch.Tensor, targets: torch.Tensor, confidence=
     """
     conf = torch.as_tensor(confidence, dtype=logit.dtype, device=logit.device).clamp(1e-6, 1 - 1e-6)
     return F.softplus(-(target_log_odds(logit, targets) - torch.logit(conf)))
-
-
-def classifier_logit(classifier, images: torch.Tensor) -> torch.Tensor:
-    """The label's logit ``[N]``: ``classifier.logit`` when it has one, else the log-odds of its
-    probability."""
-    if hasattr(classifier, "logit"):
-        return classifier.logit(images)
-    p = classifier(images).clamp(1e-6, 1 - 1e-6)
-    return torch.log(p) - torch.log1p(-p)
 
 
 def feature_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

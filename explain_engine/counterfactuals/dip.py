@@ -47,7 +47,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .. import fidelity
+from ..metrics import fidelity
 from .base import (
     ClassifierProbe,
     CounterfactualResult,

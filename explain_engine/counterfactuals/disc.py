@@ -48,7 +48,8 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from .. import fidelity
+from ..metrics import fidelity
+from ..metrics.realism import discriminator_logit
 from .base import (
     ClassifierProbe,
     CounterfactualError,
@@ -66,7 +67,6 @@ from .base import (
     target_cross_entropy,
     target_log_odds,
 )
-from .metrics import discriminator_logit
 from .priors import build_prior
 
 __all__ = ["DISCConfig", "MANIFOLD_TERMS", "run_disc"]

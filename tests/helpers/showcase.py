@@ -1,6 +1,6 @@
 """A review set with lifelike images, for the screenshots of docs/reviewer-guide.md.
 
-Cases are chest radiograph phantoms (explain_engine.phantoms). Each "dimension" is a change rendered into the
+Cases are chest radiograph phantoms (explain_engine.demo.phantoms). Each "dimension" is a change rendered into the
 same phantom: an opacity at the right heart border (pneumonia-like) or a brighter exposure (a shortcut-like,
 global change). Reconstructions are slightly smoothed copies, as a GAN's are.
 """
@@ -14,8 +14,8 @@ import torch
 from django.core.files.base import ContentFile
 from PIL import Image, ImageDraw, ImageFilter
 
+from explain_engine.demo.phantoms import make_phantom
 from explain_engine.images import difference_heatmap, save_flicker_gif
-from explain_engine.phantoms import make_phantom
 from reviewapp.models import ReviewSet
 from tests.factories import (
     CaseFactory,

@@ -162,9 +162,8 @@ def dicom_bytes(
 def tiny_lab_model_files(folder: Path) -> tuple[Path, Path]:
     """(generator + discriminator checkpoint, a 16x16 demo-architecture classifier with named blocks and a
     loss-estimator head) for the Counterfactual lab, whose Grad-CAM and DIP read classifier layers."""
-    from explain_engine.demo_classifier import DemoClassifier, DemoClassifierConfig
-
     from explain_engine.classifiers import save_classifier
+    from explain_engine.demo.classifier import DemoClassifier, DemoClassifierConfig
 
     networks, _ = tiny_model_files(folder)
     torch.manual_seed(0)

@@ -1,7 +1,4 @@
-"""CLI commands of the explanation pipeline: ranges, project, sweep, select.
-
-Registered into ``explain_engine.cli``; run as ``python -m explain_engine <command> --help``.
-"""
+"""Commands of the explanation pipeline (papers/003): ``ranges``, ``project``, ``sweep``, ``select``."""
 
 from __future__ import annotations
 
@@ -14,26 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .cli import TqdmProgress, command
-
-
-def _load_models(args, *, need_classifier: bool):
-    from .checkpoints import load_discriminator, load_generator
-    from .classifiers import load_classifier
-
-    G = load_generator(args.generator)
-    D = None
-    if getattr(args, "discriminator", None):
-        D = load_discriminator(args.discriminator)
-    C = None
-    if need_classifier or getattr(args, "classifier", None):
-        if not args.classifier:
-            raise SystemExit("error: --classifier is required")
-        C = load_classifier(args.classifier, target=getattr(args, "target", None))
-    return G, D, C
-
-
-# ---------------------------------------------------------------------------------------------------------------
+from ..selection import AGGREGATES, SelectionConfig
+from ..sweep import SweepConfig
+from .common import TqdmProgress, add_device_argument, command, load_models
 
 
 def _ranges_args(p: argparse.ArgumentParser) -> None:
@@ -45,14 +25,15 @@ def _ranges_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=512)
     p.add_argument("--truncation", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
+    add_device_argument(p)
 
 
 @command("ranges", "estimate min/max/mean/std/percentiles of every style dimension", _ranges_args)
 def _ranges(args: argparse.Namespace) -> int:
-    from .checkpoints import load_generator
-    from .ranges import estimate_style_ranges
+    from ..checkpoints import load_generator
+    from ..ranges import estimate_style_ranges
 
-    G = load_generator(args.generator)
+    G = load_generator(args.generator, device=args.device)
     bar = TqdmProgress("ranges", unit="sample")
     r = estimate_style_ranges(
         G,
@@ -87,7 +68,7 @@ def _project_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", help="target label of the classifier (default Pneumonia)")
     p.add_argument("--ranges", help="style-ranges file: start from its mean S (default: styles of w_avg)")
     p.add_argument("--out", required=True, help="output folder")
-    from .projection import ProjectionConfig
+    from ..projection import ProjectionConfig
 
     default = ProjectionConfig()
     p.add_argument("--steps", type=int, default=default.steps, help=f"Adam steps [{default.steps}]")
@@ -102,17 +83,18 @@ def _project_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--batch", type=int, default=default.batch_size, help=f"images per batch [{default.batch_size}]"
     )
+    add_device_argument(p)
 
 
 @command(
     "project", "project images into StyleSpace (500 Adam steps on S, Eq. 2 of papers/003)", _project_args
 )
 def _project(args: argparse.Namespace) -> int:
-    from .images import list_image_files, read_radiograph, resize_square, save_png, to_tensor
-    from .projection import ProjectionConfig, project_images
-    from .ranges import StyleRanges
+    from ..images import list_image_files, read_radiograph, resize_square, save_png, to_tensor
+    from ..projection import ProjectionConfig, project_images
+    from ..ranges import StyleRanges
 
-    G, D, C = _load_models(args, need_classifier=False)
+    G, D, C = load_models(args, need_classifier=False)
     files: list[Path] = []
     for item in args.images:
         p = Path(item)
@@ -174,21 +156,27 @@ def _sweep_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target")
     p.add_argument("--ranges", required=True, help="style-ranges file")
     p.add_argument("--out", required=True, help="sweep folder (resumes if it holds the same sweep)")
-    p.add_argument("--mode", choices=["exact", "screening", "naive"], default="exact")
-    p.add_argument("--clamp", choices=["minmax", "percentile"], default="minmax")
+    p.add_argument("--mode", choices=["exact", "screening", "naive"], default=SweepConfig.mode)
+    p.add_argument("--clamp", choices=["minmax", "percentile"], default=SweepConfig.clamp)
     p.add_argument("--percentile", type=float)
-    p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--top-k", type=int, default=64, help="screening: dimensions per image evaluated exactly")
+    p.add_argument("--batch", type=int, default=SweepConfig.batch_size)
+    p.add_argument(
+        "--top-k",
+        type=int,
+        default=SweepConfig.screening_top_k,
+        help="screening: dimensions per image evaluated exactly",
+    )
+    add_device_argument(p)
 
 
 @command(
     "sweep", "clamp every style dimension to its min and max and record the classifier deltas", _sweep_args
 )
 def _sweep(args: argparse.Namespace) -> int:
-    from .ranges import StyleRanges
-    from .sweep import SweepConfig, sweep_deltas
+    from ..ranges import StyleRanges
+    from ..sweep import SweepConfig, sweep_deltas
 
-    G, _, C = _load_models(args, need_classifier=True)
+    G, _, C = load_models(args, need_classifier=True)
     styles = torch.from_numpy(np.load(args.styles)).float()
     cfg = SweepConfig(
         mode=args.mode,
@@ -214,23 +202,24 @@ def _sweep(args: argparse.Namespace) -> int:
 def _select_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("sweep", help="sweep folder")
     p.add_argument("--generator", required=True, help="for the style layout")
-    p.add_argument("--aggregate", choices=["mean_abs", "fraction", "mean_raise"], default="mean_abs")
-    p.add_argument("--delta", type=float, default=0.3)
-    p.add_argument("--min-fraction", type=float, default=0.1)
+    p.add_argument("--aggregate", choices=AGGREGATES, default=SelectionConfig.aggregate)
+    p.add_argument("--delta", type=float, default=SelectionConfig.delta)
+    p.add_argument("--min-fraction", type=float, default=SelectionConfig.min_fraction)
     p.add_argument(
         "--top-k", type=int, help="select the K strongest dimensions instead of those above the threshold"
     )
     p.add_argument("--csv", help="write the ranking of all dimensions here")
     p.add_argument("--show", type=int, default=20, help="print this many top dimensions")
+    add_device_argument(p)
 
 
 @command("select", "rank style dimensions by their effect and select those above delta", _select_args)
 def _select(args: argparse.Namespace) -> int:
-    from .checkpoints import load_generator
-    from .selection import select_dimensions
-    from .sweep import open_deltas
+    from ..checkpoints import load_generator
+    from ..selection import select_dimensions
+    from ..sweep import open_deltas
 
-    layout = load_generator(args.generator).style_layout
+    layout = load_generator(args.generator, device=args.device).style_layout
     deltas, _, _ = open_deltas(args.sweep)
     if args.top_k is not None and args.top_k < 1:
         raise SystemExit("error: --top-k must be at least 1")
@@ -240,7 +229,7 @@ def _select(args: argparse.Namespace) -> int:
         aggregate=args.aggregate,
         delta=args.delta,
         min_fraction=args.min_fraction,
-        top_k=args.top_k,
+        strongest_k=args.top_k,
     )
     rule = f"top {args.top_k}" if args.top_k else f"delta {args.delta}"
     print(f"selected: {len(sel.selected)} of {layout.dims} (aggregate {args.aggregate}, {rule})")
@@ -258,146 +247,4 @@ def _select(args: argparse.Namespace) -> int:
             w.writeheader()
             w.writerows(rows)
         print(f"written: {args.csv}")
-    return 0
-
-
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def _demo_cases_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("out", help="folder to write (heldout/, review/, labels.csv, cases.json)")
-    p.add_argument("--heldout", type=int, default=200)
-    p.add_argument("--review", type=int, default=20)
-    p.add_argument("--size", type=int, default=64, help="image side in pixels (the demo GAN's resolution)")
-
-
-@command(
-    "make-demo-cases",
-    "write the demo study's held-out and review phantoms with a labels CSV",
-    _demo_cases_args,
-)
-def _make_demo_cases(args: argparse.Namespace) -> int:
-    from .demo_cases import make_demo_cases
-
-    bar = TqdmProgress("cases", unit="case")
-    cases = make_demo_cases(
-        args.out, heldout=args.heldout, review=args.review, size=args.size, progress_fn=bar
-    )
-    bar.close()
-    positives = sum(c.label for c in cases)
-    print(f"cases: {len(cases)} ({positives} positive)")
-    print(f"written: {Path(args.out) / 'labels.csv'}")
-    return 0
-
-
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def _evaluate_gan_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("generator", help="generator checkpoint")
-    p.add_argument("--classifier", default="demo", help="feature network (default: the demo classifier)")
-    p.add_argument("--real", type=int, default=2000, help="real phantoms to compare with")
-    p.add_argument("--fake", type=int, default=2000)
-    p.add_argument("--seed", type=int, default=3000, help="phantom stream of the real images")
-    p.add_argument("--json", help="write the figures here")
-    p.add_argument(
-        "--grid",
-        help="also write a PNG of samples (two rows, fixed noise) above real phantoms (one row) here",
-    )
-
-
-@command(
-    "evaluate-gan",
-    "KID, FID, precision and recall of a generator against phantoms (classifier features)",
-    _evaluate_gan_args,
-)
-def _evaluate_gan(args: argparse.Namespace) -> int:
-    from .checkpoints import load_generator
-    from .classifiers import load_classifier
-    from .gan_metrics import evaluate_generator, sample_grid
-    from .images import to_tensor
-    from .phantoms import make_phantom_dataset
-
-    G = load_generator(args.generator)
-    clf = load_classifier(args.classifier)
-    ds = make_phantom_dataset(args.real, size=G.img_resolution, seed=args.seed, split="train")
-    real = to_tensor(list(ds.images_float()))
-    q = evaluate_generator(G, clf, real, num_fake=args.fake)
-    for key, value in q.as_dict().items():
-        print(f"{key}: {value:.5g}" if isinstance(value, float) else f"{key}: {value}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(q.as_dict(), indent=1))
-    if args.grid:
-        from PIL import Image
-
-        Path(args.grid).parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(sample_grid(G, real)).save(args.grid, optimize=True)
-        print(f"grid: {args.grid}")
-    return 0
-
-
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def _validate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--generator", default="explain_engine/assets/demo/generator.pt")
-    p.add_argument("--classifier", default="demo")
-    p.add_argument("--out", default="var/validation", help="work folder (cached ranges, styles, sweep)")
-    p.add_argument("--images", type=int, default=200)
-    p.add_argument("--steps", type=int, default=500, help="projection steps")
-    p.add_argument("--mode", choices=["exact", "screening"], default="exact")
-    p.add_argument("--aggregate", choices=["mean_abs", "fraction", "mean_raise"], default="mean_abs")
-    p.add_argument("--delta", type=float, default=0.3)
-    p.add_argument(
-        "--top-k", type=int, help="select the K strongest dimensions instead of those above the threshold"
-    )
-    p.add_argument("--top", type=int, default=10, help="report at least this many dimensions")
-    p.add_argument("--ranges-samples", type=int, default=100_000)
-    p.add_argument("--markdown", help="write the result table here")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
-
-
-@command(
-    "validate-demo",
-    "check which selected style dimensions act on the planted pathology or shortcut",
-    _validate_args,
-)
-def _validate_demo(args: argparse.Namespace) -> int:
-    from .checkpoints import load_discriminator, load_generator
-    from .classifiers import load_classifier
-    from .validation import markdown_table, validate_demo
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.top_k is not None and args.top_k < 1:
-        raise SystemExit("error: --top-k must be at least 1")
-    G, D = load_generator(args.generator), load_discriminator(args.generator)
-    clf = load_classifier(args.classifier)
-    report = validate_demo(
-        G,
-        D,
-        clf,
-        args.out,
-        num_images=args.images,
-        projection_steps=args.steps,
-        sweep_mode=args.mode,
-        aggregate=args.aggregate,
-        delta=args.delta,
-        top_k=args.top_k,
-        top=args.top,
-        ranges_samples=args.ranges_samples,
-        progress_fn=lambda d, t, m: print(f"[{d}/{t}] {m}", flush=True),
-    )
-    table = markdown_table(report)
-    print(f"images: {report.num_images}  selected: {report.selected} of {report.dims}")
-    print(f"fidelity: {json.dumps(report.fidelity)}")
-    print(f"probes: {json.dumps(report.probes)}")
-    print(f"shortcut reliance: {json.dumps(report.shortcut_reliance)}")
-    print(table)
-    found = report.found
-    print(f"pathology dimensions selected: {found['pathology']}")
-    print(f"shortcut dimensions selected: {found['shortcut']}")
-    print(f"expectation_met: {'true' if report.expectation_met else 'false'}")
-    if args.markdown:
-        Path(args.markdown).write_text(table)
     return 0

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..demo_classifier import DemoClassifier, DemoClassifierConfig, pairwise_ranking_loss
-from ..metrics import classification_metrics
+from ...metrics.classification import classification_metrics
+from ..classifier import DemoClassifier, DemoClassifierConfig, pairwise_ranking_loss
 from ..phantoms import PhantomDataset
 
 __all__ = [
@@ -134,7 +134,7 @@ def _probabilities(model: DemoClassifier, images: torch.Tensor, batch_size: int 
     model.eval()
     out = [model(images[i : i + batch_size]) for i in range(0, images.shape[0], batch_size)]
     model.train(was_training)
-    return torch.cat(out).numpy().astype(np.float64)
+    return torch.cat(out).cpu().numpy().astype(np.float64)
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -174,7 +174,7 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 @torch.no_grad()
 def _logits(model: DemoClassifier, images: torch.Tensor, batch_size: int = 256) -> np.ndarray:
     out = [model.logit(images[i : i + batch_size]) for i in range(0, images.shape[0], batch_size)]
-    return torch.cat(out).numpy().astype(np.float64)
+    return torch.cat(out).cpu().numpy().astype(np.float64)
 
 
 def evaluate_on_phantoms(model: DemoClassifier, dataset: PhantomDataset) -> dict:
@@ -203,6 +203,7 @@ def train_classifier(
     eval_sets: dict[str, PhantomDataset] | None = None,
     progress_fn: ProgressFn | None = None,
     abort_fn: Callable[[], bool] | None = None,
+    device: str | torch.device = "cpu",
 ) -> tuple[DemoClassifier, dict]:
     """Train the demo classifier with its loss-estimator head on phantoms.
 
@@ -215,6 +216,8 @@ def train_classifier(
         eval_sets: more phantom sets evaluated once at the end, e.g. ``{"neutral": ..., "flipped": ...}``.
         progress_fn: called as ``progress_fn(step, total_steps, message)`` after every step.
         abort_fn: polled every step; when it returns True training stops and the model so far is returned.
+        device: where the model trains (initialisation, batch order and augmentation are drawn on the CPU, so
+            they do not depend on it); the model is returned there.
 
     Returns:
         ``(model, metrics)``: the model in eval mode and a JSON-ready dict with ``config``, ``history`` (one
@@ -233,16 +236,16 @@ def train_classifier(
     if config.threads > 0:
         torch.set_num_threads(config.threads)
     try:
-        return _train(train, val, config, eval_sets or {}, progress_fn, abort_fn)
+        return _train(train, val, config, eval_sets or {}, progress_fn, abort_fn, torch.device(device))
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _train(train, val, config, eval_sets, progress_fn, abort_fn) -> tuple[DemoClassifier, dict]:
+def _train(train, val, config, eval_sets, progress_fn, abort_fn, device) -> tuple[DemoClassifier, dict]:
     start = time.time()
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    model = DemoClassifier(config.model)
+    model = DemoClassifier(config.model).to(device)
     model.train()
     images = phantom_tensor(train)
     labels = torch.from_numpy(train.labels.astype(np.float32))
@@ -273,6 +276,7 @@ def _train(train, val, config, eval_sets, progress_fn, abort_fn) -> tuple[DemoCl
                     brightness=config.brightness,
                     contrast=config.contrast,
                 )
+            x, y = x.to(device), y.to(device)
             logit, estimate = model.logit_and_loss_estimate(x, detach_loss_head=config.detach_loss_head)
             ce_each = F.binary_cross_entropy_with_logits(logit, y, reduction="none")
             ranking = pairwise_ranking_loss(estimate, ce_each, margin=config.ranking_margin)

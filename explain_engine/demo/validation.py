@@ -30,12 +30,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .demo_cases import HELDOUT_SEED
+from ..device import module_device
+from ..projection import ProjectionConfig, fidelity_summary, project_images
+from ..ranges import StyleRanges, estimate_style_ranges
+from ..selection import Selection, SelectionConfig, select_dimensions
+from ..sweep import SweepConfig, open_deltas, sweep_deltas
+from .cases import HELDOUT_SEED
 from .phantoms import PhantomDataset, make_phantom, make_phantom_dataset
-from .projection import ProjectionConfig, fidelity_summary, project_images
-from .ranges import StyleRanges, estimate_style_ranges
-from .selection import Selection, select_dimensions
-from .sweep import SweepConfig, open_deltas, sweep_deltas
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -123,7 +124,7 @@ def shortcut_reliance(classifier, size: int, *, n: int = 150, seed: int = 5) -> 
 
     def probs(images):
         x = torch.from_numpy(np.stack(images)).float().unsqueeze(1) * 2 - 1
-        return classifier(x).float().numpy()
+        return classifier(x).float().cpu().numpy()
 
     change = probs(on) - probs(off)
     return {
@@ -195,6 +196,7 @@ def measure_dimensions(
     opacity = dataset.opacity_masks.astype(np.float64)
     lungs = dataset.lung_masks.astype(bool)
     rows = []
+    styles = styles.to(module_device(G))
     base_imgs = torch.cat(
         [
             G.synthesize_from_styles(styles[i : i + batch_size]).clamp(-1, 1)
@@ -217,7 +219,7 @@ def measure_dimensions(
                 for i in range(0, len(s2), batch_size)
             ]
         )
-        delta = ((pert - base_imgs).abs()[:, 0] / 2).numpy()
+        delta = ((pert - base_imgs).abs()[:, 0] / 2).cpu().numpy()
         st = _change_statistics(delta, opacity, lungs, dataset.labels)
         dp = float((probs(probes["pathology"], pert) - base_p["pathology"]).abs().mean())
         ds = float((probs(probes["shortcut"], pert) - base_p["shortcut"]).abs().mean())
@@ -319,10 +321,10 @@ def validate_demo(
     *,
     num_images: int = 200,
     projection_steps: int = 500,
-    sweep_mode: str = "exact",
-    aggregate: str = "mean_abs",
-    delta: float = 0.3,
-    top_k: int | None = None,
+    sweep_mode: str = SweepConfig.mode,
+    aggregate: str = SelectionConfig.aggregate,
+    delta: float = SelectionConfig.delta,
+    strongest_k: int | None = SelectionConfig.strongest_k,
     top: int = 10,
     ranges_samples: int = 100_000,
     probe_epochs: int = 4,
@@ -372,7 +374,7 @@ def validate_demo(
     )
     deltas, _, _ = open_deltas(sweep_dir)
     selection = select_dimensions(
-        np.asarray(deltas), G.style_layout, aggregate=aggregate, delta=delta, top_k=top_k
+        np.asarray(deltas), G.style_layout, aggregate=aggregate, delta=delta, strongest_k=strongest_k
     )
     say(3, "training probes")
     probes = train_probes(size, epochs=probe_epochs)
@@ -393,7 +395,7 @@ def validate_demo(
             "sweep_mode": sweep_mode,
             "aggregate": aggregate,
             "delta": delta,
-            "top_k": top_k,
+            "strongest_k": strongest_k,
         },
         seconds=time.time() - t0,
     )

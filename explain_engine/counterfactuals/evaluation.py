@@ -36,18 +36,17 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from .. import fidelity
+from ..metrics import fidelity
+from ..metrics.fidelity import default_perceptual
+from ..metrics.realism import discriminator_logit
 from .base import CounterfactualError, as_image_batch, resolve_target, target_probability
 
 __all__ = [
     "CoutCurve",
     "counterfactual_metrics",
     "cout_score",
-    "discriminator_logit",
     "explanation_locality",
-    "perceptual_kind_of",
 ]
 
 
@@ -170,53 +169,6 @@ def explanation_locality(
     else:
         out["pointing_game_opacity"] = math.nan
     return out
-
-
-class _OneImagePerGroup:
-    """The discriminator's minibatch-stddev layer sees each image as its own group while in this context, so
-    one image's score does not depend on the others in its batch."""
-
-    def __init__(self, D):
-        self.layer = getattr(getattr(D, "b4", None), "mbstd", None)
-
-    def __enter__(self):
-        if self.layer is not None:
-            self.saved = self.layer.group_size
-            self.layer.group_size = 1
-
-    def __exit__(self, *exc):
-        if self.layer is not None:
-            self.layer.group_size = self.saved
-
-
-def discriminator_logit(D, images: torch.Tensor) -> torch.Tensor:
-    """D's score ``[N]`` (higher = more real) for images ``[N, C, H, W]`` in [-1, 1], resized (bilinear,
-    antialiased) to D's resolution when they differ. Differentiable w.r.t. ``images``."""
-    res = getattr(D, "img_resolution", None)
-    if res is not None and tuple(images.shape[-2:]) != (res, res):
-        images = F.interpolate(
-            images, size=(res, res), mode="bilinear", align_corners=False, antialias=images.shape[-1] > res
-        )
-    with _OneImagePerGroup(D):
-        return D(images).flatten()
-
-
-def perceptual_kind_of(perceptual) -> str:
-    """``"lpips-alex"``, ``"classifier-features"`` or ``"none"``."""
-    return getattr(perceptual, "kind", "none") if perceptual is not None else "none"
-
-
-def default_perceptual(classifier) -> fidelity.PerceptualDistance | None:
-    """LPIPS when its backbone is on disk, else the distance on the classifier's default feature layers; None
-    when neither is available."""
-    feats = getattr(classifier, "features", None)
-    names = getattr(classifier, "feature_layer_names", None)
-    if feats is not None and callable(names) and not names():
-        feats = None
-    try:
-        return fidelity.PerceptualDistance(feats)
-    except ValueError:
-        return None
 
 
 @torch.no_grad()

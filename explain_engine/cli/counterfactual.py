@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .cli import TqdmProgress, command
+from .common import TqdmProgress, command
 
 # The option that ``--steps`` sets for each method (its main optimisation length).
 STEPS_OPTION = {
@@ -25,7 +25,7 @@ STEPS_OPTION = {
 
 
 def _counterfactual_args(p: argparse.ArgumentParser) -> None:
-    from .counterfactuals import METHODS
+    from ..counterfactuals import METHODS
 
     p.add_argument("image", help="the query image (PNG/JPEG/DICOM)")
     p.add_argument(
@@ -149,11 +149,11 @@ def _read_mask(path: str, size: int) -> np.ndarray:
     _counterfactual_args,
 )
 def _counterfactual(args: argparse.Namespace) -> int:
-    from .checkpoints import load_discriminator, load_generator
-    from .classifiers import ClassifierError, load_classifier
-    from .counterfactuals import CounterfactualError, generate, save_result
-    from .images import ImageReadError, read_radiograph, resize_square, to_tensor
-    from .ranges import StyleRanges
+    from ..checkpoints import load_discriminator, load_generator
+    from ..classifiers import ClassifierError, load_classifier
+    from ..counterfactuals import CounterfactualError, generate, save_result
+    from ..images import ImageReadError, read_radiograph, resize_square, to_tensor
+    from ..ranges import StyleRanges
 
     if args.threads:
         torch.set_num_threads(args.threads)

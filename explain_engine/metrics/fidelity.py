@@ -126,6 +126,24 @@ class PerceptualDistance(torch.nn.Module):
         return feature_distance(self.features_fn(a.clamp(-1, 1)), self.features_fn(b.clamp(-1, 1)))
 
 
+def perceptual_kind_of(perceptual) -> str:
+    """``"lpips-alex"``, ``"classifier-features"`` or ``"none"``."""
+    return getattr(perceptual, "kind", "none") if perceptual is not None else "none"
+
+
+def default_perceptual(classifier) -> PerceptualDistance | None:
+    """LPIPS when its backbone is on disk, else the distance on the classifier's default feature layers; None
+    when neither is available."""
+    feats = getattr(classifier, "features", None)
+    names = getattr(classifier, "feature_layer_names", None)
+    if feats is not None and callable(names) and not names():
+        feats = None
+    try:
+        return PerceptualDistance(feats)
+    except ValueError:
+        return None
+
+
 def summary(values: Sequence[float]) -> dict[str, float]:
     """Median, mean, min and max of a list of numbers (NaN-free)."""
     v = sorted(float(x) for x in values if not math.isnan(float(x)))

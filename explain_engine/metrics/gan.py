@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from scipy import linalg
 
-from .images import to_uint8
+from ..device import module_device
+from ..images import to_uint8
 
 
 @dataclass
@@ -111,9 +112,10 @@ def generate_images(
 ) -> torch.Tensor:
     """``n`` random images [n, C, H, W] in [-1, 1] with fixed noise."""
     gen = torch.Generator().manual_seed(seed)
+    device = module_device(G)
     out = []
     for i in range(0, n, batch_size):
-        z = torch.randn([min(batch_size, n - i), G.z_dim], generator=gen)
+        z = torch.randn([min(batch_size, n - i), G.z_dim], generator=gen).to(device)
         out.append(G.synthesize(G.mapping(z, truncation_psi=truncation_psi), noise_mode="const").clamp(-1, 1))
     return torch.cat(out)
 

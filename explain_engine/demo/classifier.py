@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .classifiers import DEFAULT_TARGET, ImageClassifier, InputTransform
+from ..classifiers import DEFAULT_TARGET, ImageClassifier, InputTransform
 
 __all__ = [
     "DemoClassifier",

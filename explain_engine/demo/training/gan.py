@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..checkpoints import _atomic_torch_save, network_record, save_networks
+from ...checkpoints import _atomic_torch_save, network_record, save_networks
 from ..stylegan2 import Discriminator, Generator, discriminator_kwargs, generator_kwargs
 
 ProgressFn = Callable[[int, int, str], None]
@@ -89,19 +89,20 @@ def _to_tensor_images(images: np.ndarray) -> torch.Tensor:
 class GanTrainer:
     """Holds networks, optimisers and state; ``step()`` runs one minibatch of G and D updates."""
 
-    def __init__(self, cfg: GanTrainingConfig, images: np.ndarray):
+    def __init__(self, cfg: GanTrainingConfig, images: np.ndarray, *, device: str | torch.device = "cpu"):
         self.cfg = cfg
+        self.device = torch.device(device)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         self.gen = torch.Generator().manual_seed(cfg.seed + 1)
-        self.data = _to_tensor_images(images)
+        self.data = _to_tensor_images(images).to(self.device)
         res = self.data.shape[-1]
         gk = generator_kwargs(cfg.preset, **cfg.overrides)
         if gk["img_resolution"] != res:
             raise ValueError(f"preset {cfg.preset} is {gk['img_resolution']}px but the images are {res}px")
-        self.G = Generator(**gk).train()
-        self.D = Discriminator(**discriminator_kwargs(cfg.preset, **cfg.overrides)).train()
+        self.G = Generator(**gk).train().to(self.device)
+        self.D = Discriminator(**discriminator_kwargs(cfg.preset, **cfg.overrides)).train().to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         mb_ratio = cfg.r1_interval / (cfg.r1_interval + 1)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.g_lr, betas=cfg.betas)
@@ -156,13 +157,13 @@ class GanTrainer:
 
     # -- training ------------------------------------------------------------------------------------------------
     def _latents(self, n: int) -> torch.Tensor:
-        z = torch.randn([n, self.G.z_dim])
+        z = torch.randn([n, self.G.z_dim]).to(self.device)
         ws = self.G.mapping(z)
         if self.cfg.style_mixing_prob > 0:
             cutoff = torch.randint(1, ws.shape[1], [])
             if torch.rand([]) >= self.cfg.style_mixing_prob:
                 cutoff = torch.tensor(ws.shape[1])
-            ws2 = self.G.mapping(torch.randn_like(z), skip_w_avg_update=True)
+            ws2 = self.G.mapping(torch.randn(z.shape).to(self.device), skip_w_avg_update=True)
             ws = torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)
         return ws
 
@@ -192,7 +193,7 @@ class GanTrainer:
         logits_fake = self.D(augment(fake, p, self.gen))
         logits_real = self.D(augment(real_in, p, self.gen))
         loss_d = F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
-        r1 = torch.zeros([])
+        r1 = torch.zeros([], device=self.device)
         if do_r1:
             (grad,) = torch.autograd.grad(logits_real.sum(), real_in, create_graph=True)
             r1 = grad.square().sum(dim=[1, 2, 3]).mean()
@@ -240,6 +241,7 @@ def train_gan(
     abort_fn: Callable[[], bool] | None = None,
     max_seconds: float | None = None,
     init_from: str | Path | None = None,
+    device: str | torch.device = "cpu",
 ) -> Path:
     """Train (or resume training) the demo StyleGAN2 on ``images`` (uint8 [N, H, W]) until ``cfg.total_kimg``.
 
@@ -248,12 +250,14 @@ def train_gan(
     saving, when ``abort_fn()`` is true or ``max_seconds`` have passed. Without a training state in
     ``out_dir``, ``init_from`` (a network file with ``G``, ``G_ema`` and ``D``, e.g. the shipped demo networks)
     continues from those weights with fresh optimiser state, counting images from its ``kimg`` metadata.
+    The networks train on ``device``; random draws stay on the CPU's generators, so a run resumes the same way
+    wherever it continues.
     """
     cfg = cfg or GanTrainingConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     state_path, net_path = out / "training-state.pt", out / "network.pt"
-    trainer = GanTrainer(cfg, images)
+    trainer = GanTrainer(cfg, images, device=device)
     if state_path.exists():
         trainer.load_state(torch.load(state_path, map_location="cpu", weights_only=True))
     elif init_from is not None:
