@@ -1,18 +1,22 @@
-"""Reachability of what the product needs: the database, the broker and at least one Celery worker."""
+"""Reachability of what the product needs: the database, the broker and at least one Celery worker, and the
+device each of them runs the engine on (``ENGINE_DEVICE``)."""
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from django.db import connection
 
+from reviewapp.bridge.models import engine_device_description
 from reviewapp.celery import app
 
 logger = logging.getLogger(__name__)
 
 WORKER_PING_TIMEOUT_S = 2.0
+#: The worker control command that answers with the worker's engine device (declared in reviewapp.tasks.system).
+ENGINE_DEVICE_COMMAND = "engine_device"
 
 
 @dataclass(frozen=True)
@@ -20,12 +24,16 @@ class Health:
     database: bool
     broker: bool
     worker: bool
+    #: This (web) process's engine device, e.g. ``cpu (1 threads)`` or ``cuda:0 (NVIDIA H200, 139 GiB)``.
+    device: str = ""
+    #: The engine device of the worker that answered, by worker name.
+    worker_devices: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return self.database and self.broker and self.worker
 
-    def as_dict(self) -> dict[str, bool]:
+    def as_dict(self) -> dict[str, bool | str | dict[str, str]]:
         return asdict(self)
 
 
@@ -69,8 +77,39 @@ def worker_is_up(*, timeout_s: float = WORKER_PING_TIMEOUT_S) -> bool:
         return False
 
 
+def worker_devices(*, timeout_s: float = WORKER_PING_TIMEOUT_S) -> dict[str, str]:
+    """The engine device of the first worker that answers within ``timeout_s`` seconds, by worker name."""
+    try:
+        with app.connection_for_write() as conn:
+            replies = app.control.broadcast(
+                ENGINE_DEVICE_COMMAND, reply=True, timeout=timeout_s, limit=1, connection=conn
+            )
+    except Exception:
+        logger.exception("Health check: asking the workers for their device failed.")
+        return {}
+    devices = {}
+    for reply in replies or []:
+        for name, answer in reply.items():
+            if isinstance(answer, dict) and "device" in answer:
+                devices[name] = str(answer["device"])
+    return devices
+
+
+def process_device() -> str:
+    try:
+        return engine_device_description()
+    except Exception as error:  # a bad ENGINE_DEVICE is reported here rather than failing the check
+        return f"error: {error}"
+
+
 def health_check() -> Health:
     database = database_is_up()
     broker = broker_is_up()
     worker = broker and worker_is_up()
-    return Health(database=database, broker=broker, worker=worker)
+    return Health(
+        database=database,
+        broker=broker,
+        worker=worker,
+        device=process_device(),
+        worker_devices=worker_devices() if worker else {},
+    )

@@ -124,6 +124,10 @@ SWEEP_GALLERIES_AT_FINISH = int(os.environ.get("SWEEP_GALLERIES_AT_FINISH", "10"
 # CPU threads PyTorch uses in each process; several worker processes with many threads each on a small machine
 # slow one another down badly.
 TORCH_NUM_THREADS = int(os.environ.get("TORCH_NUM_THREADS", "1"))
+# Where this process's engine work runs: "auto" (the first CUDA GPU when PyTorch sees one, else the CPU), "cpu",
+# "cuda" or "cuda:N". Resolved by reviewapp.bridge.models.engine_device; a name that fits no device here is a
+# configuration error.
+ENGINE_DEVICE = os.environ.get("ENGINE_DEVICE", "auto")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

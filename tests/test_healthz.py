@@ -1,4 +1,4 @@
-"""/healthz reports whether the database, the broker and a worker are reachable."""
+"""/healthz reports whether the database, the broker and a worker are reachable, and their engine devices."""
 
 from __future__ import annotations
 
@@ -22,7 +22,13 @@ def test_it_answers_200_when_everything_is_up(client, transactional_db, celery_w
     response = client.get("/healthz")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": True, "broker": True, "worker": True}
+    body = response.json()
+    device, worker_devices = body.pop("device"), body.pop("worker_devices")
+    assert body == {"status": "ok", "database": True, "broker": True, "worker": True}
+    # No GPU here: ENGINE_DEVICE "auto" is the CPU, in this process and in the worker that answered.
+    assert device.startswith("cpu")
+    assert len(worker_devices) == 1
+    assert next(iter(worker_devices.values())).startswith("cpu")
 
 
 @pytest.mark.django_db
@@ -32,7 +38,15 @@ def test_it_answers_503_when_no_worker_listens(client, tmp_path, restore_broker)
     response = client.get("/healthz")
 
     assert response.status_code == 503
-    assert response.json() == {"status": "unavailable", "database": True, "broker": True, "worker": False}
+    body = response.json()
+    assert body.pop("device").startswith("cpu")
+    assert body == {
+        "status": "unavailable",
+        "database": True,
+        "broker": True,
+        "worker": False,
+        "worker_devices": {},
+    }
 
 
 @pytest.mark.django_db
@@ -43,7 +57,15 @@ def test_it_answers_503_when_the_broker_is_down(client, restore_broker):
     response = client.get("/healthz")
 
     assert response.status_code == 503
-    assert response.json() == {"status": "unavailable", "database": True, "broker": False, "worker": False}
+    body = response.json()
+    assert body.pop("device").startswith("cpu")
+    assert body == {
+        "status": "unavailable",
+        "database": True,
+        "broker": False,
+        "worker": False,
+        "worker_devices": {},
+    }
 
 
 def test_it_answers_503_when_the_database_is_unreachable(client):

@@ -37,3 +37,85 @@ def test_the_contract_catches_an_engine_module_that_imports_django(tmp_path):
     assert result.returncode != 0
     assert "explain_engine is not allowed to import django" in result.stdout
     assert "explain_engine.sweep -> django" in result.stdout
+
+
+def app_contracts() -> str:
+    """The project's import-linter settings with only the contracts about the app (their names say reviewapp)."""
+    text = (REPO_ROOT / "pyproject.toml").read_text()
+    head = text[text.index("[tool.importlinter]") :]
+    settings, *contracts = head.split("[[tool.importlinter.contracts]]")
+    settings = settings.split("\n[", 1)[0]
+    keep = [block for block in contracts if "reviewapp" in block.split("\n", 2)[1]]
+    return settings + "".join(
+        "\n[[tool.importlinter.contracts]]" + block.split("\n[tool.", 1)[0] for block in keep
+    )
+
+
+def app_skeleton(root: Path) -> None:
+    """Empty packages for every module the app's contracts name, checked against those contracts only."""
+    (root / "pyproject.toml").write_text(app_contracts())
+    for package in ("explain_engine", "reviewapp"):
+        (root / package).mkdir()
+        (root / package / "__init__.py").write_text("")
+    for layer in (
+        "api",
+        "views",
+        "tasks",
+        "management",
+        "forms",
+        "services",
+        "explore",
+        "selectors",
+        "bridge",
+    ):
+        (root / "reviewapp" / layer).mkdir()
+        (root / "reviewapp" / layer / "__init__.py").write_text("")
+    (root / "explain_engine" / "sweep.py").write_text("")
+
+
+def test_the_skeleton_keeps_every_contract(tmp_path):
+    app_skeleton(tmp_path)
+
+    result = lint_imports(tmp_path)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_only_the_bridge_may_import_the_engine(tmp_path):
+    app_skeleton(tmp_path)
+    (tmp_path / "reviewapp" / "bridge" / "sweeps.py").write_text("import explain_engine.sweep\n")
+    (tmp_path / "reviewapp" / "services" / "sweeps.py").write_text("import explain_engine.sweep\n")
+
+    result = lint_imports(tmp_path)
+
+    assert result.returncode != 0
+    assert "reviewapp.services.sweeps -> explain_engine.sweep" in result.stdout
+    assert "reviewapp.bridge.sweeps -> explain_engine.sweep" not in result.stdout
+
+
+def test_services_may_not_import_tasks(tmp_path):
+    app_skeleton(tmp_path)
+    (tmp_path / "reviewapp" / "tasks" / "sweeps.py").write_text("import reviewapp.services.sweeps\n")
+    (tmp_path / "reviewapp" / "services" / "sweeps.py").write_text(
+        "def launch():\n    from reviewapp.tasks import sweeps\n"
+    )
+
+    result = lint_imports(tmp_path)
+
+    assert result.returncode != 0
+    assert "reviewapp.services.sweeps -> reviewapp.tasks.sweeps" in result.stdout
+
+
+def test_an_import_circle_inside_the_app_is_caught(tmp_path):
+    app_skeleton(tmp_path)
+    (tmp_path / "reviewapp" / "services" / "sweeps.py").write_text(
+        "from reviewapp.services import dimensions\n"
+    )
+    (tmp_path / "reviewapp" / "services" / "dimensions.py").write_text(
+        "def render():\n    from reviewapp.services import sweeps\n"
+    )
+
+    result = lint_imports(tmp_path)
+
+    assert result.returncode != 0
+    assert "No cycles are allowed in reviewapp.services" in result.stdout

@@ -184,7 +184,7 @@ class StudyModels:
 
     @property
     def device(self) -> torch.device:
-        return module_device(self.classifier)
+        return module_device(self.G if self.G is not None else self.classifier)
 
 
 _model_cache: dict[tuple, Any] = {}

@@ -7,7 +7,16 @@ from dataclasses import dataclass
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 
-from reviewapp.models import Counterfactual, DimensionEffect, ReviewItem, ReviewSet, Sweep, SweepUnit
+from reviewapp.models import (
+    Counterfactual,
+    DimensionEffect,
+    Projection,
+    ReviewItem,
+    ReviewSet,
+    Sweep,
+    SweepCase,
+    SweepUnit,
+)
 
 #: Sortable columns of the dimension table: query value -> order_by field.
 DIMENSION_SORTS = {
@@ -20,6 +29,12 @@ DIMENSION_SORTS = {
     "high": "-mean_abs_high",
     "max": "-max_abs",
 }
+
+
+def sweep_projections(sweep: Sweep) -> list[Projection]:
+    """The sweep's projections in the order of the rows of its deltas."""
+    rows = SweepCase.objects.filter(sweep=sweep).select_related("projection__case").order_by("index")
+    return [row.projection for row in rows]
 
 
 def dimension_table(*, sweep: Sweep, sort: str = "rank", page: int = 1, per_page: int = 50) -> Page:

@@ -10,6 +10,7 @@ from django.db import transaction
 from reviewapp.bridge.rendering import render_counterfactuals, render_dimension_summary
 from reviewapp.bridge.sweeps import rank_images
 from reviewapp.models import Counterfactual, DimensionEffect, Job, Projection
+from reviewapp.selectors.sweeps import sweep_projections
 from reviewapp.services.jobs import Tasks, job_create, job_enqueue
 
 #: Images whose difference maps are averaged into a dimension's mean difference map.
@@ -23,8 +24,6 @@ def dimension_top_images(*, dimension: DimensionEffect, count: int) -> list[int]
 
 def dimension_render_gallery(*, dimension: DimensionEffect) -> list[Counterfactual]:
     """Render the counterfactuals of the dimension's top images (those not rendered yet) and its summary."""
-    from reviewapp.services.sweeps import sweep_projections
-
     sweep = dimension.sweep
     projections = sweep_projections(sweep)
     top = dimension_top_images(dimension=dimension, count=max(sweep.top_k, MEAN_DIFFERENCE_IMAGES))

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from reviewapp.bridge import projection as projection_bridge
 from reviewapp.models import Case, Job, Projection, Study
+from reviewapp.selectors.projections import stalled_case_ids
 from reviewapp.services.jobs import (
     JobCancelled,
     Tasks,
@@ -111,8 +112,6 @@ def projection_mark_failed(*, projections: Sequence[Projection], error: str) -> 
 @transaction.atomic
 def projection_retry_failed(*, study: Study, created_by: AbstractBaseUser | None = None) -> list[Job]:
     """Queue new projections for the cases whose newest projection failed or was cancelled before it ran."""
-    from reviewapp.selectors.projections import stalled_case_ids
-
     cases = Case.objects.filter(study=study)
     stalled = stalled_case_ids(cases=cases)
     return projection_queue(cases=list(cases.filter(pk__in=stalled).order_by("pk")), created_by=created_by)

@@ -10,6 +10,7 @@ from django.db import transaction
 
 from reviewapp.bridge.sweeps import curate_items
 from reviewapp.models import DimensionEffect, Job, ReviewAssignment, ReviewItem, ReviewSet, Sweep
+from reviewapp.selectors.sweeps import sweep_projections
 from reviewapp.selectors.users import user_is_reviewer
 from reviewapp.services.dimensions import counterfactual_render
 from reviewapp.services.jobs import Tasks, job_create, job_enqueue, job_progress
@@ -72,8 +73,6 @@ def review_set_create(
 
 def review_set_render(*, review_set: ReviewSet, job: Job) -> str:
     """Curate the items and render every item's stack; the set is ready when all are stored."""
-    from reviewapp.services.sweeps import sweep_projections
-
     if review_set.status == ReviewSet.Status.READY:
         return "Already rendered."
     sweep = review_set.sweep

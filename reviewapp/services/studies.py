@@ -21,6 +21,7 @@ from reviewapp.services.jobs import (
     job_enqueue,
     job_progress_fn,
 )
+from reviewapp.services.projections import projection_queue_waiting
 
 CHECKPOINT_SUFFIXES = {".pt", ".pth", ".pkl", ".ts", ".torchscript"}
 
@@ -137,8 +138,6 @@ def study_estimate_ranges(*, study: Study, job: Job) -> str:
 
 @transaction.atomic
 def study_record_ranges(*, study: Study, ranges_path: str, ranges_sha256: str) -> None:
-    from reviewapp.services.projections import projection_queue_waiting
-
     Study.objects.filter(pk=study.pk).update(ranges_path=ranges_path, ranges_sha256=ranges_sha256)
     study.ranges_path, study.ranges_sha256 = ranges_path, ranges_sha256
     projection_queue_waiting(study=study)

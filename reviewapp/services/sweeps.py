@@ -21,8 +21,10 @@ from django.utils import timezone
 from reviewapp import plots
 from reviewapp.bridge import sweeps as sweep_bridge
 from reviewapp.bridge.files import write_media
-from reviewapp.models import Case, DimensionEffect, Job, Projection, Study, Sweep, SweepCase, SweepUnit
+from reviewapp.models import Case, DimensionEffect, Job, Study, Sweep, SweepCase, SweepUnit
 from reviewapp.selectors.projections import latest_projections
+from reviewapp.selectors.sweeps import sweep_projections
+from reviewapp.services.dimensions import dimension_render_gallery
 from reviewapp.services.jobs import (
     JobCancelled,
     JobContinues,
@@ -98,12 +100,6 @@ def sweep_launch(
     sweep.save(update_fields=["job", "deltas_dir"])
     job_enqueue(job=job, task=Tasks.SWEEP_PREPARE, kwargs={"sweep_pk": sweep.pk})
     return sweep
-
-
-def sweep_projections(sweep: Sweep) -> list[Projection]:
-    """The sweep's projections in the order of the rows of its deltas."""
-    rows = SweepCase.objects.filter(sweep=sweep).select_related("projection__case").order_by("index")
-    return [row.projection for row in rows]
 
 
 def sweep_prepare(*, sweep: Sweep, job: Job) -> None:
@@ -219,8 +215,6 @@ def sweep_claim_finalisation(*, sweep: Sweep) -> bool:
 
 def sweep_finalise(*, sweep: Sweep, job: Job) -> str:
     """Rank every dimension, store the effects, render the selected dimensions' galleries, finish."""
-    from reviewapp.services.dimensions import dimension_render_gallery
-
     selection = sweep_bridge.sweep_selection(sweep)
     rows = sweep_bridge.dimension_effect_fields(selection)
     plot_name = write_media(

@@ -1,9 +1,12 @@
-"""Tasks that exercise the machinery itself."""
+"""Tasks that exercise the machinery itself, and the worker's answer to "which device do you compute on?"."""
 
 from __future__ import annotations
 
 import time
 
+from celery.worker.control import control_command
+
+from reviewapp.bridge.models import engine_device_description
 from reviewapp.models import Job
 from reviewapp.services.jobs import JobCancelled, job_abort_fn, job_progress_fn
 from reviewapp.tasks.base import job_task
@@ -22,3 +25,12 @@ def job_selftest_task(job: Job, *, steps: int = 3, step_seconds: float = 0.05, f
     if fail:
         raise RuntimeError("The self-test was asked to fail.")
     return f"Self-test finished {steps} steps."
+
+
+@control_command()
+def engine_device(state) -> dict[str, str]:
+    """Worker control command (``/healthz`` broadcasts it): the device this worker runs the engine on."""
+    try:
+        return {"device": engine_device_description()}
+    except Exception as error:  # a bad ENGINE_DEVICE: say so rather than not answering
+        return {"device": f"error: {error}"}
