@@ -87,7 +87,7 @@ class SweepUnitInline(admin.TabularInline):
 
 @admin.register(Sweep)
 class SweepAdmin(ReadMostlyAdmin):
-    list_display = ["pk", "study", "status", "mode", "aggregation", "delta", "num_images", "num_selected"]
+    list_display = ["pk", "study", "status", "mode", "aggregate", "delta", "num_images", "num_selected"]
     list_filter = ["status", "mode", "study"]
     inlines = [SweepUnitInline]
 
@@ -137,7 +137,7 @@ class ReviewItemInline(admin.TabularInline):
 
 @admin.register(ReviewSet)
 class ReviewSetAdmin(ReadMostlyAdmin):
-    list_display = ["name", "study", "sweep", "status", "per_dimension", "blinded", "created_at"]
+    list_display = ["name", "study", "sweep", "status", "images_per_dimension", "blinded", "created_at"]
     list_filter = ["status", "study", "blinded"]
     editable_fields = ("name", "instructions")
     inlines = [ReviewItemInline]

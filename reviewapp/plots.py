@@ -26,7 +26,7 @@ def _png(figure) -> bytes:
     return buffer.getvalue()
 
 
-def effect_overview_png(rows: Sequence[dict], *, delta: float, aggregation: str) -> bytes:
+def effect_overview_png(rows: Sequence[dict], *, delta: float, aggregate: str) -> bytes:
     """Every dimension's effect against its index in StyleSpace (conv and toRGB), selected ones marked."""
     dims = np.array([row["dim"] for row in rows])
     effects = np.array([row["effect"] for row in rows])
@@ -38,7 +38,7 @@ def effect_overview_png(rows: Sequence[dict], *, delta: float, aggregation: str)
     by_dim.scatter(dims[selected], effects[selected], s=18, color=SELECTED, label="selected")
     by_dim.axhline(delta, color=INK, linewidth=0.8, linestyle="--")
     by_dim.set_xlabel("style dimension")
-    by_dim.set_ylabel(f"effect ({aggregation})")
+    by_dim.set_ylabel(f"effect ({aggregate})")
     by_dim.legend(loc="upper right", fontsize=8, frameon=False, markerscale=1.5)
     hist.hist(effects, bins=40, color=ACCENT, orientation="horizontal")
     hist.axhline(delta, color=INK, linewidth=0.8, linestyle="--")

@@ -108,7 +108,7 @@ def test_the_launch_form_offers_the_projected_held_out_cases_with_the_papers_def
     page = alice_client.get(reverse("sweep-new", args=[projection.case.study_id])).content.decode()
 
     assert "held.png" in page and "unprojected.png" not in page
-    assert 'value="0.3"' in page and 'value="0.9"' in page and 'value="25.0"' in page
+    assert 'value="0.3"' in page
 
 
 def test_the_review_set_form_preselects_the_selected_dimensions(alice_client):
@@ -118,6 +118,8 @@ def test_the_review_set_form_preselects_the_selected_dimensions(alice_client):
     page = alice_client.get(reverse("review-set-new", args=[sweep.pk])).content.decode()
 
     assert "11 · b8.conv1" in page and "checked" in page
+    # The curation filters are the review set's, with the paper's defaults.
+    assert 'value="5"' in page and 'value="0.9"' in page and 'value="25.0"' in page
 
 
 @pytest.mark.parametrize("name", ["study-new"])
@@ -154,8 +156,8 @@ def test_every_model_has_a_read_mostly_django_admin_page(alice_client):
 def test_a_sweep_of_no_case_is_refused(alice_client):
     projection = ProjectionFactory(case__study__ranges_path="studies/1/ranges.pt")
     url = reverse("sweep-new", args=[projection.case.study_id])
-    response = alice_client.post(url, {"mode": "exact", "aggregation": "mean_abs", "delta": 0.3, "min_fraction": 0.1,
-                                       "screening_top_k": 64, "top_k": 5, "min_confidence": 0.9})  # fmt: skip
+    response = alice_client.post(url, {"mode": "exact", "aggregate": "mean_abs", "delta": 0.3, "min_fraction": 0.1,
+                                       "screening_top_k": 64})  # fmt: skip
 
     assert response.status_code == 400
     assert "Choose at least one" in response.content.decode()

@@ -24,12 +24,12 @@ def test_an_admin_launches_a_sweep_of_the_projected_held_out_cases(
 
     with django_capture_on_commit_callbacks(execute=False) as queued:
         response = api_alice.post(
-            "/api/sweeps/", {"study": study.pk, "delta": 0.25, "top_k": 3}, format="json"
+            "/api/sweeps/", {"study": study.pk, "delta": 0.25, "strongest_k": 3}, format="json"
         )
 
     assert response.status_code == 201, response.content
     sweep = Sweep.objects.get()
-    assert (sweep.delta, sweep.top_k, sweep.num_images) == (0.25, 3, len(projections))
+    assert (sweep.delta, sweep.strongest_k, sweep.num_images) == (0.25, 3, len(projections))
     assert response.json()["job"] == sweep.job_id
     assert len(queued) == 1  # the first task, sent when the transaction commits
 

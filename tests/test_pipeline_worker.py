@@ -64,13 +64,9 @@ def test_an_admin_goes_from_checkpoints_to_an_assigned_review_set(
             "cases": list(study.cases.values_list("pk", flat=True)),
             "mode": "exact",
             "screening_top_k": 64,
-            "aggregation": "mean_abs",
+            "aggregate": "mean_abs",
             "delta": 0.99,
             "min_fraction": 0.1,
-            "top_k": 2,
-            "min_confidence": 0.0,
-            "min_psnr": "",
-            "max_prob_diff": "",
         },
     )
     assert response.status_code == 302
@@ -95,7 +91,15 @@ def test_an_admin_goes_from_checkpoints_to_an_assigned_review_set(
     strongest = sweep.dimension_effects.order_by("rank").first()
     response = alice_client.post(
         reverse("review-set-new", args=[sweep.pk]),
-        {"name": "Worker set", "dimensions": [strongest.pk], "per_dimension": 2, "blinded": "on"},
+        {
+            "name": "Worker set",
+            "dimensions": [strongest.pk],
+            "images_per_dimension": 2,
+            "min_confidence": 0.0,
+            "min_psnr": "",
+            "max_prob_diff": "",
+            "blinded": "on",
+        },  # fmt: skip
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     review_set = ReviewSet.objects.get(name="Worker set")

@@ -45,20 +45,20 @@ class SweepSerializer(serializers.ModelSerializer):
     class Meta:
         model = Sweep
         fields = [
-            "id", "study", "status", "job", "mode", "aggregation", "delta", "min_fraction", "screening_top_k",
-            "select_top", "top_k", "min_confidence", "min_psnr", "min_ssim", "max_perceptual", "max_prob_diff", "num_images",
-            "dims", "num_selected", "perturbations", "compute_seconds", "error", "created_at", "started_at",
-            "finished_at",
+            "id", "study", "status", "job", "mode", "screening_top_k", "aggregate", "delta", "min_fraction",
+            "strongest_k", "config", "num_images", "dims", "num_selected", "perturbations", "compute_seconds", "error",
+            "created_at", "started_at", "finished_at",
         ]  # fmt: skip
         read_only_fields = [
-            "status", "job", "num_images", "dims", "num_selected", "perturbations", "compute_seconds", "error",
-            "created_at", "started_at", "finished_at",
+            "status", "job", "config", "num_images", "dims", "num_selected", "perturbations", "compute_seconds",
+            "error", "created_at", "started_at", "finished_at",
         ]  # fmt: skip
 
 
 class SweepLaunchSerializer(SweepSerializer):
     """Launching a sweep: the study, optionally the cases (default: every projected held-out case) and the
-    sweep's parameters (missing ones take the paper's defaults)."""
+    sweep's parameters (missing ones take the engine's defaults; the bounds are the model fields' validators,
+    the same as the form's)."""
 
     cases = serializers.PrimaryKeyRelatedField(
         queryset=Case.objects.all(), many=True, required=False, write_only=True
@@ -103,7 +103,7 @@ class ReviewSetSerializer(serializers.ModelSerializer):
         model = ReviewSet
         fields = [
             "id", "study", "sweep", "name", "instructions", "status", "blinded", "randomise_order",
-            "show_probabilities", "per_dimension", "items", "my_progress", "created_at",
+            "show_probabilities", *ReviewSet.CURATION_FIELDS, "items", "my_progress", "created_at",
         ]  # fmt: skip
         read_only_fields = fields
 

@@ -22,16 +22,26 @@ from explain_engine.selection import (
 from explain_engine.sweep import SweepConfig, open_deltas, plan_units, sweep_deltas
 from reviewapp.bridge.files import media_path, npy_facts
 from reviewapp.bridge.models import AbortFn, load_study_models
+from reviewapp.bridge.params import CURATION_PARAMETERS
 from reviewapp.bridge.projection import load_styles
 
 
-def sweep_config(sweep) -> SweepConfig:
-    return SweepConfig(
+def new_sweep_config(sweep) -> dict[str, Any]:
+    """The engine's ``SweepConfig`` of a sweep being launched, as stored in ``Sweep.config``: the sweep's
+    mode and screening count, and this process's unit size (``SWEEP_IMAGE_CHUNK`` x ``SWEEP_DIM_CHUNK``)."""
+    config = SweepConfig(
         mode=sweep.mode,
         screening_top_k=sweep.screening_top_k,
         image_chunk=settings.SWEEP_IMAGE_CHUNK,
         dim_chunk=settings.SWEEP_DIM_CHUNK,
     )
+    return asdict(config)
+
+
+def sweep_config(sweep) -> SweepConfig:
+    """The ``SweepConfig`` every part of a sweep runs with: the one stored at launch, whatever this worker's
+    settings (a sweep launched before configs were stored gets one built now)."""
+    return SweepConfig(**(sweep.config or new_sweep_config(sweep)))
 
 
 def new_sweep_folder(sweep) -> str:
@@ -111,10 +121,10 @@ def sweep_selection(sweep) -> Selection:
     return select_dimensions(
         np.asarray(deltas),
         G.style_layout,
-        aggregate=sweep.aggregation,
+        aggregate=sweep.aggregate,
         delta=sweep.delta,
         min_fraction=sweep.min_fraction,
-        top_k=sweep.select_top,
+        strongest_k=sweep.strongest_k,
     )
 
 
@@ -181,7 +191,12 @@ def rank_images(sweep, dim: int, direction: str, *, count: int) -> list[int]:
     )
     everyone = ImageFacts(prob_original=np.ones(images), prob_reconstruction=np.ones(images))
     keep_all = CurationFilters(
-        top_k=count, min_confidence=0.0, min_psnr=None, min_ssim=None, max_perceptual=None, max_prob_diff=None
+        images_per_dimension=count,
+        min_confidence=0.0,
+        min_psnr=None,
+        min_ssim=None,
+        max_perceptual=None,
+        max_prob_diff=None,
     )
     curation = curate(deltas, np.asarray(base_probs), [effect], everyone, keep_all)
     return [candidate.image_index for candidate in curation.items[dim]]
@@ -205,15 +220,9 @@ def image_facts(projections: Sequence) -> ImageFacts:
     )
 
 
-def curation_filters(sweep, *, top_k: int) -> CurationFilters:
-    return CurationFilters(
-        top_k=top_k,
-        min_confidence=sweep.min_confidence,
-        min_psnr=sweep.min_psnr,
-        min_ssim=sweep.min_ssim,
-        max_perceptual=sweep.max_perceptual,
-        max_prob_diff=sweep.max_prob_diff,
-    )
+def curation_filters(review_set) -> CurationFilters:
+    """A review set's curation parameters as the engine's ``CurationFilters`` (the fields have its names)."""
+    return CurationFilters(**{name: getattr(review_set, name) for name in CURATION_PARAMETERS})
 
 
 @dataclass
@@ -225,16 +234,15 @@ class CuratedItem:
     rank_in_dimension: int
 
 
-def curate_items(
-    sweep, dimensions: Sequence, projections: Sequence, *, top_k: int
-) -> tuple[list[CuratedItem], dict]:
-    """Pick review items for ``dimensions`` (DimensionEffect rows) with the sweep's curation filters.
+def curate_items(review_set, dimensions: Sequence, projections: Sequence) -> tuple[list[CuratedItem], dict]:
+    """Pick review items for ``dimensions`` (DimensionEffect rows of the review set's sweep) with the review
+    set's own curation parameters.
 
     Returns the items and a summary (the filters and how many images each dropped) for the ReviewSet row.
     """
-    deltas, base_probs = sweep_arrays(sweep)
+    deltas, base_probs = sweep_arrays(review_set.sweep)
     effects = sweep_selection_for(dimensions)
-    filters = curation_filters(sweep, top_k=top_k)
+    filters = curation_filters(review_set)
     curation = curate(np.asarray(deltas), np.asarray(base_probs), effects, image_facts(projections), filters)
     items = []
     for dim, candidates in curation.items.items():

@@ -4,40 +4,34 @@ from __future__ import annotations
 
 from django import forms
 
-from reviewapp.models import Sweep
+from reviewapp.models import ReviewSet, Sweep
 
 
-class SweepForm(forms.Form):
-    """Launch a sweep: which held-out cases, mode, selection and curation filters (papers/003 defaults)."""
+class SweepForm(forms.ModelForm):
+    """Launch a sweep: which held-out cases, the sweep mode and how dimensions are selected.
+
+    The fields, their defaults and their bounds are the Sweep model's (which takes them from the engine's
+    ``SweepConfig`` and ``SelectionConfig``); the model's validators check them.
+    """
 
     cases = forms.ModelMultipleChoiceField(
         queryset=None, widget=forms.CheckboxSelectMultiple, label="Held-out cases", required=False
     )
-    mode = forms.ChoiceField(choices=Sweep.Mode.choices, initial=Sweep.Mode.EXACT)
-    screening_top_k = forms.IntegerField(
-        min_value=1, initial=64, label="Screening: dimensions per image evaluated exactly"
-    )
-    aggregation = forms.ChoiceField(choices=Sweep.Aggregation.choices, initial=Sweep.Aggregation.MEAN_ABS)
-    delta = forms.FloatField(min_value=0.0, max_value=1.0, initial=0.3, label="Delta (selection threshold)")
-    min_fraction = forms.FloatField(
-        min_value=0.0, max_value=1.0, initial=0.1, label="Minimum fraction (fraction aggregation)"
-    )
-    select_top = forms.IntegerField(
-        required=False,
-        min_value=1,
-        max_value=5000,
-        label="Or select the K strongest dimensions",
-        help_text="Leave empty to select by the threshold. Useful when the classifier's scores are mostly near 0 "
-        "or 1, where no single change reaches delta on average; the paper reviewed 10 dimensions.",
-    )
-    top_k = forms.IntegerField(min_value=1, max_value=100, initial=5, label="Images per dimension")
-    min_confidence = forms.FloatField(min_value=0.0, max_value=1.0, initial=0.9, label="Minimum confidence")
-    min_psnr = forms.FloatField(required=False, initial=25.0, label="Minimum PSNR (dB)")
-    min_ssim = forms.FloatField(required=False, min_value=-1.0, max_value=1.0, label="Minimum SSIM")
-    max_perceptual = forms.FloatField(required=False, min_value=0.0, label="Maximum perceptual distance")
-    max_prob_diff = forms.FloatField(
-        required=False, min_value=0.0, max_value=1.0, initial=0.1, label="Maximum |C(x) − C(G(S))|"
-    )
+
+    class Meta:
+        model = Sweep
+        fields = ["mode", "screening_top_k", "aggregate", "delta", "min_fraction", "strongest_k"]
+        labels = {
+            "screening_top_k": "Screening: dimensions per image evaluated exactly",
+            "delta": "Delta (selection threshold)",
+            "min_fraction": "Minimum fraction (fraction aggregate)",
+            "strongest_k": "Or select the K strongest dimensions",
+        }
+        help_texts = {
+            "strongest_k": "Leave empty to select by the threshold. Useful when the classifier's scores are "
+            "mostly near 0 or 1, where no single change reaches delta on average; the paper reviewed 10 "
+            "dimensions.",
+        }
 
     def __init__(self, *args, cases, **kwargs):
         super().__init__(*args, **kwargs)
@@ -45,25 +39,42 @@ class SweepForm(forms.Form):
         self.fields["cases"].label_from_instance = lambda case: case.original_filename
 
     def sweep_parameters(self) -> dict:
-        return {name: value for name, value in self.cleaned_data.items() if name != "cases"}
+        return {name: self.cleaned_data[name] for name in self.Meta.fields}
 
 
-class ReviewSetForm(forms.Form):
-    name = forms.CharField(max_length=200)
+class ReviewSetForm(forms.ModelForm):
+    """Create a review set from a sweep: its dimensions, how many images per dimension and the curation
+    filters (defaults and bounds from the ReviewSet model, which takes them from the engine's
+    ``CurationFilters``), and what readers see."""
+
     dimensions = forms.ModelMultipleChoiceField(
         queryset=None, widget=forms.CheckboxSelectMultiple, label="Dimensions"
     )
-    per_dimension = forms.IntegerField(min_value=1, max_value=50, initial=5, label="Items per dimension")
-    blinded = forms.BooleanField(
-        required=False, initial=True, help_text="Readers see neither the dimension nor the case name."
-    )
-    randomise_order = forms.BooleanField(
-        required=False, initial=True, help_text="Each reader gets their own stable random order."
-    )
-    show_probabilities = forms.BooleanField(
-        required=False, initial=True, help_text="Show the classifier's probability on each image."
-    )
-    instructions = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+    class Meta:
+        model = ReviewSet
+        fields = [
+            "name",
+            *ReviewSet.CURATION_FIELDS,
+            "blinded",
+            "randomise_order",
+            "show_probabilities",
+            "instructions",
+        ]
+        labels = {
+            "images_per_dimension": "Images per dimension",
+            "min_confidence": "Minimum confidence",
+            "min_psnr": "Minimum PSNR (dB)",
+            "min_ssim": "Minimum SSIM",
+            "max_perceptual": "Maximum perceptual distance",
+            "max_prob_diff": "Maximum |C(x) − C(G(S))|",
+        }
+        help_texts = {
+            "blinded": "Readers see neither the dimension nor the case name.",
+            "randomise_order": "Each reader gets their own stable random order.",
+            "show_probabilities": "Show the classifier's probability on each image.",
+        }
+        widgets = {"instructions": forms.Textarea(attrs={"rows": 3})}
 
     def __init__(self, *args, dimensions, **kwargs):
         super().__init__(*args, **kwargs)
@@ -71,6 +82,10 @@ class ReviewSetForm(forms.Form):
         self.fields["dimensions"].label_from_instance = lambda d: (
             f"{d.dim} · {d.layer}:{d.channel} · effect {d.effect:.3f} ({d.get_direction_display().lower()})"
         )
+
+    def review_set_parameters(self) -> dict:
+        """The review set's fields as ``review_set_create`` takes them (the dimensions apart)."""
+        return {name: self.cleaned_data[name] for name in self.Meta.fields}
 
 
 class AssignForm(forms.Form):

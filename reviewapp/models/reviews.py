@@ -13,18 +13,27 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from reviewapp.bridge.params import CURATION_PARAMETERS, CurationFilters, field_options
+
 
 def new_order_seed() -> int:
     return random.SystemRandom().randrange(1, 2**31)
 
 
 class ReviewSet(models.Model):
-    """Curated review items from the selected dimensions of one sweep, and how readers see them."""
+    """Curated review items from the selected dimensions of one sweep, and how readers see them.
+
+    The curation parameters (images per dimension and the confidence and fidelity filters of papers/003 3.1)
+    take their defaults and bounds from the engine's ``CurationFilters``; an empty filter is not applied.
+    """
 
     class Status(models.TextChoices):
         RENDERING = "rendering", "Rendering"
         READY = "ready", "Ready"
         FAILED = "failed", "Failed"
+
+    #: The fields that are the engine's ``CurationFilters``, by the engine's names.
+    CURATION_FIELDS = CURATION_PARAMETERS
 
     study = models.ForeignKey("reviewapp.Study", on_delete=models.CASCADE, related_name="review_sets")
     sweep = models.ForeignKey("reviewapp.Sweep", on_delete=models.PROTECT, related_name="review_sets")
@@ -35,8 +44,21 @@ class ReviewSet(models.Model):
         "reviewapp.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
-    per_dimension = models.PositiveIntegerField(
-        default=5, validators=[MinValueValidator(1)], help_text="Items per selected dimension (paper: 5)."
+    images_per_dimension = models.PositiveIntegerField(
+        **field_options(
+            CurationFilters, "images_per_dimension", help_text="Items per selected dimension (paper: 5)."
+        )
+    )
+    min_confidence = models.FloatField(**field_options(CurationFilters, "min_confidence"))
+    min_psnr = models.FloatField(
+        **field_options(CurationFilters, "min_psnr", help_text="dB; empty for no filter.")
+    )
+    min_ssim = models.FloatField(**field_options(CurationFilters, "min_ssim"))
+    max_perceptual = models.FloatField(**field_options(CurationFilters, "max_perceptual"))
+    max_prob_diff = models.FloatField(
+        **field_options(
+            CurationFilters, "max_prob_diff", help_text="Largest |C(x) - C(G(S))|; empty for no filter."
+        )
     )
     curation = models.JSONField(
         default=dict, blank=True, help_text="Curation filters used and how many images each one dropped."

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+from reviewapp.bridge.params import SelectionConfig, SweepConfig, field_options
 
 
 class Sweep(models.Model):
     """Clamping every style dimension of a set of projected held-out cases to its extremes.
 
     The deltas ``[N, D, 2]`` live as memory-mapped ``.npy`` files in ``deltas_dir`` (relative to MEDIA_ROOT);
-    the work is split into :class:`SweepUnit` rows that several workers take in parallel. The confidence and
-    fidelity filters are the curation filters of papers/003 3.1, the defaults of review sets made from it.
+    the work is split into :class:`SweepUnit` rows that several workers take in parallel. The sweep and
+    selection parameters take their defaults and bounds from the engine's ``SweepConfig`` and
+    ``SelectionConfig``; ``config`` is the ``SweepConfig`` stored at launch, which every part of the sweep runs
+    with. The curation filters belong to each review set made from it.
     """
 
     class Status(models.TextChoices):
@@ -27,7 +30,7 @@ class Sweep(models.Model):
         EXACT = "exact", "Exact"
         SCREENING = "screening", "Screening (gradient estimate, exact top-k)"
 
-    class Aggregation(models.TextChoices):
+    class Aggregate(models.TextChoices):
         MEAN_ABS = "mean_abs", "Mean |change|"
         FRACTION = "fraction", "Fraction of images with |change| >= delta"
         MEAN_RAISE = "mean_raise", "Mean raise of the score"
@@ -38,30 +41,26 @@ class Sweep(models.Model):
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
 
-    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.EXACT)
-    aggregation = models.CharField(max_length=16, choices=Aggregation.choices, default=Aggregation.MEAN_ABS)
-    delta = models.FloatField(default=0.3, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
-    min_fraction = models.FloatField(default=0.1, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
-    screening_top_k = models.PositiveIntegerField(default=64, validators=[MinValueValidator(1)])
-    select_top = models.PositiveIntegerField(
-        null=True,
+    mode = models.CharField(max_length=16, choices=Mode.choices, **field_options(SweepConfig, "mode"))
+    screening_top_k = models.PositiveIntegerField(**field_options(SweepConfig, "screening_top_k"))
+    aggregate = models.CharField(
+        max_length=16, choices=Aggregate.choices, **field_options(SelectionConfig, "aggregate")
+    )
+    delta = models.FloatField(**field_options(SelectionConfig, "delta"))
+    min_fraction = models.FloatField(**field_options(SelectionConfig, "min_fraction"))
+    strongest_k = models.PositiveIntegerField(
+        **field_options(
+            SelectionConfig,
+            "strongest_k",
+            help_text="Select the K strongest dimensions instead of those above the threshold; "
+            "empty: the threshold.",
+        )
+    )
+    config = models.JSONField(
+        default=dict,
         blank=True,
-        validators=[MinValueValidator(1)],
-        help_text="Select the K strongest dimensions instead of those above the threshold; empty: the threshold.",
+        help_text="The engine's SweepConfig, stored at launch; every part runs with it.",
     )
-    top_k = models.PositiveIntegerField(
-        default=5, validators=[MinValueValidator(1)], help_text="Images per dimension in galleries."
-    )
-    min_confidence = models.FloatField(
-        default=0.9, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
-    )
-    min_psnr = models.FloatField(null=True, blank=True, default=25.0, help_text="dB; empty for no filter.")
-    min_ssim = models.FloatField(null=True, blank=True)
-    max_perceptual = models.FloatField(null=True, blank=True)
-    max_prob_diff = models.FloatField(
-        null=True, blank=True, default=0.1, help_text="Largest |C(x) - C(G(S))|; empty for no filter."
-    )
-    config = models.JSONField(default=dict, blank=True, help_text="The engine's SweepConfig.")
 
     num_images = models.PositiveIntegerField(default=0)
     dims = models.PositiveIntegerField(default=0)
@@ -90,15 +89,15 @@ class Sweep(models.Model):
 
     @property
     def selection_rule(self) -> str:
-        """How dimensions are selected, in words: "mean |change| > 0.3", "the 10 strongest by mean |change|"."""
+        """How dimensions are selected, in words: "mean |change| > 0.25", "the 10 strongest by mean |change|"."""
         effect = {
-            self.Aggregation.MEAN_ABS: "mean |change|",
-            self.Aggregation.FRACTION: f"share of images with |change| ≥ {self.delta:g}",
-            self.Aggregation.MEAN_RAISE: "mean raise of the score",
-        }.get(self.aggregation, self.aggregation)
-        if self.select_top:
-            return f"the {self.select_top} strongest by {effect}"
-        threshold = self.min_fraction if self.aggregation == self.Aggregation.FRACTION else self.delta
+            self.Aggregate.MEAN_ABS: "mean |change|",
+            self.Aggregate.FRACTION: f"share of images with |change| ≥ {self.delta:g}",
+            self.Aggregate.MEAN_RAISE: "mean raise of the score",
+        }.get(self.aggregate, self.aggregate)
+        if self.strongest_k:
+            return f"the {self.strongest_k} strongest by {effect}"
+        threshold = self.min_fraction if self.aggregate == self.Aggregate.FRACTION else self.delta
         return f"{effect} > {threshold:g}"
 
 

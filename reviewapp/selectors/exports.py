@@ -79,7 +79,7 @@ DIMENSION_COLUMNS = [
     ("rank", "1 = the strongest effect."),
     (
         "effect",
-        "The aggregated effect the sweep ranks by (its aggregation: mean |change|, fraction or raise).",
+        "The aggregated effect the sweep ranks by (its aggregate: mean |change|, fraction or raise).",
     ),
     ("direction", "low or high: the clamp with the larger effect."),
     ("raises_score", "yes when that clamp raises the classifier score."),

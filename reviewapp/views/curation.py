@@ -24,7 +24,7 @@ def _reviewers():
 @admin_required
 @require_http_methods(["GET", "POST"])
 def review_set_new(request: HttpRequest, pk: int) -> HttpResponse:
-    """Curate a review set from the sweep's selected dimensions (k per dimension, the sweep's filters)."""
+    """Curate a review set from the sweep's selected dimensions (its own images per dimension and filters)."""
     sweep = get_object_or_404(Sweep.objects.select_related("study"), pk=pk, status=Sweep.Status.SUCCEEDED)
     dimensions = sweep.dimension_effects.filter(selected=True).order_by("rank")
     if not dimensions.exists():
@@ -34,7 +34,6 @@ def review_set_new(request: HttpRequest, pk: int) -> HttpResponse:
     initial = {
         "name": f"{sweep.study.name}: sweep {sweep.pk}",
         "dimensions": list(dimensions.filter(selected=True)),
-        "per_dimension": sweep.top_k,
     }
     form = ReviewSetForm(request.POST or None, dimensions=dimensions, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -42,14 +41,9 @@ def review_set_new(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             review_set = review_set_create(
                 sweep=sweep,
-                name=data["name"],
                 dimensions=list(data["dimensions"]),
-                per_dimension=data["per_dimension"],
-                blinded=data["blinded"],
-                randomise_order=data["randomise_order"],
-                show_probabilities=data["show_probabilities"],
-                instructions=data["instructions"],
                 created_by=request.user,
+                **form.review_set_parameters(),
             )
         except ValidationError as error:
             form.add_error(None, error)

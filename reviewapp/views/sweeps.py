@@ -12,7 +12,7 @@ from reviewapp.forms.sweeps import SweepForm
 from reviewapp.models import Case, Study, Sweep
 from reviewapp.selectors.studies import projected_heldout_cases
 from reviewapp.selectors.sweeps import dimension_gallery, dimension_table, sweep_dimension, sweep_unit_counts
-from reviewapp.services.dimensions import dimension_queue_gallery
+from reviewapp.services.dimensions import GALLERY_IMAGES, dimension_queue_gallery
 from reviewapp.services.sweeps import sweep_cancel, sweep_launch
 from reviewapp.views.access import admin_required
 
@@ -88,7 +88,8 @@ def dimension_detail(request: HttpRequest, pk: int, dim: int) -> HttpResponse:
         "sweep": sweep,
         "study": sweep.study,
         "dimension": dimension,
-        "gallery": dimension_gallery(dimension=dimension, count=sweep.top_k),
+        "gallery": dimension_gallery(dimension=dimension, count=GALLERY_IMAGES),
+        "gallery_size": GALLERY_IMAGES,
     }
     return render(request, "reviewapp/sweeps/dimension.html", context)
 
