@@ -6,11 +6,12 @@ callers (a command line, a web form, a database column) take defaults and bounds
 writing them again::
 
     @dataclass
-    class SelectionConfig:
-        delta: float = param(0.3, min=0.0, max=1.0, help="selection threshold")
+    class Config:
+        share: float = param(0.5, min=0.0, max=1.0, help="a share of the images")
 
-    spec(SelectionConfig, "delta")  # ParamSpec(name="delta", default=0.3, min=0.0, max=1.0, ...)
-    SelectionConfig.delta           # 0.3: a dataclass keeps the default as the class attribute
+    spec(Config, "share")  # ParamSpec(name="share", default=0.5, min=0.0, max=1.0, ...)
+    Config.share           # 0.5: a dataclass keeps the default as the class attribute
+    Config(share=2.0)      # ValueError: share must be at most 1.0, got 2.0
 """
 
 from __future__ import annotations
