@@ -21,7 +21,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -120,6 +120,9 @@ class ImageClassifier(nn.Module):
     """
 
     default_feature_layers: tuple[str, ...] = ()
+    network: nn.Module
+    _mean: torch.Tensor
+    _std: torch.Tensor
 
     def __init__(self, network: nn.Module, *, name: str, target: str, input_transform: InputTransform):
         super().__init__()
@@ -276,7 +279,7 @@ def _no_inplace_activations(network: nn.Module) -> None:
     # In-place ReLUs overwrite the output of the layer before them, which would corrupt captured features.
     for module in network.modules():
         if isinstance(getattr(module, "inplace", None), bool):
-            module.inplace = False
+            setattr(module, "inplace", False)  # noqa: B010 - nn.Module's typing hides the attribute
 
 
 _LOAD_ERRORS = (
@@ -338,7 +341,10 @@ def _load_weights(network: nn.Module, state_dict: dict, path: Path, arch: str) -
         )
 
 
-def _finish(classifier: ImageClassifier, device: str | torch.device = "cpu") -> ImageClassifier:
+_C = TypeVar("_C", bound="ImageClassifier")
+
+
+def _finish(classifier: _C, device: str | torch.device = "cpu") -> _C:
     """A loaded classifier frozen (see ``_freeze``) and moved to ``device``."""
     return _freeze(classifier).to(torch.device(device))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -27,7 +28,7 @@ ARCHITECTURES: dict[str, str] = {
 }
 
 
-def architecture_class(arch: str, path: Path) -> type:
+def architecture_class(arch: str, path: Path) -> Any:
     """The class registered for ``arch`` (imported on first use)."""
     if arch not in ARCHITECTURES:
         known = ", ".join(repr(name) for name in ARCHITECTURES)

@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -90,7 +91,7 @@ class TqdmProgress:
         from tqdm import tqdm
 
         self._tqdm = tqdm
-        self.bar = None
+        self.bar: Any = None
         self.desc = desc
         self.unit = unit
 

@@ -1,6 +1,6 @@
 """CLI command ``counterfactual``: one query image explained by one method, written to a folder.
 
-Registered into ``explain_engine.cli``; run as ``python -m explain_engine counterfactual --help``.
+Run as ``python -m explain_engine counterfactual --help``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .common import TqdmProgress, command
+from .common import CLASSIFIER_HELP, TqdmProgress, add_device_argument, command
 
 # The option that ``--steps`` sets for each method (its main optimisation length).
 STEPS_OPTION = {
@@ -36,12 +36,7 @@ def _counterfactual_args(p: argparse.ArgumentParser) -> None:
         "lambda bisection, papers/002), dip (deep image prior + loss estimator, papers/000), "
         "disc (deep inversion, papers/001), gradcam / integrated_gradients (saliency)",
     )
-    p.add_argument(
-        "--classifier",
-        required=True,
-        help="classifier spec: demo, a classifier .pt of this tool, a TorchScript file, xrv:<weights>, "
-        "or a torchvision state dict with --arch",
-    )
+    p.add_argument("--classifier", required=True, help=CLASSIFIER_HELP)
     p.add_argument("--arch", help="torchvision architecture of a state-dict classifier")
     p.add_argument("--label", help="the classifier's label to explain (default: its own, e.g. Pneumonia)")
     p.add_argument(
@@ -97,6 +92,7 @@ def _counterfactual_args(p: argparse.ArgumentParser) -> None:
         "(e.g. --set lambda_init=0.1 --set confidence_schedule=[0.6,0.9])",
     )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    add_device_argument(p)
 
 
 def _method_options(args: argparse.Namespace) -> dict:
@@ -159,12 +155,14 @@ def _counterfactual(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     try:
         options = _method_options(args)
-        classifier = load_classifier(args.classifier, target=args.label, arch=args.arch)
-        G = load_generator(args.generator) if args.generator else None
-        D = load_discriminator(args.discriminator) if args.discriminator else None
+        device = args.device
+        classifier = load_classifier(args.classifier, target=args.label, arch=args.arch, device=device)
+        G = load_generator(args.generator, device=device) if args.generator else None
+        D = load_discriminator(args.discriminator, device=device) if args.discriminator else None
         ranges = StyleRanges.load(args.ranges) if args.ranges else None
         size = args.size or (G.img_resolution if G is not None else None)
-        size = size or (classifier.input_size[0] if getattr(classifier, "input_size", None) else None)
+        input_size = getattr(classifier, "input_size", None)
+        size = size or (input_size[0] if input_size else None)
         pixels = read_radiograph(args.image).pixels
         size = size or min(pixels.shape)
         image = to_tensor(resize_square(pixels, size), channels=G.img_channels if G is not None else 1)[0]

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -81,4 +82,5 @@ def ground_truth(
     ``factors`` (a ``PhantomFactors``)."""
     c = case if isinstance(case, dict) else case.__dict__
     p = make_phantom(c["seed"], index=c["index"], size=size, split="val", shortcut_strength=shortcut_strength)
-    return {"opacity_mask": p.opacity_mask, "lung_mask": p.lung_mask, "factors": p.factors}
+    truth: dict[str, Any] = {"opacity_mask": p.opacity_mask, "lung_mask": p.lung_mask, "factors": p.factors}
+    return truth

@@ -72,6 +72,7 @@ def feature_distance(fa: dict[str, torch.Tensor], fb: dict[str, torch.Tensor]) -
         b = b / (b.square().sum(1, keepdim=True).sqrt() + 1e-10)
         d = (a - b).square().sum(1).flatten(1).mean(1)
         total = d if total is None else total + d
+    assert total is not None  # fa is not empty
     return total / max(len(fa), 1)
 
 
@@ -123,6 +124,7 @@ class PerceptualDistance(torch.nn.Module):
                 a, b = a.repeat(1, 3, 1, 1), b.repeat(1, 3, 1, 1)
             return self.lpips(a, b).flatten()
         # generated images can leave [-1, 1] slightly; classifier features expect the display range
+        assert self.features_fn is not None
         return feature_distance(self.features_fn(a.clamp(-1, 1)), self.features_fn(b.clamp(-1, 1)))
 
 

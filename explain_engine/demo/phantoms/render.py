@@ -211,7 +211,7 @@ def _marker_glyph(letter: str, px: int) -> np.ndarray:
     tx = (big - (bbox[2] - bbox[0])) / 2 - bbox[0]
     ty = (big - (bbox[3] - bbox[1])) / 2 - bbox[1]
     draw.text((tx, ty), letter, fill=255, font=font)
-    return np.asarray(canvas.resize((px, px), Image.LANCZOS), np.float32) / 255.0
+    return np.asarray(canvas.resize((px, px), Image.Resampling.LANCZOS), np.float32) / 255.0
 
 
 @dataclass(frozen=True)
