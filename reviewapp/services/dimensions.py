@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
+from reviewapp.bridge.params import curation_default
 from reviewapp.bridge.rendering import render_counterfactuals, render_dimension_summary
 from reviewapp.bridge.sweeps import rank_images
 from reviewapp.models import Counterfactual, DimensionEffect, Job, Projection
@@ -15,6 +16,8 @@ from reviewapp.services.jobs import Tasks, job_create, job_enqueue
 
 #: Images whose difference maps are averaged into a dimension's mean difference map.
 MEAN_DIFFERENCE_IMAGES = 32
+#: Images in a dimension's gallery: as many as a review set takes per dimension by default.
+GALLERY_IMAGES = curation_default("images_per_dimension")
 
 
 def dimension_top_images(*, dimension: DimensionEffect, count: int) -> list[int]:
@@ -26,10 +29,10 @@ def dimension_render_gallery(*, dimension: DimensionEffect) -> list[Counterfactu
     """Render the counterfactuals of the dimension's top images (those not rendered yet) and its summary."""
     sweep = dimension.sweep
     projections = sweep_projections(sweep)
-    top = dimension_top_images(dimension=dimension, count=max(sweep.top_k, MEAN_DIFFERENCE_IMAGES))
+    top = dimension_top_images(dimension=dimension, count=max(GALLERY_IMAGES, MEAN_DIFFERENCE_IMAGES))
     gallery = counterfactual_render(
         dimension=dimension,
-        projections=[projections[i] for i in top[: sweep.top_k]],
+        projections=[projections[i] for i in top[:GALLERY_IMAGES]],
         direction=dimension.direction,
     )
     fields = render_dimension_summary(sweep, dimension, [projections[i] for i in top])

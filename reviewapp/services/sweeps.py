@@ -36,20 +36,8 @@ from reviewapp.services.jobs import (
     job_request_cancel,
 )
 
-SWEEP_PARAMETERS = (
-    "mode",
-    "aggregation",
-    "delta",
-    "min_fraction",
-    "screening_top_k",
-    "select_top",
-    "top_k",
-    "min_confidence",
-    "min_psnr",
-    "min_ssim",
-    "max_perceptual",
-    "max_prob_diff",
-)
+#: The Sweep fields a sweep is launched with: the engine's SweepConfig and SelectionConfig parameters.
+SWEEP_PARAMETERS = ("mode", "screening_top_k", "aggregate", "delta", "min_fraction", "strongest_k")
 
 
 @transaction.atomic
@@ -62,8 +50,10 @@ def sweep_launch(
 ) -> Sweep:
     """Create a sweep of ``cases`` (default: every projected held-out case) and queue it.
 
-    ``parameters`` are Sweep fields (mode, aggregation, delta, top_k, the curation filters); missing ones take
-    the paper's defaults. Raises ``ValidationError`` when the study is not ready or a case is not projected.
+    ``parameters`` are Sweep fields (``SWEEP_PARAMETERS``); missing ones take the engine's defaults. The
+    engine's ``SweepConfig`` is built here, once, and stored in ``Sweep.config``: every part of the sweep runs
+    with it, whatever the settings of the worker that takes it. Raises ``ValidationError`` when the study is
+    not ready or a case is not projected.
     """
     unknown = set(parameters) - set(SWEEP_PARAMETERS)
     if unknown:
@@ -87,6 +77,7 @@ def sweep_launch(
     for name, value in parameters.items():
         setattr(sweep, name, value)
     sweep.full_clean(exclude=["study", "job"])
+    sweep.config = sweep_bridge.new_sweep_config(sweep)
     sweep.save()
     SweepCase.objects.bulk_create(
         SweepCase(sweep=sweep, projection=projections[case.pk], index=index)
@@ -219,7 +210,7 @@ def sweep_finalise(*, sweep: Sweep, job: Job) -> str:
     rows = sweep_bridge.dimension_effect_fields(selection)
     plot_name = write_media(
         f"{sweep_bridge.sweep_folder(sweep)}/effects.png",
-        plots.effect_overview_png(rows, delta=sweep.delta, aggregation=sweep.get_aggregation_display()),
+        plots.effect_overview_png(rows, delta=sweep.delta, aggregate=sweep.get_aggregate_display()),
     )
     sweep_record_selection(sweep=sweep, rows=rows, effect_plot=plot_name)
     selected = list(
