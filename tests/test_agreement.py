@@ -15,7 +15,7 @@ def by_question(results):
 
 
 def test_two_readers_get_cohens_kappa_on_the_items_both_answered(bob, charlie):
-    review_set = review_set_with_items(readers=[bob, charlie], dimensions=2, per_dimension=3)
+    review_set = review_set_with_items(readers=[bob, charlie], dimensions=2, images_per_dimension=3)
     # Q1, items 1-6: bob y y n n y n; charlie y n n n y y -> kappa 1/3 (see test_kappa).
     bob_q1 = [True, True, False, False, True, False]
     charlie_q1 = [True, False, False, False, True, True]
@@ -35,7 +35,7 @@ def test_two_readers_get_cohens_kappa_on_the_items_both_answered(bob, charlie):
 
 def test_three_readers_get_fleiss_kappa(bob, charlie):
     dave = UserFactory(username="dave")
-    review_set = review_set_with_items(readers=[bob, charlie, dave], dimensions=1, per_dimension=4)
+    review_set = review_set_with_items(readers=[bob, charlie, dave], dimensions=1, images_per_dimension=4)
     # Per item (yes/no counts): 3/0, 2/1, 0/3, 1/2 -> Fleiss kappa 1/3 (see test_kappa).
     answers = {
         bob: [True, True, False, False],
@@ -53,7 +53,7 @@ def test_three_readers_get_fleiss_kappa(bob, charlie):
 
 
 def test_only_items_answered_by_every_reader_count(bob, charlie):
-    review_set = review_set_with_items(readers=[bob, charlie], dimensions=1, per_dimension=3)
+    review_set = review_set_with_items(readers=[bob, charlie], dimensions=1, images_per_dimension=3)
     first, second, third = review_set.items.order_by("position")
     for item in (first, second, third):
         answer(item, bob)
@@ -66,7 +66,7 @@ def test_only_items_answered_by_every_reader_count(bob, charlie):
 
 
 def test_agreement_needs_two_readers(bob):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=2)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=2)
     answer_all(review_set, bob)
     q1 = by_question(review_set_agreement(review_set=review_set))["q1_meaningful"]
     assert q1.kappa is None
@@ -75,7 +75,7 @@ def test_agreement_needs_two_readers(bob):
 
 def test_the_summary_counts_dimensions_and_items_a_majority_found_relevant(bob, charlie):
     review_set = review_set_with_items(
-        readers=[bob, charlie], dimensions=2, per_dimension=2, randomise_order=False
+        readers=[bob, charlie], dimensions=2, images_per_dimension=2, randomise_order=False
     )
     # Dimension 1: both readers find items 1 and 2 relevant; dimension 2: only bob finds item 3 relevant.
     answer_all(review_set, bob, [{"q2_pneumonia": v} for v in ("yes", "early_change", "subtle", "no")])
@@ -110,7 +110,7 @@ def test_majority_says_split_on_a_tie():
 
 
 def test_the_results_page_shows_agreement_and_summary_to_admins(alice_client, bob, charlie):
-    review_set = review_set_with_items(readers=[bob, charlie], dimensions=1, per_dimension=2)
+    review_set = review_set_with_items(readers=[bob, charlie], dimensions=1, images_per_dimension=2)
     answer_all(review_set, bob)
     answer_all(review_set, charlie)
 
@@ -122,5 +122,5 @@ def test_the_results_page_shows_agreement_and_summary_to_admins(alice_client, bo
 
 
 def test_reviewers_cannot_see_the_results(bob_client, bob):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
     assert bob_client.get(reverse("review-set-results", args=[review_set.pk])).status_code == 403

@@ -15,7 +15,7 @@ def draft_url(review_set, position=1):
 
 
 def test_it_stores_an_incomplete_answer_as_a_draft(bob, bob_client):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=2)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=2)
 
     response = bob_client.post(draft_url(review_set), {"q1_meaningful": "yes", "seconds": "12"})
 
@@ -29,7 +29,7 @@ def test_it_stores_an_incomplete_answer_as_a_draft(bob, bob_client):
 
 
 def test_the_draft_is_shown_again_after_a_reload(bob, bob_client):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
     bob_client.post(
         draft_url(review_set), {"clinical_description": "hazy right base", "q2_pneumonia": "subtle"}
     )
@@ -42,14 +42,14 @@ def test_the_draft_is_shown_again_after_a_reload(bob, bob_client):
 
 
 def test_reading_time_adds_up_and_each_save_counts_at_most_ten_minutes(bob, bob_client):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
     bob_client.post(draft_url(review_set), {"seconds": "20"})
     bob_client.post(draft_url(review_set), {"seconds": "100000"})
     assert Annotation.objects.get().time_spent_seconds == 20 + MAX_SECONDS_PER_SAVE
 
 
 def test_it_rejects_an_unknown_answer_and_stores_nothing(bob, bob_client):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
 
     response = bob_client.post(draft_url(review_set), {"q2_pneumonia": "definitely", "confidence": "9"})
 
@@ -59,7 +59,7 @@ def test_it_rejects_an_unknown_answer_and_stores_nothing(bob, bob_client):
 
 
 def test_editing_a_submitted_answer_keeps_it_submitted_while_it_is_complete(bob, bob_client):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
     complete = {"q1_meaningful": "no", "q2_pneumonia": "no"}
     bob_client.post(reverse("review-item", args=[review_set.pk, 1]), complete)
 
@@ -71,5 +71,5 @@ def test_editing_a_submitted_answer_keeps_it_submitted_while_it_is_complete(bob,
 
 
 def test_it_only_accepts_posts(bob, bob_client):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
     assert bob_client.get(draft_url(review_set)).status_code == 405

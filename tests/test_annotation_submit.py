@@ -23,7 +23,7 @@ def submit(client, review_set, position, data):
 
 
 def test_a_complete_answer_is_submitted_and_the_next_item_opens(bob, bob_client):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=3)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=3)
 
     response = submit(bob_client, review_set, 1, COMPLETE)
 
@@ -38,7 +38,7 @@ def test_a_complete_answer_is_submitted_and_the_next_item_opens(bob, bob_client)
 
 
 def test_a_meaningful_change_needs_a_clinical_description(bob, bob_client):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=2)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=2)
 
     response = submit(bob_client, review_set, 1, {**COMPLETE, "clinical_description": "  "})
 
@@ -48,7 +48,7 @@ def test_a_meaningful_change_needs_a_clinical_description(bob, bob_client):
 
 
 def test_q1_and_q2_are_required(bob, bob_client):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=2)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=2)
 
     response = submit(bob_client, review_set, 1, {"comment": "not sure"})
 
@@ -59,13 +59,13 @@ def test_q1_and_q2_are_required(bob, bob_client):
 
 
 def test_no_description_is_needed_when_the_change_is_not_meaningful(bob, bob_client):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=2)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=2)
     response = submit(bob_client, review_set, 1, {"q1_meaningful": "no", "q2_pneumonia": "no"})
     assert response.status_code == 302
 
 
 def test_submitting_skips_to_the_next_unanswered_item(bob, bob_client):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=4)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=4)
     answer(items_in_reader_order(review_set, bob)[1], bob)
 
     response = submit(bob_client, review_set, 1, COMPLETE)
@@ -74,7 +74,9 @@ def test_submitting_skips_to_the_next_unanswered_item(bob, bob_client):
 
 
 def test_the_last_item_of_a_factor_asks_for_its_name(bob, bob_client):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=2, randomise_order=False)
+    review_set = review_set_with_items(
+        readers=[bob], dimensions=1, images_per_dimension=2, randomise_order=False
+    )
     submit(bob_client, review_set, 1, COMPLETE)
 
     response = submit(bob_client, review_set, 2, COMPLETE)
@@ -83,7 +85,7 @@ def test_the_last_item_of_a_factor_asks_for_its_name(bob, bob_client):
 
 
 def test_an_answer_can_be_changed_before_finalising(bob, bob_client):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=2)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=2)
     submit(bob_client, review_set, 1, COMPLETE)
     submit(bob_client, review_set, 1, {**COMPLETE, "q2_pneumonia": "not_compelling"})
     assert Annotation.objects.get().q2_pneumonia == "not_compelling"

@@ -18,7 +18,7 @@ def api_bob(bob) -> APIClient:
 
 
 def test_a_reviewer_saves_a_draft_then_submits_it(api_bob, bob):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
     item = review_set.items.get()
 
     created = api_bob.post(
@@ -48,7 +48,7 @@ def test_a_reviewer_saves_a_draft_then_submits_it(api_bob, bob):
 
 
 def test_submitting_an_incomplete_answer_is_refused_and_stores_nothing(api_bob, bob):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
     response = api_bob.post(
         "/api/annotations/",
         {"item": review_set.items.get().pk, "q1_meaningful": True, "submit": True},
@@ -60,7 +60,7 @@ def test_submitting_an_incomplete_answer_is_refused_and_stores_nothing(api_bob, 
 
 
 def test_bad_values_are_refused(api_bob, bob):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
     response = api_bob.post(
         "/api/annotations/",
         {"item": review_set.items.get().pk, "q2_pneumonia": "maybe", "confidence": 7},
@@ -71,7 +71,7 @@ def test_bad_values_are_refused(api_bob, bob):
 
 
 def test_a_patch_changes_only_what_it_sends(api_bob, bob):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
     answer_all(review_set, bob, q2_pneumonia="possible")
     annotation = Annotation.objects.get()
 
@@ -83,7 +83,7 @@ def test_a_patch_changes_only_what_it_sends(api_bob, bob):
 
 
 def test_answers_are_closed_once_the_reader_finalised(api_bob, bob):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
     answer_all(review_set, bob)
     assignment = assignment_of(review_set, bob)
     assignment.finalised_at = timezone.now()
@@ -96,7 +96,7 @@ def test_answers_are_closed_once_the_reader_finalised(api_bob, bob):
 
 
 def test_a_reviewer_names_a_factor_through_the_api(api_bob, bob):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=2)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=2)
     answer_all(review_set, bob)
     dimension = review_set.items.first().counterfactual.dimension
     payload = {
@@ -118,7 +118,7 @@ def test_a_reviewer_names_a_factor_through_the_api(api_bob, bob):
 
 
 def test_a_factor_cannot_be_named_before_its_items_are_answered(api_bob, bob):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=2)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=2)
     dimension = review_set.items.first().counterfactual.dimension
     response = api_bob.post(
         "/api/factor-annotations/",

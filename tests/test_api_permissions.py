@@ -41,8 +41,8 @@ def test_reviewers_cannot_reach_admin_endpoints(api_bob, endpoint):
 
 
 def test_a_reviewer_sees_only_the_sets_assigned_to_them(api_bob, bob, charlie):
-    mine = review_set_with_items(readers=[bob], dimensions=1, per_dimension=2)
-    review_set_with_items(readers=[charlie], dimensions=1, per_dimension=2)
+    mine = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=2)
+    review_set_with_items(readers=[charlie], dimensions=1, images_per_dimension=2)
     answer(mine.items.first(), bob)
 
     sets = results(api_bob.get("/api/review-sets/"))
@@ -53,8 +53,8 @@ def test_a_reviewer_sees_only_the_sets_assigned_to_them(api_bob, bob, charlie):
 
 
 def test_a_reviewer_gets_their_items_blinded_and_in_their_own_order(api_bob, bob, charlie):
-    review_set = review_set_with_items(readers=[bob], dimensions=2, per_dimension=3, blinded=True)
-    review_set_with_items(readers=[charlie], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=2, images_per_dimension=3, blinded=True)
+    review_set_with_items(readers=[charlie], dimensions=1, images_per_dimension=1)
 
     items = results(api_bob.get("/api/items/"))
 
@@ -65,13 +65,13 @@ def test_a_reviewer_gets_their_items_blinded_and_in_their_own_order(api_bob, bob
 
 
 def test_admins_see_item_details(api_alice, bob):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1, blinded=True)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1, blinded=True)
     items = results(api_alice.get(f"/api/items/?review_set={review_set.pk}"))
     assert items[0]["details"]["dimension"] == 1980
 
 
 def test_a_reviewer_sees_only_their_own_annotations(api_bob, bob, charlie):
-    review_set = review_set_with_items(readers=[bob, charlie], dimensions=1, per_dimension=2)
+    review_set = review_set_with_items(readers=[bob, charlie], dimensions=1, images_per_dimension=2)
     answer_all(review_set, bob)
     answer_all(review_set, charlie)
 
@@ -87,7 +87,7 @@ def test_a_reviewer_sees_only_their_own_annotations(api_bob, bob, charlie):
 
 
 def test_admins_read_every_annotation_and_filter_by_reader(api_alice, bob, charlie):
-    review_set = review_set_with_items(readers=[bob, charlie], dimensions=1, per_dimension=2)
+    review_set = review_set_with_items(readers=[bob, charlie], dimensions=1, images_per_dimension=2)
     answer_all(review_set, bob)
     answer_all(review_set, charlie)
 
@@ -96,20 +96,20 @@ def test_admins_read_every_annotation_and_filter_by_reader(api_alice, bob, charl
 
 
 def test_admins_do_not_write_answers_on_sets_they_do_not_read(api_alice, bob):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
     response = api_alice.post("/api/annotations/", {"item": review_set.items.get().pk}, format="json")
     assert response.status_code == 400
     assert "not assigned" in str(response.json())
 
 
 def test_reviewers_cannot_export_or_see_results(api_bob, bob):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
     assert api_bob.get(f"/api/review-sets/{review_set.pk}/export/").status_code == 403
     assert api_bob.get(f"/api/review-sets/{review_set.pk}/results/").status_code == 403
 
 
 def test_a_token_from_the_token_endpoint_authenticates(bob):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
     client = APIClient()
     token = client.post("/api/auth/token/", {"username": "bob", "password": PASSWORD}).json()["token"]
 
@@ -123,7 +123,7 @@ def test_the_token_endpoint_rejects_a_wrong_password(bob):
 
 
 def test_session_log_in_works_for_the_api(bob_client, bob):
-    review_set_with_items(readers=[bob], dimensions=1, per_dimension=1)
+    review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
     assert bob_client.get("/api/review-sets/").status_code == 200
 
 

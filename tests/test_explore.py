@@ -69,7 +69,7 @@ def test_bad_changes_get_a_clear_400(alice_client, case, change, message):
 
 
 def test_reviewers_explore_only_after_finalising_a_set_that_shows_the_case(bob, bob_client, case):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
     item = review_set.items.get()
     item.counterfactual.projection = case.projections.get()
     item.counterfactual.save()

@@ -23,7 +23,7 @@ def test_factor_labels_are_letters():
 
 
 def test_groups_follow_the_order_in_which_the_reader_meets_the_dimensions(bob):
-    review_set = review_set_with_items(readers=[bob], dimensions=3, per_dimension=2)
+    review_set = review_set_with_items(readers=[bob], dimensions=3, images_per_dimension=2)
     first_item = items_in_reader_order(review_set, bob)[0]
 
     groups = reader_factor_groups(assignment=assignment_of(review_set, bob))
@@ -35,7 +35,7 @@ def test_groups_follow_the_order_in_which_the_reader_meets_the_dimensions(bob):
 
 
 def test_a_reader_names_a_factor_after_answering_its_items(bob, bob_client):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=2)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=2)
     for item in review_set.items.all():
         answer(item, bob)
 
@@ -48,7 +48,7 @@ def test_a_reader_names_a_factor_after_answering_its_items(bob, bob_client):
 
 
 def test_naming_waits_until_every_item_of_the_factor_is_submitted(bob, bob_client):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=2)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=2)
     answer(review_set.items.first(), bob)
 
     response = bob_client.post(reverse("review-factor", args=[review_set.pk, 1]), NAMED)
@@ -59,7 +59,7 @@ def test_naming_waits_until_every_item_of_the_factor_is_submitted(bob, bob_clien
 
 
 def test_a_factor_needs_a_name_and_both_ratings(bob, bob_client):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
     answer(review_set.items.get(), bob)
 
     response = bob_client.post(reverse("review-factor", args=[review_set.pk, 1]), {"factor_name": " "})
@@ -69,7 +69,9 @@ def test_a_factor_needs_a_name_and_both_ratings(bob, bob_client):
 
 
 def test_the_factor_page_shows_the_readers_own_answers_but_not_the_dimension(bob, bob_client, charlie):
-    review_set = review_set_with_items(readers=[bob, charlie], dimensions=1, per_dimension=1, blinded=True)
+    review_set = review_set_with_items(
+        readers=[bob, charlie], dimensions=1, images_per_dimension=1, blinded=True
+    )
     item = review_set.items.get()
     answer(item, bob, clinical_description="bob's description")
     answer(item, charlie, clinical_description="charlie's description")
@@ -82,5 +84,5 @@ def test_the_factor_page_shows_the_readers_own_answers_but_not_the_dimension(bob
 
 
 def test_an_unknown_factor_number_is_not_found(bob, bob_client):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
     assert bob_client.get(reverse("review-factor", args=[review_set.pk, 2])).status_code == 404

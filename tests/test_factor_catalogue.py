@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
 
 def test_it_lists_each_dimension_with_every_readers_name_and_the_majority(alice_client, bob, charlie):
-    review_set = review_set_with_items(readers=[bob, charlie], dimensions=2, per_dimension=2)
+    review_set = review_set_with_items(readers=[bob, charlie], dimensions=2, images_per_dimension=2)
     dimension = review_set.items.get(position=1).counterfactual.dimension
     FactorAnnotationFactory(review_set=review_set, dimension=dimension, reader=bob, factor_name="hazy RML")
     FactorAnnotationFactory(
@@ -31,7 +31,7 @@ def test_it_lists_each_dimension_with_every_readers_name_and_the_majority(alice_
 
 
 def test_it_exports_as_csv(alice_client, bob, charlie):
-    review_set = review_set_with_items(readers=[bob, charlie], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob, charlie], dimensions=1, images_per_dimension=1)
     dimension = review_set.items.get().counterfactual.dimension
     FactorAnnotationFactory(review_set=review_set, dimension=dimension, reader=bob, pneumonia_relevance="yes")
     FactorAnnotationFactory(
@@ -50,7 +50,7 @@ def test_it_exports_as_csv(alice_client, bob, charlie):
 
 
 def test_the_api_exports_the_catalogue_too(alice_client, bob):
-    review_set = review_set_with_items(readers=[bob], dimensions=2, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=2, images_per_dimension=1)
     response = alice_client.get(f"/api/studies/{review_set.study_id}/factors-csv/")
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert [r["style_dimension"] for r in rows] == ["1980", "2743"]

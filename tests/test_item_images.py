@@ -12,14 +12,14 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
     "kind", ["original", "reconstruction", "perturbed", "difference", "flicker", "stack"]
 )
 def test_every_image_of_an_item_is_served_to_its_reader(bob, bob_client, kind):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
     response = bob_client.get(reverse("review-item-image", args=[review_set.pk, 1, kind]))
     assert response.status_code == 200
     assert response["Content-Type"] == ("image/gif" if kind == "flicker" else "image/png")
 
 
 def test_images_are_cached_privately_and_revalidated_with_an_etag(bob, bob_client):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
     url = reverse("review-item-image", args=[review_set.pk, 1, "perturbed"])
 
     first = bob_client.get(url)
@@ -32,12 +32,12 @@ def test_images_are_cached_privately_and_revalidated_with_an_etag(bob, bob_clien
 
 
 def test_an_unknown_image_kind_is_not_found(bob, bob_client):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
     assert bob_client.get(reverse("review-item-image", args=[review_set.pk, 1, "styles"])).status_code == 404
 
 
 def test_media_files_are_for_admins_only(bob, bob_client, alice_client):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
     name = review_set.items.get().counterfactual.perturbed_image.name
     url = reverse("media", args=[name])
 

@@ -50,7 +50,7 @@ def read_csv(response) -> list[dict]:
 
 
 def test_a_finished_run_becomes_the_next_item_of_a_review_set(alice_client, bob):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=2)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=2)
     run = LabRunFactory(study=review_set.study)
 
     response = add(alice_client, run, review_set)
@@ -64,7 +64,7 @@ def test_a_finished_run_becomes_the_next_item_of_a_review_set(alice_client, bob)
 
 
 def test_adding_the_same_run_twice_is_refused(alice_client):
-    review_set = review_set_with_items(dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(dimensions=1, images_per_dimension=1)
     run = LabRunFactory(study=review_set.study)
     add(alice_client, run, review_set)
 
@@ -78,7 +78,7 @@ def test_adding_the_same_run_twice_is_refused(alice_client):
 
 
 def test_a_set_a_reader_has_finalised_takes_no_new_item(alice_client, bob):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
     answer_all(review_set, bob)
     assignment = assignment_of(review_set, bob)
     assignment.finalised_at = timezone.now()
@@ -100,7 +100,7 @@ def test_a_set_a_reader_has_finalised_takes_no_new_item(alice_client, bob):
     ],
 )
 def test_saliency_maps_and_unfinished_runs_are_not_offered_to_readers(alice_client, run_options, message):
-    review_set = review_set_with_items(dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(dimensions=1, images_per_dimension=1)
     run = LabRunFactory(study=review_set.study, **run_options)
 
     response = add(alice_client, run, review_set)
@@ -110,7 +110,7 @@ def test_saliency_maps_and_unfinished_runs_are_not_offered_to_readers(alice_clie
 
 
 def test_a_run_goes_only_to_review_sets_of_its_own_study(alice_client):
-    review_set = review_set_with_items(dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(dimensions=1, images_per_dimension=1)
     run = LabRunFactory()
 
     assert add(alice_client, run, review_set).status_code == 400
@@ -120,7 +120,7 @@ def test_a_run_goes_only_to_review_sets_of_its_own_study(alice_client):
 
 
 def test_reviewers_cannot_add_runs(bob_client):
-    review_set = review_set_with_items(dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(dimensions=1, images_per_dimension=1)
     run = LabRunFactory(study=review_set.study)
     assert add(bob_client, run, review_set).status_code == 403
     assert not ReviewItem.objects.filter(lab_run=run).exists()
@@ -134,7 +134,7 @@ def test_a_reviewer_answers_a_real_lab_result_and_the_export_includes_it(
     lab_run_counterfactual_task(run.job_id, run_pk=run.pk)
     run.refresh_from_db()
     review_set = review_set_with_items(
-        readers=[bob], dimensions=1, per_dimension=1, blinded=True, sweep__study=lab_study
+        readers=[bob], dimensions=1, images_per_dimension=1, blinded=True, sweep__study=lab_study
     )
     item = lab_run_add_to_review_set(run=run, review_set=review_set)
     position = position_of(review_set, bob, item)
@@ -168,7 +168,7 @@ def test_a_reviewer_answers_a_real_lab_result_and_the_export_includes_it(
 
 
 def test_an_unblinded_set_names_the_lab_method_to_its_reader(bob, bob_client):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1, blinded=False)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1, blinded=False)
     run = LabRunFactory(study=review_set.study, method="dip")
     item = lab_run_add_to_review_set(run=run, review_set=review_set)
 
@@ -180,7 +180,7 @@ def test_an_unblinded_set_names_the_lab_method_to_its_reader(bob, bob_client):
 
 
 def test_the_api_gives_lab_items_to_readers_blinded_and_to_admins_with_their_method(bob, alice):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1, blinded=True)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1, blinded=True)
     run = LabRunFactory(study=review_set.study)
     item = lab_run_add_to_review_set(run=run, review_set=review_set)
     api = APIClient()
@@ -203,7 +203,7 @@ def test_the_api_gives_lab_items_to_readers_blinded_and_to_admins_with_their_met
 
 
 def test_agreement_counts_lab_items_and_the_dimension_verdicts_skip_them(bob, charlie):
-    review_set = review_set_with_items(readers=[bob, charlie], dimensions=1, per_dimension=2)
+    review_set = review_set_with_items(readers=[bob, charlie], dimensions=1, images_per_dimension=2)
     run = LabRunFactory(study=review_set.study)
     item = lab_run_add_to_review_set(run=run, review_set=review_set)
     for reader in (bob, charlie):
@@ -219,7 +219,7 @@ def test_agreement_counts_lab_items_and_the_dimension_verdicts_skip_them(bob, ch
 
 
 def test_a_reader_must_answer_the_lab_item_before_finalising(bob, bob_client):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
     answer_all(review_set, bob)
     item = lab_run_add_to_review_set(run=LabRunFactory(study=review_set.study), review_set=review_set)
 
@@ -232,7 +232,7 @@ def test_a_reader_must_answer_the_lab_item_before_finalising(bob, bob_client):
 
 
 def test_the_factor_catalogue_leaves_lab_items_out(alice_client, bob):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
     lab_run_add_to_review_set(run=LabRunFactory(study=review_set.study), review_set=review_set)
 
     response = alice_client.get(reverse("export-factors", args=[review_set.study_id]))
@@ -252,7 +252,7 @@ def test_a_review_set_of_another_study_is_not_offered(alice_client):
 
 
 def test_the_results_page_judges_each_lab_item_by_its_readers_majority(alice_client, bob, charlie):
-    review_set = review_set_with_items(readers=[bob, charlie], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob, charlie], dimensions=1, images_per_dimension=1)
     run = LabRunFactory(study=review_set.study, method="dip")
     item = lab_run_add_to_review_set(run=run, review_set=review_set)
     answer(item, bob, q2_pneumonia="yes")

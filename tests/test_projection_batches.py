@@ -35,7 +35,7 @@ def test_a_batch_is_projected_with_its_files_and_fidelity(tiny_study):
 
 def test_running_a_finished_batch_again_changes_nothing(tiny_study):
     from reviewapp.services.jobs import job_create, job_start
-    from reviewapp.services.projections import projection_run_task as run_service
+    from reviewapp.services.projections import projection_run as run_service
 
     case_import_files(study=tiny_study, files=tiny_case_files(1))
     job = Job.objects.get(kind="projection")

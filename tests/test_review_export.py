@@ -22,7 +22,9 @@ def read_csv(response) -> list[dict]:
 
 
 def test_the_review_table_has_one_row_per_reader_and_item_in_table_1_order(alice_client, bob, charlie):
-    review_set = review_set_with_items(readers=[bob, charlie], dimensions=2, per_dimension=2, name="Set A")
+    review_set = review_set_with_items(
+        readers=[bob, charlie], dimensions=2, images_per_dimension=2, name="Set A"
+    )
     answer_all(
         review_set,
         bob,
@@ -70,7 +72,7 @@ def test_the_review_table_has_one_row_per_reader_and_item_in_table_1_order(alice
 
 
 def test_drafts_are_left_out_unless_asked_for(alice_client, bob):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=2)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=2)
     first, second = review_set.items.order_by("position")
     answer(first, bob)
     answer(second, bob, is_draft=True)
@@ -81,7 +83,7 @@ def test_drafts_are_left_out_unless_asked_for(alice_client, bob):
 
 
 def test_the_review_table_streams_many_rows(alice_client, bob, django_assert_max_num_queries):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
     item = review_set.items.get()
     from reviewapp.models import Annotation
     from tests.factories import UserFactory
@@ -98,7 +100,7 @@ def test_the_review_table_streams_many_rows(alice_client, bob, django_assert_max
 
 
 def test_the_sweep_dimension_table_lists_every_dimension_strongest_first(alice_client, bob):
-    review_set = review_set_with_items(readers=[bob], dimensions=2, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=2, images_per_dimension=1)
     DimensionEffectFactory(sweep=review_set.sweep, rank=3, dim=7, selected=False, effect=0.01)
 
     rows = read_csv(alice_client.get(reverse("export-dimensions", args=[review_set.sweep_id])))
@@ -109,7 +111,7 @@ def test_the_sweep_dimension_table_lists_every_dimension_strongest_first(alice_c
 
 
 def test_the_agreement_table_has_a_row_per_question(alice_client, bob, charlie):
-    review_set = review_set_with_items(readers=[bob, charlie], dimensions=1, per_dimension=2)
+    review_set = review_set_with_items(readers=[bob, charlie], dimensions=1, images_per_dimension=2)
     answer_all(review_set, bob, [{"q1_meaningful": True}, {"q1_meaningful": False}])
     answer_all(review_set, charlie, [{"q1_meaningful": True}, {"q1_meaningful": False}])
 
@@ -122,7 +124,7 @@ def test_the_agreement_table_has_a_row_per_question(alice_client, bob, charlie):
 
 
 def test_the_dimension_verdicts_table(alice_client, bob):
-    review_set = review_set_with_items(readers=[bob], dimensions=2, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=2, images_per_dimension=1)
     answer_all(review_set, bob)
     rows = read_csv(alice_client.get(reverse("export-agreement", args=[review_set.pk]) + "?table=dimensions"))
     assert list(rows[0]) == exports.header(exports.SUMMARY_COLUMNS)
@@ -130,7 +132,7 @@ def test_the_dimension_verdicts_table(alice_client, bob):
 
 
 def test_exports_are_for_admins_only(bob_client, bob):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=1)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
     for name, pk in (
         ("export-reviews", review_set.pk),
         ("export-agreement", review_set.pk),

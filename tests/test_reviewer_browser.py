@@ -28,7 +28,9 @@ def browser():
 
 @pytest.fixture
 def review_set(bob, charlie):
-    return review_set_with_items(readers=[bob, charlie], dimensions=2, per_dimension=2, name="Demo review")
+    return review_set_with_items(
+        readers=[bob, charlie], dimensions=2, images_per_dimension=2, name="Demo review"
+    )
 
 
 def item_position(page) -> int:

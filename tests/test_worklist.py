@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
 def test_it_lists_the_reviewers_sets_with_progress(bob, bob_client, charlie):
     review_set = review_set_with_items(
-        readers=[bob, charlie], dimensions=2, per_dimension=3, name="Chest set"
+        readers=[bob, charlie], dimensions=2, images_per_dimension=3, name="Chest set"
     )
     first, second = items_in_reader_order(review_set, bob)[:2]
     answer(first, bob)
@@ -45,7 +45,7 @@ def test_it_hides_sets_that_are_still_rendering(bob):
 
 
 def test_resume_opens_the_first_unanswered_item_in_the_readers_order(bob, bob_client):
-    review_set = review_set_with_items(readers=[bob], dimensions=2, per_dimension=2)
+    review_set = review_set_with_items(readers=[bob], dimensions=2, images_per_dimension=2)
     items = items_in_reader_order(review_set, bob)
     answer(items[0], bob)
     answer(items[1], bob, is_draft=True)
@@ -56,7 +56,7 @@ def test_resume_opens_the_first_unanswered_item_in_the_readers_order(bob, bob_cl
 
 
 def test_resume_goes_to_the_overview_when_everything_is_answered(bob, bob_client):
-    review_set = review_set_with_items(readers=[bob], dimensions=1, per_dimension=2)
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=2)
     for item in review_set.items.all():
         answer(item, bob)
     response = bob_client.get(reverse("review-set-resume", args=[review_set.pk]))
@@ -64,7 +64,7 @@ def test_resume_goes_to_the_overview_when_everything_is_answered(bob, bob_client
 
 
 def test_each_reader_gets_an_own_order_that_stays_the_same(bob, charlie):
-    review_set = review_set_with_items(readers=[bob, charlie], dimensions=4, per_dimension=5)
+    review_set = review_set_with_items(readers=[bob, charlie], dimensions=4, images_per_dimension=5)
     bob_order = reader_item_ids(assignment=assignment_of(review_set, bob))
     charlie_order = reader_item_ids(assignment=assignment_of(review_set, charlie))
 
@@ -74,7 +74,9 @@ def test_each_reader_gets_an_own_order_that_stays_the_same(bob, charlie):
 
 
 def test_a_set_that_does_not_randomise_keeps_the_curation_order(bob):
-    review_set = review_set_with_items(readers=[bob], dimensions=2, per_dimension=3, randomise_order=False)
+    review_set = review_set_with_items(
+        readers=[bob], dimensions=2, images_per_dimension=3, randomise_order=False
+    )
     order = reader_item_ids(assignment=assignment_of(review_set, bob))
     assert order == list(review_set.items.order_by("position").values_list("pk", flat=True))
 

@@ -17,15 +17,15 @@ from tests.factories import (
 
 
 def review_set_with_items(
-    *, readers: Sequence = (), dimensions: int = 2, per_dimension: int = 3, **options
+    *, readers: Sequence = (), dimensions: int = 2, images_per_dimension: int = 3, **options
 ) -> ReviewSet:
-    """A ready review set of ``dimensions`` x ``per_dimension`` items (positions in dimension order), each
+    """A ready review set of ``dimensions`` x ``images_per_dimension`` items (positions in dimension order), each
     on its own case, with ``readers`` assigned."""
-    review_set = ReviewSetFactory(**options)
+    review_set = ReviewSetFactory(images_per_dimension=images_per_dimension, **options)
     position = 0
     for d in range(dimensions):
         dimension = DimensionEffectFactory(sweep=review_set.sweep, rank=d + 1, dim=1980 + 763 * d)
-        for rank in range(1, per_dimension + 1):
+        for rank in range(1, images_per_dimension + 1):
             position += 1
             counterfactual = CounterfactualFactory(
                 dimension=dimension,

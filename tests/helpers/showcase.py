@@ -68,15 +68,17 @@ def _stack(panels: list[tuple[np.ndarray, str]]) -> ContentFile:
     return ContentFile(buffer.getvalue(), name="stack.png")
 
 
-def showcase_review_set(*, readers, tmp_path, per_dimension: int = 3, **options) -> ReviewSet:
-    review_set = ReviewSetFactory(name="Demo study: pneumonia classifier", **options)
+def showcase_review_set(*, readers, tmp_path, images_per_dimension: int = 3, **options) -> ReviewSet:
+    review_set = ReviewSetFactory(
+        name="Demo study: pneumonia classifier", images_per_dimension=images_per_dimension, **options
+    )
     study = review_set.study
     position = 0
     for rank, (dim, layer, direction, overrides, p_perturbed) in enumerate(CHANGES, start=1):
         dimension = DimensionEffectFactory(
             sweep=review_set.sweep, dim=dim, layer=layer, rank=rank, direction=direction, resolution=SIZE
         )
-        for k in range(per_dimension):
+        for k in range(images_per_dimension):
             index = 10 * rank + k
             original = make_phantom(11, index=index, size=SIZE, label=0)
             perturbed = make_phantom(11, index=index, size=SIZE, **overrides)
