@@ -83,3 +83,42 @@ def test_enqueueing_sends_the_message_only_when_the_transaction_commits(
     assert len(callbacks) == 1
     assert sent == [{"args": [job.pk], "kwargs": {"steps": 5}, "task_id": task_id}]
     assert Job.objects.get(pk=job.pk).celery_task_id == task_id
+
+
+def test_a_job_step_records_a_failure_and_lets_it_go_on():
+    from reviewapp.services.jobs import job_step
+
+    failures = []
+    with pytest.raises(ValueError, match="bad input"), job_step(failed=failures.append):
+        raise ValueError("bad input")
+
+    assert failures == ["ValueError: bad input"]
+
+
+def test_a_job_step_turns_an_abort_into_a_cancelled_job():
+    from reviewapp.services.jobs import JobCancelled, job_step
+
+    cancelled, failures = [], []
+    with pytest.raises(JobCancelled), job_step(failed=failures.append, cancelled=lambda: cancelled.append(1)):
+        raise InterruptedError
+
+    assert cancelled == [1] and failures == []
+
+
+def test_a_job_step_lets_a_continuing_job_through():
+    from reviewapp.services.jobs import JobContinues, job_step
+
+    failures = []
+    with pytest.raises(JobContinues), job_step(failed=failures.append):
+        raise JobContinues
+
+    assert failures == []
+
+
+def test_every_task_services_send_by_name_is_declared_on_its_queue():
+    from reviewapp.celery import TASK_QUEUES
+    from reviewapp.services.jobs import Tasks, registered_task
+
+    for name in Tasks.names():
+        assert registered_task(name).name == name
+        assert TASK_QUEUES[name] == "gpu"

@@ -8,7 +8,8 @@ lost worker) or a cancel racing a finish never moves a finished job.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from celery import Task
@@ -32,6 +33,30 @@ class JobCancelled(Exception):
 
 class JobContinues(Exception):
     """Raised inside a task whose job other tasks carry on (the parts of a sweep): the job stays running."""
+
+
+@contextmanager
+def job_step(
+    *, failed: Callable[[str], None] | None = None, cancelled: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """The bookkeeping around a step of a job's work, for the row the step works on (a sweep, a run, ...).
+
+    ``InterruptedError`` (the engine's ``abort_fn`` stopped it) calls ``cancelled()`` and becomes
+    :class:`JobCancelled`; any other exception calls ``failed("Type: message")`` and goes on to the task, which
+    fails the job. :class:`JobCancelled` and :class:`JobContinues` pass through untouched.
+    """
+    try:
+        yield
+    except InterruptedError:
+        if cancelled is not None:
+            cancelled()
+        raise JobCancelled from None
+    except (JobCancelled, JobContinues):
+        raise
+    except Exception as error:
+        if failed is not None:
+            failed(f"{type(error).__name__}: {error}")
+        raise
 
 
 class Tasks:

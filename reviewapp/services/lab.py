@@ -29,13 +29,13 @@ from reviewapp.bridge.lab import (
 from reviewapp.models import Case, Job, LabRun, ReviewItem, ReviewSet, Study
 from reviewapp.selectors.projections import latest_projections
 from reviewapp.services.jobs import (
-    JobCancelled,
     Tasks,
     job_abort_fn,
     job_create,
     job_enqueue,
     job_progress_fn,
     job_request_cancel,
+    job_step,
 )
 
 Status = LabRun.Status
@@ -173,16 +173,13 @@ def lab_run_execute(*, run: LabRun, job: Job) -> str:
     projection = None
     if "styles" in METHODS[run.method].uses:
         projection = latest_projections(cases=[run.case]).get(run.case_id)
-    try:
+    with job_step(
+        failed=lambda error: lab_run_mark_finished(run=run, status=Status.FAILED, error=error),
+        cancelled=lambda: lab_run_mark_finished(run=run, status=Status.CANCELLED, error="Cancelled."),
+    ):
         fields = lab_files(
             run, styles_projection=projection, progress_fn=job_progress_fn(job), abort_fn=job_abort_fn(job)
         )
-    except InterruptedError:
-        lab_run_mark_finished(run=run, status=Status.CANCELLED, error="Cancelled.")
-        raise JobCancelled from None
-    except Exception as error:
-        lab_run_mark_finished(run=run, status=Status.FAILED, error=f"{type(error).__name__}: {error}")
-        raise
     if not lab_run_record(run=run, fields=fields):
         shutil.rmtree(files.media_path(fields["folder"]), ignore_errors=True)
         return "The run was stopped before its result was recorded."

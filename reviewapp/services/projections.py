@@ -12,12 +12,12 @@ from reviewapp.bridge import projection as projection_bridge
 from reviewapp.models import Case, Job, Projection, Study
 from reviewapp.selectors.projections import stalled_case_ids
 from reviewapp.services.jobs import (
-    JobCancelled,
     Tasks,
     job_abort_fn,
     job_create,
     job_enqueue,
     job_progress_fn,
+    job_step,
 )
 
 
@@ -73,16 +73,13 @@ def projection_run(*, job: Job, projection_pks: Sequence[int]) -> str:
     if not projections:
         return "Nothing left to project."
     study = projections[0].case.study
-    try:
+    with job_step(
+        failed=lambda error: projection_mark_failed(projections=projections, error=error),
+        cancelled=lambda: projection_mark_failed(projections=projections, error="Cancelled."),
+    ):
         rows = projection_bridge.project_to_files(
             study, projections, progress_fn=job_progress_fn(job), abort_fn=job_abort_fn(job)
         )
-    except InterruptedError:
-        projection_mark_failed(projections=projections, error="Cancelled.")
-        raise JobCancelled from None
-    except Exception as error:
-        projection_mark_failed(projections=projections, error=f"{type(error).__name__}: {error}")
-        raise
     projection_record(projections=projections, rows=rows)
     psnr = [row["psnr"] for row in rows if row["psnr"] is not None]
     mean_psnr = f", mean PSNR {sum(psnr) / len(psnr):.1f} dB" if psnr else ""

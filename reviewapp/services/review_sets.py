@@ -13,7 +13,7 @@ from reviewapp.models import DimensionEffect, Job, ReviewAssignment, ReviewItem,
 from reviewapp.selectors.sweeps import sweep_projections
 from reviewapp.selectors.users import user_is_reviewer
 from reviewapp.services.dimensions import counterfactual_render
-from reviewapp.services.jobs import Tasks, job_create, job_enqueue, job_progress
+from reviewapp.services.jobs import Tasks, job_create, job_enqueue, job_progress, job_step
 
 
 @transaction.atomic
@@ -80,7 +80,7 @@ def review_set_render(*, review_set: ReviewSet, job: Job) -> str:
         sweep.dimension_effects.filter(dim__in=review_set.curation.get("dimensions", [])).order_by("rank")
     )
     projections = sweep_projections(sweep)
-    try:
+    with job_step(failed=lambda error: review_set_mark_failed(review_set=review_set, error=error)):
         items, summary = curate_items(review_set, dimensions, projections)
         by_dim = {d.dim: d for d in dimensions}
         rendered = []
@@ -95,9 +95,6 @@ def review_set_render(*, review_set: ReviewSet, job: Job) -> str:
                     direction=direction,
                 )
                 rendered.extend(zip(chosen, counterfactuals, strict=True))
-    except Exception as error:
-        review_set_mark_failed(review_set=review_set, error=f"{type(error).__name__}: {error}")
-        raise
     review_set_record_items(review_set=review_set, rendered=rendered, summary=summary, dimensions=dimensions)
     return f"{len(rendered)} item(s) from {len(dimensions)} dimension(s)."
 

@@ -14,12 +14,12 @@ from django.db import transaction
 from reviewapp.bridge import files, models
 from reviewapp.models import Job, Study
 from reviewapp.services.jobs import (
-    JobCancelled,
     Tasks,
     job_abort_fn,
     job_create,
     job_enqueue,
     job_progress_fn,
+    job_step,
 )
 from reviewapp.services.projections import projection_queue_waiting
 
@@ -126,12 +126,10 @@ def study_queue_ranges(*, study: Study, created_by: AbstractBaseUser | None = No
 
 def study_estimate_ranges(*, study: Study, job: Job) -> str:
     """Estimate and store the style ranges, then queue the projections that were waiting for them."""
-    try:
+    with job_step():
         fields = models.estimate_ranges_file(
             study, progress_fn=job_progress_fn(job), abort_fn=job_abort_fn(job)
         )
-    except InterruptedError:
-        raise JobCancelled from None
     study_record_ranges(study=study, ranges_path=fields["ranges_path"], ranges_sha256=fields["ranges_sha256"])
     return f"Style ranges of {study.style_dims} dimensions from {study.ranges_samples} samples."
 

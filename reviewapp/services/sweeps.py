@@ -34,6 +34,7 @@ from reviewapp.services.jobs import (
     job_enqueue,
     job_progress,
     job_request_cancel,
+    job_step,
 )
 
 #: The Sweep fields a sweep is launched with: the engine's SweepConfig and SelectionConfig parameters.
@@ -97,12 +98,9 @@ def sweep_prepare(*, sweep: Sweep, job: Job) -> None:
     """Create the sweep's files and units, then hand the work to the part tasks (raises JobContinues)."""
     if sweep.status not in (Sweep.Status.PENDING, Sweep.Status.RUNNING):
         return
-    try:
+    with job_step(failed=lambda error: sweep_mark_failed(sweep=sweep, error=error)):
         runner = sweep_bridge.SweepRunner(sweep, sweep_projections(sweep))
         plan = runner.prepare()
-    except Exception as error:
-        sweep_mark_failed(sweep=sweep, error=f"{type(error).__name__}: {error}")
-        raise
     sweep_record_plan(sweep=sweep, job=job, plan=plan, config=runner.engine_config)
     raise JobContinues
 
@@ -137,23 +135,17 @@ def sweep_run_units(*, sweep: Sweep, job: Job, task_id: str) -> str:
         unit = sweep_unit_claim(sweep=sweep, task_id=task_id)
         if unit is None:
             break
-        try:
+        with job_step(
+            failed=lambda error: sweep_mark_failed(sweep=sweep, error=error),
+            cancelled=lambda: sweep_mark_cancelled(sweep=sweep, task_id=task_id),
+        ):
             runner = runner or sweep_bridge.SweepRunner(sweep, sweep_projections(sweep))
             seconds, perturbations = runner.run_units([unit.index], abort_fn=abort_fn)
-        except InterruptedError:
-            sweep_mark_cancelled(sweep=sweep, task_id=task_id)
-            raise JobCancelled from None
-        except Exception as error:
-            sweep_mark_failed(sweep=sweep, error=f"{type(error).__name__}: {error}")
-            raise
         sweep_unit_finish(unit=unit, job=job, seconds=seconds, perturbations=perturbations)
     if not sweep_claim_finalisation(sweep=sweep):
         raise JobContinues
-    try:
+    with job_step(failed=lambda error: sweep_mark_failed(sweep=sweep, error=error)):
         return sweep_finalise(sweep=sweep, job=job)
-    except Exception as error:
-        sweep_mark_failed(sweep=sweep, error=f"{type(error).__name__}: {error}")
-        raise
 
 
 @transaction.atomic
