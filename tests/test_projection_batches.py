@@ -31,6 +31,7 @@ def test_a_batch_is_projected_with_its_files_and_fidelity(tiny_study):
         assert media_path(projection.reconstruction.name).is_file()
         assert projection.psnr is not None and 0.0 <= projection.prob_original <= 1.0
         assert projection.config["steps"] == tiny_study.projection_steps
+        assert projection.started_at <= projection.finished_at
 
 
 def test_running_a_finished_batch_again_changes_nothing(tiny_study):

@@ -10,10 +10,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from reviewapp.models.jobs import Job
+from reviewapp.models.runs import RunRecord
 
 
-class LabRun(models.Model):
+class LabRun(RunRecord):
     """A counterfactual (or saliency map) of one case toward a target class, by one method.
 
     ``parameters`` are the options the admin set (validated through the engine's ``make_config``); ``config``
@@ -21,9 +21,6 @@ class LabRun(models.Model):
     probability of the study's target label on the original, on the method's start point (the generator's
     reconstruction, the deep image prior's pre-image; empty when the method has none) and on the result.
     """
-
-    #: A run goes through its job's states.
-    Status = Job.Status
 
     class Method(models.TextChoices):
         STYLESPACE = "stylespace", "StyleSpace dimension"
@@ -35,7 +32,6 @@ class LabRun(models.Model):
 
     #: Methods whose result is a heatmap over the unchanged image rather than a changed image.
     SALIENCY_METHODS = frozenset({Method.GRADCAM, Method.INTEGRATED_GRADIENTS})
-    FINISHED_STATUSES = Job.FINISHED_STATUSES
 
     study = models.ForeignKey("reviewapp.Study", on_delete=models.CASCADE, related_name="lab_runs")
     case = models.ForeignKey("reviewapp.Case", on_delete=models.CASCADE, related_name="lab_runs")
@@ -48,7 +44,6 @@ class LabRun(models.Model):
     job = models.ForeignKey(
         "reviewapp.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
 
     folder = models.CharField(max_length=500, blank=True, help_text="The run's files, under MEDIA_ROOT.")
     counterfactual_image = models.FileField(upload_to="lab/", max_length=500, blank=True)
@@ -74,14 +69,10 @@ class LabRun(models.Model):
     metrics = models.JSONField(default=dict, blank=True, help_text="explain_engine's counterfactual metrics.")
     details = models.JSONField(default=dict, blank=True, help_text="Method-specific findings.")
     seconds = models.FloatField(null=True, blank=True, help_text="Wall time of the run, models and files.")
-    error = models.TextField(blank=True)
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -89,10 +80,6 @@ class LabRun(models.Model):
 
     def __str__(self) -> str:
         return f"Lab run #{self.pk}: {self.get_method_display()} on {self.case.original_filename}"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in self.FINISHED_STATUSES
 
     @property
     def is_saliency(self) -> bool:

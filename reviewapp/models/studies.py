@@ -6,6 +6,8 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 
+from reviewapp.models.runs import RunRecord
+
 
 class Study(models.Model):
     """A generator + discriminator, a classifier and the target label it is audited for.
@@ -125,7 +127,7 @@ class Case(models.Model):
         return f"{self.original_filename} ({self.study})"
 
 
-class Projection(models.Model):
+class Projection(RunRecord):
     """A case projected into StyleSpace (papers/003 Eq. 2): its style vector, reconstruction and fidelity.
 
     The row is created pending when the projection is queued; the files are written before the row is
@@ -159,10 +161,6 @@ class Projection(models.Model):
     prob_original = models.FloatField(null=True, blank=True, help_text="C(x)")
     prob_reconstruction = models.FloatField(null=True, blank=True, help_text="C(G(S))")
     seconds = models.FloatField(null=True, blank=True, help_text="Share of the batch's optimisation time.")
-    error = models.TextField(blank=True)
-
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]

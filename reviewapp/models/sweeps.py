@@ -6,9 +6,10 @@ from django.conf import settings
 from django.db import models
 
 from reviewapp.bridge.params import SelectionConfig, SweepConfig, field_options
+from reviewapp.models.runs import RunRecord
 
 
-class Sweep(models.Model):
+class Sweep(RunRecord):
     """Clamping every style dimension of a set of projected held-out cases to its extremes.
 
     The deltas ``[N, D, 2]`` live as memory-mapped ``.npy`` files in ``deltas_dir`` (relative to MEDIA_ROOT);
@@ -72,14 +73,10 @@ class Sweep(models.Model):
     num_selected = models.PositiveIntegerField(null=True, blank=True)
     perturbations = models.BigIntegerField(default=0)
     compute_seconds = models.FloatField(default=0.0, help_text="Engine time summed over units.")
-    error = models.TextField(blank=True)
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]

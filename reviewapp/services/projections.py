@@ -73,6 +73,10 @@ def projection_run(*, job: Job, projection_pks: Sequence[int]) -> str:
     if not projections:
         return "Nothing left to project."
     study = projections[0].case.study
+    started = timezone.now()
+    Projection.objects.filter(pk__in=[p.pk for p in projections]).update(started_at=started)
+    for projection in projections:
+        projection.started_at = started
     with job_step(
         failed=lambda error: projection_mark_failed(projections=projections, error=error),
         cancelled=lambda: projection_mark_failed(projections=projections, error="Cancelled."),
