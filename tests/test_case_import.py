@@ -155,3 +155,21 @@ def test_import_cases_reads_a_zip_with_its_labels_csv(study, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "Imported 2 case(s)" in captured.out
     assert "broken.png" in captured.err
+
+
+def test_tiff_and_bmp_from_a_folder_are_imported_like_uploads(study, tmp_path):
+    from reviewapp.bridge.cases import CASE_SUFFIXES
+    from reviewapp.services.cases import iter_folder_files
+
+    ramp = (np.tile(np.linspace(0, 1, 20), (20, 1)) * 255).astype(np.uint8)
+    (tmp_path / "scan.tif").write_bytes(encoded(ramp, "TIFF"))
+    (tmp_path / "scan.bmp").write_bytes(encoded(ramp, "BMP"))
+    (tmp_path / "notes.txt").write_text("not an image")
+
+    files = list(iter_folder_files(tmp_path))
+    report = case_import_files(study=study, files=files)
+
+    assert [name for name, _ in files] == ["scan.bmp", "scan.tif"]
+    assert {".tif", ".tiff", ".bmp", ".dcm"} <= CASE_SUFFIXES
+    assert [c.original_filename for c in report.imported] == ["scan.bmp", "scan.tif"]
+    assert report.skipped == []
