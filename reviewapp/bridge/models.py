@@ -211,7 +211,7 @@ def study_generator(study, *, device: torch.device | None = None) -> torch.nn.Mo
     generator_file = resolve_path(study.generator_path)
     G = _cached(
         ("G", str(device), str(generator_file), _mtime(generator_file)),
-        lambda: load_generator(generator_file).to(device),
+        lambda: load_generator(generator_file, device=device),
     )
     return G.eval().requires_grad_(False)
 
@@ -226,7 +226,7 @@ def study_classifier(study, *, device: torch.device | None = None) -> ImageClass
     classifier_file = _classifier_file(study.classifier_source)
     return _cached(
         ("C", str(device), spec, _mtime(classifier_file), tuple(sorted(loader.items()))),
-        lambda: load_classifier(spec, **loader).to(device),
+        lambda: load_classifier(spec, **loader, device=device),
     )
 
 
@@ -236,7 +236,7 @@ def study_discriminator(study, *, device: torch.device | None = None) -> torch.n
     discriminator_file = resolve_path(study.discriminator_path or study.generator_path)
     return _cached(
         ("D", str(device), str(discriminator_file), _mtime(discriminator_file)),
-        lambda: load_discriminator(discriminator_file).to(device),
+        lambda: load_discriminator(discriminator_file, device=device),
     )
 
 
