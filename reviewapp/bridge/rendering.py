@@ -42,12 +42,13 @@ def _perturb(sweep, dim: int, direction: str, projections: Sequence):
     models = load_study_models(sweep.study)
     low, high = models.ranges.clamp_values("minmax")
     clamp = float((low if direction == "low" else high)[dim])
-    styles = load_styles(projections)
+    # The generator is called directly here, so its input goes to the generator's device; results come back.
+    styles = load_styles(projections).to(models.device)
     perturbed_styles = styles.clone()
     perturbed_styles[:, dim] = clamp
     with torch.no_grad():
-        recon = models.G.synthesize_from_styles(styles, noise_mode="const").clamp(-1, 1)
-        perturbed = models.G.synthesize_from_styles(perturbed_styles, noise_mode="const").clamp(-1, 1)
+        recon = models.G.synthesize_from_styles(styles, noise_mode="const").clamp(-1, 1).cpu()
+        perturbed = models.G.synthesize_from_styles(perturbed_styles, noise_mode="const").clamp(-1, 1).cpu()
         prob_recon = predict_probabilities(models.classifier, recon)
         prob_pert = predict_probabilities(models.classifier, perturbed)
     return clamp, recon, perturbed, prob_recon, prob_pert
@@ -233,7 +234,7 @@ def render_styles(study, styles: np.ndarray, changes: dict[int, float]) -> Explo
     for dim, value in changes.items():
         vector[0, dim] = value
     with _one_thread(), torch.no_grad():
-        image = models.G.synthesize_from_styles(vector, noise_mode="const").clamp(-1, 1)
+        image = models.G.synthesize_from_styles(vector.to(models.device), noise_mode="const").clamp(-1, 1)
         probability = float(predict_probabilities(models.classifier, image)[0])
     return ExploreFrame(
         png=png_bytes(engine_images.to_uint8(image[0])),
