@@ -33,8 +33,9 @@ import torch
 from explain_engine.checkpoints import CheckpointError, load_discriminator, load_generator
 from explain_engine.classifiers import DEMO_CLASSIFIER_PATH, load_classifier
 from explain_engine.counterfactuals.base import ClampedInput
-from explain_engine.metrics.fidelity import psnr, ssim
 from explain_engine.demo.phantoms import make_phantom_dataset, render_phantom
+from explain_engine.device import DeviceError, describe_device, resolve_device
+from explain_engine.metrics.fidelity import psnr, ssim
 from explain_engine.projection import ProjectionConfig, fidelity_summary, project_images
 from explain_engine.ranges import StyleRanges, estimate_style_ranges
 
@@ -48,9 +49,9 @@ class Variant:
     std_scaled: bool = False
     alpha: float | None = None  # None: the projection default
 
-    def config(self, steps: int) -> ProjectionConfig:
+    def config(self, steps: int, **extra) -> ProjectionConfig:
         alpha = {} if self.alpha is None else {"alpha": self.alpha}
-        return ProjectionConfig(steps=steps, lr=self.lr, **alpha)
+        return ProjectionConfig(steps=steps, lr=self.lr, **alpha, **extra)
 
     def name(self, config: ProjectionConfig) -> str:
         return (
@@ -129,6 +130,46 @@ def _chunk_mean(chunks: list[dict], key: str) -> float:
     return torch.cat([c[key] for c in chunks]).mean().item()
 
 
+def paper256_step_times(device, batches: list[int], *, bf16: bool, steps: int = 20) -> None:
+    """Seconds per projection step (Eq. 2: MSE + perceptual on the classifier's features + classifier + D) of
+    paper256 with a DenseNet-121 classifier (random weights), and the paper-scale extrapolation."""
+    sys.path.insert(0, str(ROOT))
+    from bench.sweep import DenseNetStandIn
+    from explain_engine.stylegan2 import Discriminator, Generator, discriminator_kwargs, generator_kwargs
+
+    torch.manual_seed(0)
+    G = Generator(**generator_kwargs("paper256")).eval().to(device)
+    D = Discriminator(**discriminator_kwargs("paper256")).eval().to(device)
+    C = DenseNetStandIn().eval().to(device)
+    best = None
+    for b in batches:
+        images = torch.rand(b, 1, 256, 256) * 2 - 1
+        cfg = ProjectionConfig(steps=steps, batch_size=b, bf16_on_cuda=bf16)
+        try:
+            project_images(
+                images,
+                G,
+                classifier=C,
+                D=D,
+                config=ProjectionConfig(steps=2, batch_size=b, bf16_on_cuda=bf16),
+            )
+            t0 = time.perf_counter()
+            project_images(images, G, classifier=C, D=D, config=cfg)
+            sec = (time.perf_counter() - t0) / steps
+        except torch.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            print(f"paper256 projection, batch {b}: out of memory", flush=True)
+            continue
+        hours = 2000 / b * 500 * sec / 3600
+        print(
+            f"paper256 projection, batch {b}{', bf16' if bf16 else ''}: {sec:.3f} s per step, {sec * 500 / b:.2f} s per image; 2000 images: {hours:.2f} h",
+            flush=True,
+        )
+        best = hours if best is None else min(best, hours)
+    if best is not None:
+        print(f"paper_scale_projection_hours: {best:.3f}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=50, help="held-out phantoms [50]")
@@ -147,7 +188,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk", type=int, default=10, help="phantoms per saved chunk [10]")
     parser.add_argument("--out", default=str(ROOT / "var/bench/projection"))
     parser.add_argument("--json", help="also write every variant's figures to this JSON file")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N [auto]")
+    parser.add_argument(
+        "--batch", type=int, default=None, help="images per projection batch [ProjectionConfig's]"
+    )
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast of the forward passes on CUDA")
+    parser.add_argument(
+        "--paper256-batches",
+        default="",
+        help="also time projection steps of paper256 + DenseNet-121 + D (random weights) at these batch sizes "
+        "and print paper_scale_projection_hours (2000 images x 500 steps)",
+    )
     args = parser.parse_args(argv)
+    try:
+        device = resolve_device(args.device)
+    except DeviceError as exc:
+        parser.error(str(exc))
     try:
         variants = [parse_variant(v) for v in args.variants.split(",") if v.strip()]
     except argparse.ArgumentTypeError as exc:
@@ -160,10 +216,13 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     n, steps = (4, 30) if args.quick else (args.n, args.steps)
 
-    classifier = ClampedInput(load_classifier(args.classifier))
-    G = load_generator(args.generator)
+    print(f"device: {describe_device(device)}, torch {torch.__version__}", file=sys.stderr)
+    if args.paper256_batches:
+        paper256_step_times(device, [int(b) for b in args.paper256_batches.split(",")], bf16=args.bf16)
+    classifier = ClampedInput(load_classifier(args.classifier)).to(device)
+    G = load_generator(args.generator).to(device)
     try:
-        D = load_discriminator(args.generator)
+        D = load_discriminator(args.generator).to(device)
     except CheckpointError:
         D = None
     data = make_phantom_dataset(n, size=G.img_resolution, seed=args.seed, split="neutral")
@@ -180,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
         "generator": _sha256(args.generator),
         "classifier": _classifier_key(args.classifier),
         "ranges": _sha256(args.ranges) if args.ranges else "estimated",
+        "device": device.type,
+        "batch": args.batch,
+        "bf16": args.bf16,
     }
     run_dir = Path(args.out) / hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -192,8 +254,11 @@ def main(argv: list[str] | None = None) -> int:
 
     results = []
     for variant in variants:
-        config = variant.config(steps)
-        name = variant.name(config)
+        extra = {"bf16_on_cuda": args.bf16}
+        if args.batch:
+            extra["batch_size"] = args.batch
+        config = variant.config(steps, **extra)
+        name = variant.name(config) + (", bf16" if args.bf16 and device.type == "cuda" else "")
         chunks = []
         for start in range(0, n, args.chunk):
             stop = min(n, start + args.chunk)

@@ -280,20 +280,22 @@ def modulated_conv_act(
     resample_filter: torch.Tensor | None,
     act_gain: float,
     clamp: float | None,
-    up_mode: str = "transpose",
+    up_mode: str = "auto",
 ) -> torch.Tensor:
     """A modulated, demodulated convolution with noise, bias, leaky ReLU (slope 0.2), gain and clamp: the same
     result as ``bias_act(modulated_conv2d(...) , bias, act="lrelu", gain=act_gain, clamp=clamp)`` with fewer
     passes. ``up_mode`` for ``up=2``: ``"transpose"`` (transposed convolution + FIR, fewest multiply-adds) or
     ``"polyphase"`` (one dense convolution + pixel shuffle, 4x the multiply-adds of that layer, no depthwise
-    pass)."""
+    pass) or ``"auto"``: polyphase on CUDA, where the depthwise FIR pass is the slowest kernel of the network
+    (docs/benchmarks.md), transpose elsewhere."""
     n = x.shape[0]
     dt = x.dtype
-    wsq = weight.square().sum(dim=[2, 3])  # [O, I]
-    dcoefs = (styles.square() @ wsq.t() + 1e-8).rsqrt()  # [N, O]
+    with torch.autocast(x.device.type, enabled=False):  # demodulation in float32 also under autocast
+        wsq = weight.float().square().sum(dim=[2, 3])  # [O, I]
+        dcoefs = (styles.float().square() @ wsq.t() + 1e-8).rsqrt()  # [N, O]
     y = x * styles.to(dt).reshape(n, -1, 1, 1)
     w = weight.to(dt)
-    if up == 2 and up_mode == "polyphase":
+    if up == 2 and (up_mode == "polyphase" or (up_mode == "auto" and x.is_cuda)):
         y = F.pixel_shuffle(F.conv2d(y, polyphase_up_weight(weight, resample_filter).to(dt), padding=1), 2)
         if x.is_contiguous(memory_format=torch.channels_last):
             y = y.contiguous(memory_format=torch.channels_last)

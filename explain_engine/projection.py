@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn.functional as F
 
+from .device import autocast_for
 from .metrics import fidelity
 
 
@@ -38,6 +39,9 @@ class ProjectionConfig:
     gamma: float = 0.01  # discriminator
     batch_size: int = 16
     prefer_lpips: bool = True
+    # bf16 autocast of the forward passes on CUDA (the optimised styles, Adam and the loss sums stay float32);
+    # off by default: docs/benchmarks.md gives its measured effect on fidelity and speed
+    bf16_on_cuda: bool = False
 
 
 @dataclass
@@ -204,20 +208,23 @@ def project_images(
             for group in opt.param_groups:
                 group["lr"] = _lr_at(step, cfg)
             s = init_styles + u * scale
-            y = G.synthesize_from_styles(s, noise_mode="const")
-            loss = (y - x).square().flatten(1).mean(1)
-            if perceptual is not None and cfg.alpha > 0:
-                loss = loss + cfg.alpha * perceptual(y, x)
-            if target_logit is not None:
-                loss = loss + cfg.beta * (_logit(classifier, y.clamp(-1, 1)) - target_logit).square()
-            if D is not None and cfg.gamma > 0:
-                with _SingleImageStd(D):
-                    loss = loss + cfg.gamma * F.softplus(-D(y)).flatten()
+            with autocast_for(device, bf16=cfg.bf16_on_cuda):
+                y = G.synthesize_from_styles(s, noise_mode="const").float()
+                loss = (y - x).square().flatten(1).mean(1)
+                if perceptual is not None and cfg.alpha > 0:
+                    loss = loss + cfg.alpha * perceptual(y, x).float()
+                if target_logit is not None:
+                    loss = (
+                        loss + cfg.beta * (_logit(classifier, y.clamp(-1, 1)).float() - target_logit).square()
+                    )
+                if D is not None and cfg.gamma > 0:
+                    with _SingleImageStd(D):
+                        loss = loss + cfg.gamma * F.softplus(-D(y).float()).flatten()
             opt.zero_grad(set_to_none=True)
             loss.sum().backward()
             opt.step()
             if start == 0:
-                history.append(float(loss.detach().mean()))
+                history.append(loss.detach().mean())  # a tensor: no device sync every step
             done_steps += 1
             if progress_fn and (step % 10 == 0 or step == cfg.steps - 1):
                 progress_fn(
@@ -233,6 +240,7 @@ def project_images(
 
     styles = torch.cat(out_styles)
     recon = torch.cat(out_recon)
+    history = [float(v) for v in history]
     with torch.no_grad():
         x_all = images.to(device).float()
         if perceptual is not None:

@@ -206,7 +206,7 @@ class SynthesisLayer(nn.Module):
     """
 
     fast: bool = True
-    up_mode: str = "transpose"
+    up_mode: str = "auto"
 
     def __init__(
         self,
@@ -615,11 +615,11 @@ class SynthesisNetwork(nn.Module):
         )
 
 
-UP_MODES = ("transpose", "polyphase")
+UP_MODES = ("auto", "transpose", "polyphase")
 
 
 def set_synthesis_path(
-    G: nn.Module, *, fast: bool = True, up_mode: str = "transpose", channels_last: bool | None = None
+    G: nn.Module, *, fast: bool = True, up_mode: str = "auto", channels_last: bool | None = None
 ) -> nn.Module:
     """Choose how ``G`` (a ``Generator`` or ``SynthesisNetwork``) computes: the fast layers or the reference ones,
     the up-sampling of the fast path, the memory format (``None``: channels-last on CUDA). Same images either way,

@@ -212,7 +212,9 @@ class StyleSweeper:
             layer_of[layer.offset : layer.stop] = li
         self._layer_of = layer_of
         self._block_of = np.array([self.layout.layers[li].block for li in layer_of], np.int64)
-        self._channel_of = np.arange(self.layout.dims) - np.array([self.layout.layers[li].offset for li in layer_of])
+        self._channel_of = np.arange(self.layout.dims) - np.array(
+            [self.layout.layers[li].offset for li in layer_of]
+        )
         self._torgb = np.array([self.layout.layers[li].kind == "torgb" for li in layer_of])
         self.cuda = self.device.type == "cuda"
         if self.cuda:
@@ -265,8 +267,13 @@ class StyleSweeper:
         """Images for K perturbed style sets (per-layer tensors [K, ch]) of the cached images ``rows`` [K],
         starting at block ``bi``."""
         x, img = cache["block_in"][bi]
-        x = x[rows] if x is not None else None
-        img = img[rows] if img is not None else None
+        k = styles_k[0].shape[0]
+        if bool((rows == rows[0]).all()):  # one image: a broadcast view, no copy
+            x = x[rows[:1]].expand(k, -1, -1, -1) if x is not None else None
+            img = img[rows[:1]].expand(k, -1, -1, -1) if img is not None else None
+        else:
+            x = x[rows] if x is not None else None
+            img = img[rows] if img is not None else None
         return self.G.synthesis.forward_styles(styles_k, noise_mode="const", start_block=bi, x=x, img=img)
 
     def _torgb_images(
@@ -281,7 +288,9 @@ class StyleSweeper:
         ds = new_values - cache["styles"][li][rows, channels]  # [K]
         # change of the 1x1 conv output: W[:, c] * gain * ds * x_c  -> [K, img_channels, r, r]
         w = t.weight[:, :, 0, 0][:, channels].t()  # [K, img_channels]
-        dpre = (w * (t.weight_gain * ds)[:, None])[:, :, None, None].to(feats.dtype) * feats[rows, channels][:, None]
+        dpre = (w * (t.weight_gain * ds)[:, None])[:, :, None, None].to(feats.dtype) * feats[rows, channels][
+            :, None
+        ]
         if t.conv_clamp is None:  # bias + identity is linear: the change passes through unchanged
             dy = dpre
         else:
@@ -292,7 +301,9 @@ class StyleSweeper:
         return cache["image"][rows] + dy
 
     # -- evaluation ------------------------------------------------------------------------------------------------
-    def evaluate(self, cache: dict, rows: Sequence[int], dims: Sequence[int], values: torch.Tensor) -> torch.Tensor:
+    def evaluate(
+        self, cache: dict, rows: Sequence[int], dims: Sequence[int], values: torch.Tensor
+    ) -> torch.Tensor:
         """C(S) of cached image ``rows[k]`` with style dimension ``dims[k]`` set to ``values[k]``, for every k -> [K].
 
         Conv dimensions of a block start from the block's cached input (rows of every image in one batch);
@@ -521,7 +532,9 @@ def _run_unit(sweeper: StyleSweeper, styles, unit: SweepUnit, deltas, base, exac
                 cache, np.repeat(np.arange(m), len(dims)), np.tile(np.asarray(dims), m)
             ).reshape(m, len(dims), 2)
             d = torch.stack([c0[:, None] - probs[..., 0], probs[..., 1] - c0[:, None]], dim=-1)
-            deltas[unit.image_start : unit.image_stop, unit.dim_start : unit.dim_stop] = d.float().cpu().numpy()
+            deltas[unit.image_start : unit.image_stop, unit.dim_start : unit.dim_stop] = (
+                d.float().cpu().numpy()
+            )
             base[unit.image_start : unit.image_stop] = c0.cpu().numpy()
     return m * (2 * len(dims) + 1)
 

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
+from explain_engine.ops import conv2d_resample, polyphase_up_weight, setup_filter
 from explain_engine.stylegan2 import Generator, generator_kwargs, set_synthesis_path
-from explain_engine.ops import polyphase_up_weight, conv2d_resample, setup_filter
 from tests.helpers.tiny import TINY_G
 
 
@@ -33,7 +33,9 @@ def test_polyphase_weight_equals_transposed_convolution_then_fir():
     x = torch.randn(3, 4, 5, 5, dtype=torch.float64)
     w = torch.randn(6, 4, 3, 3, dtype=torch.float64)
     ref = conv2d_resample(x, w, f=f, up=2, padding=1, flip_weight=False)
-    out = torch.nn.functional.pixel_shuffle(torch.nn.functional.conv2d(x, polyphase_up_weight(w, f), padding=1), 2)
+    out = torch.nn.functional.pixel_shuffle(
+        torch.nn.functional.conv2d(x, polyphase_up_weight(w, f), padding=1), 2
+    )
     assert out.shape == ref.shape == (3, 6, 10, 10)
     assert torch.allclose(out, ref, atol=1e-12)
 
@@ -49,7 +51,9 @@ def test_fast_path_matches_reference_within_1e4(up_mode, channels_last, conv_cla
     assert fast.shape == ref.shape
     assert (fast - ref).abs().max().item() < 1e-4
     if conv_clamp is not None:  # the clamp is active somewhere, so the comparison covers it
-        assert not torch.equal(_images(G, styles, fast=True, channels_last=False), _images(_generator(), styles))
+        assert not torch.equal(
+            _images(G, styles, fast=True, channels_last=False), _images(_generator(), styles)
+        )
 
 
 def test_fast_path_gradients_match_reference():
