@@ -40,13 +40,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from explain_engine.metrics import fidelity
 from explain_engine.checkpoints import CheckpointError, load_discriminator, load_generator
 from explain_engine.classifiers import DEMO_CLASSIFIER_PATH, load_classifier
 from explain_engine.counterfactuals import generate_batch
 from explain_engine.counterfactuals.base import ClampedInput
-from explain_engine.metrics.fidelity import default_perceptual
 from explain_engine.demo.phantoms import make_phantom_dataset
+from explain_engine.metrics import fidelity
+from explain_engine.metrics.fidelity import default_perceptual
 from explain_engine.projection import ProjectionConfig, fidelity_summary, project_images
 from explain_engine.ranges import StyleRanges, estimate_style_ranges
 

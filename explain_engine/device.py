@@ -31,7 +31,11 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
         spec = str(spec)
     name = (spec or "auto").strip().lower()
     if name == "auto":
-        return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+        return (
+            torch.device("cuda", torch.cuda.current_device())
+            if torch.cuda.is_available()
+            else torch.device("cpu")
+        )
     if name == "cpu":
         return torch.device("cpu")
     if name == "cuda" or name.startswith("cuda:"):
