@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ...checkpoints import _atomic_torch_save, network_record, save_networks
-from ..stylegan2 import Discriminator, Generator, discriminator_kwargs, generator_kwargs
+from ...stylegan2 import Discriminator, Generator, discriminator_kwargs, generator_kwargs
 
 ProgressFn = Callable[[int, int, str], None]
 
