@@ -14,18 +14,8 @@ import torch
 from PIL import Image
 
 from explain_engine.checkpoints import save_networks
-from explain_engine.stylegan2 import Discriminator, Generator
-
-TINY_G = dict(
-    z_dim=16,
-    c_dim=0,
-    w_dim=16,
-    img_resolution=16,
-    img_channels=1,
-    mapping_kwargs=dict(num_layers=2),
-    synthesis_kwargs=dict(channel_base=128, channel_max=16),
-)
-TINY_D = dict(c_dim=0, img_resolution=16, img_channels=1, channel_base=128, channel_max=16)
+from explain_engine.stylegan2 import Discriminator
+from tests.helpers.tiny import TINY_D, tiny_generator
 
 
 class Brightness(torch.nn.Module):
@@ -38,9 +28,8 @@ class Brightness(torch.nn.Module):
 def tiny_model_files(folder: Path) -> tuple[Path, Path]:
     """(generator + discriminator checkpoint, TorchScript classifier) written into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)
-    G = Generator(**TINY_G).eval()
-    D = Discriminator(**TINY_D).eval()
+    G = tiny_generator(seed=0)
+    D = Discriminator(**TINY_D).eval()  # drawn right after G, from the same seed
     networks = save_networks(folder / "tiny-gan.pt", {"G_ema": G, "D": D})
     classifier = folder / "brightness.ts"
     torch.jit.script(Brightness()).save(str(classifier))
@@ -49,8 +38,7 @@ def tiny_model_files(folder: Path) -> tuple[Path, Path]:
 
 def tiny_case_files(count: int, *, seed: int = 0, size: int = 16) -> list[tuple[str, bytes]]:
     """``count`` PNG files (name, bytes) of generator samples, larger than the study's resolution."""
-    torch.manual_seed(seed)
-    G = Generator(**TINY_G).eval()
+    G = tiny_generator(seed=seed)
     with torch.no_grad():
         images = G.synthesize(G.mapping(torch.randn(count, 16)))
     files = []

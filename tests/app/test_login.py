@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.app.conftest import PASSWORD
 
 
 def test_alice_logs_in_and_sees_the_studies(client, alice):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.app.conftest import PASSWORD
 from tests.factories import FactorAnnotationFactory
 from tests.helpers.browser import chromium, log_in
 from tests.helpers.reviews import answer, items_in_reader_order

@@ -10,7 +10,7 @@ import pytest
 
 from reviewapp.models import LabRun
 from reviewapp.services.cases import case_import_files
-from tests.conftest import PASSWORD
+from tests.app.conftest import PASSWORD
 from tests.helpers.browser import chromium, log_in
 from tests.helpers.studies import tiny_case_files
 

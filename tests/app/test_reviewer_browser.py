@@ -11,7 +11,7 @@ import re
 import pytest
 
 from reviewapp.models import Annotation, FactorAnnotation, ReviewAssignment
-from tests.conftest import PASSWORD
+from tests.app.conftest import PASSWORD
 from tests.helpers.browser import chromium, log_in
 from tests.helpers.reviews import review_set_with_items
 

@@ -9,7 +9,7 @@ import pytest
 from reviewapp.celery import app as celery_app
 from reviewapp.tasks import job_selftest_task
 from reviewapp.tasks.base import job_task
-from tests.conftest import use_filesystem_broker
+from tests.app.conftest import use_filesystem_broker
 
 
 @job_task(queue="gpu")

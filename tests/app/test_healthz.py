@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reviewapp.celery import app as celery_app
-from tests.conftest import use_filesystem_broker
+from tests.app.conftest import use_filesystem_broker
 
 
 @pytest.fixture

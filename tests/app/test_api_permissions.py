@@ -4,7 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from reviewapp.models import Annotation
-from tests.conftest import PASSWORD
+from tests.app.conftest import PASSWORD
 from tests.helpers.reviews import answer, answer_all, review_set_with_items
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
@@ -130,7 +130,7 @@ def test_session_log_in_works_for_the_api(bob_client, bob):
 def test_every_api_view_but_the_token_log_in_needs_an_authenticated_user():
     from rest_framework.permissions import AllowAny
 
-    from tests.test_login_required import authenticates_itself, named_views
+    from tests.app.test_login_required import authenticates_itself, named_views
 
     api_views = [(name, view) for name, view in named_views() if authenticates_itself(view)]
     assert len(api_views) > 10

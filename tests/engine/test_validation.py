@@ -85,8 +85,8 @@ def test_a_classifier_blind_to_the_shortcut_does_not_rely_on_it():
 def test_the_projection_is_saved_per_chunk_and_an_interrupted_run_resumes(tmp_path, monkeypatch):
     from explain_engine.demo import validation
     from explain_engine.ranges import estimate_style_ranges
+    from tests.engine.test_projection import MeanBrightness
     from tests.helpers.tiny import tiny_generator
-    from tests.test_projection import MeanBrightness
 
     G = tiny_generator()
     ranges = estimate_style_ranges(G, num_samples=200, batch_size=100)
@@ -157,8 +157,8 @@ def test_the_expectation_needs_a_selected_pathology_and_a_selected_shortcut_dime
 
 def test_the_cache_key_changes_with_the_weights_and_the_projection_settings():
     from explain_engine.demo.validation import _run_key
+    from tests.engine.test_projection import MeanBrightness
     from tests.helpers.tiny import tiny_generator
-    from tests.test_projection import MeanBrightness
 
     G, clf = tiny_generator(), torch.nn.Linear(2, 1)
     key = _run_key(G, clf, ProjectionConfig(steps=10))

@@ -24,18 +24,7 @@ from explain_engine.counterfactuals.gci import optimise_styles, search_lambda
 from explain_engine.counterfactuals.priors import DeepImagePriorUNet, FourierFeatureINR
 from explain_engine.counterfactuals.saliency import grad_cam, integrated_gradients
 from explain_engine.ranges import estimate_style_ranges
-from explain_engine.stylegan2 import Generator
-
-TINY_G = dict(
-    z_dim=16,
-    c_dim=0,
-    w_dim=16,
-    img_resolution=16,
-    img_channels=1,
-    mapping_kwargs=dict(num_layers=2),
-    synthesis_kwargs=dict(channel_base=128, channel_max=16),
-)
-
+from tests.helpers.tiny import tiny_generator
 
 # ------------------------------------------------------------------------------------------------------------
 # Hand-made classifiers whose behaviour is known
@@ -152,8 +141,7 @@ def smooth_image(size: int = 16, level: float = -0.6, texture: float = 0.01) -> 
 @pytest.fixture(scope="module")
 def tiny_gan():
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    G = Generator(**TINY_G).eval().requires_grad_(False)
+    G = tiny_generator(seed=0).requires_grad_(False)
     ranges = estimate_style_ranges(G, num_samples=1000, batch_size=500)
     with torch.no_grad():
         styles = G.styles_from_w(G.mapping(torch.randn(2, 16)))

@@ -11,7 +11,7 @@ from torch import nn
 
 from explain_engine.counterfactuals import CounterfactualError, counterfactual_metrics, cout_score
 from explain_engine.counterfactuals.evaluation import explanation_locality
-from explain_engine.stylegan2 import Discriminator
+from tests.helpers.tiny import tiny_discriminator
 
 
 class MeanIntensity(nn.Module):
@@ -150,8 +150,7 @@ def test_validity_and_proximity_of_a_uniform_brightening():
 
 
 def test_realism_from_a_discriminator_and_a_loss_estimator():
-    torch.manual_seed(0)
-    D = Discriminator(c_dim=0, img_resolution=16, img_channels=1, channel_base=128, channel_max=16).eval()
+    D = tiny_discriminator(seed=0)
     query = torch.rand(1, 8, 8) * 2 - 1  # resized to D's 16 x 16
     cf = query * 0.5
     m = counterfactual_metrics(

@@ -17,7 +17,7 @@ from reviewapp.services.jobs import job_create, job_enqueue
 from reviewapp.tasks import job_selftest_task
 from tests.helpers.services import postgres_url, redis_url
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def wait_until_finished(job: Job, *, timeout_s: float = 60.0) -> Job:

@@ -1,0 +1,1 @@
+"""Tests of the Django app: views, services, tasks, workers; most need the database."""
