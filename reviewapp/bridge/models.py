@@ -17,8 +17,11 @@ from explain_engine.checkpoints import CheckpointError, load_discriminator, load
 from explain_engine.classifiers import (
     DEMO_CLASSIFIER_PATH,
     ClassifierError,
+    ClassifierSpec,
     ImageClassifier,
+    is_builtin_classifier,
     load_classifier,
+    parse_classifier_spec,
     predict_probabilities,
 )
 from explain_engine.device import DeviceError, describe_device, module_device, resolve_device
@@ -113,7 +116,7 @@ def inspect_study_files(
         )
     loader = classifier_loader_options(kind=classifier_kind, target=target_label, options=classifier_options)
     try:
-        classifier = load_classifier(_classifier_spec(classifier_source), **loader)
+        classifier = load_classifier(classifier_spec(classifier_source).loader_source, **loader)
     except (ClassifierError, FileNotFoundError, ValueError) as error:
         raise StudyModelError(f"Classifier: {error}") from None
     if classifier.target.lower() != target_label.lower():
@@ -129,7 +132,7 @@ def inspect_study_files(
         except (RuntimeError, ValueError) as error:
             raise StudyModelError(f"Classifier: it cannot read the generator's images: {error}") from None
     layout = G.style_layout
-    classifier_file = _classifier_file(classifier_source)
+    classifier_file = classifier_spec(classifier_source).path
     return StudyInspection(
         resolution=G.img_resolution,
         channels=G.img_channels,
@@ -151,19 +154,15 @@ def inspect_study_files(
     )
 
 
-def _classifier_spec(source: str) -> str:
-    """Built-in names ('demo', 'xrv:...') as they are; paths resolved against MEDIA_ROOT."""
-    if source == "demo" or source.startswith("xrv:"):
-        return source
-    return str(resolve_path(source))
+def classifier_spec(source: str) -> ClassifierSpec:
+    """A study's ``classifier_source`` read by the engine: built-in names ('demo', 'xrv:...') as they are,
+    paths resolved against MEDIA_ROOT."""
+    return parse_classifier_spec(source, resolve=resolve_path)
 
 
-def _classifier_file(source: str) -> Path | None:
-    if source.startswith("xrv:"):
-        return None
-    if source == "demo":
-        return DEMO_CLASSIFIER_PATH
-    return resolve_path(source)
+def classifier_names_a_file(source: str) -> bool:
+    """Whether a ``classifier_source`` is a path rather than a built-in name ('demo', 'xrv:...')."""
+    return not is_builtin_classifier(source)
 
 
 def demo_classifier_path() -> Path:
@@ -222,11 +221,10 @@ def study_classifier(study, *, device: torch.device | None = None) -> ImageClass
     loader = study.classifier_config.get("loader") or classifier_loader_options(
         kind=study.classifier_kind, target=study.target_label
     )
-    spec = _classifier_spec(study.classifier_source)
-    classifier_file = _classifier_file(study.classifier_source)
+    spec = classifier_spec(study.classifier_source)
     return _cached(
-        ("C", str(device), spec, _mtime(classifier_file), tuple(sorted(loader.items()))),
-        lambda: load_classifier(spec, **loader, device=device),
+        ("C", str(device), spec.loader_source, _mtime(spec.path), tuple(sorted(loader.items()))),
+        lambda: load_classifier(spec.loader_source, **loader, device=device),
     )
 
 

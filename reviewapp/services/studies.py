@@ -50,6 +50,14 @@ def study_check_server_path(*, path: str, role: str) -> str:
     return str(candidate)
 
 
+def study_check_classifier_source(*, source: str) -> str:
+    """A classifier named in the form: a built-in name ('demo', 'xrv:...') as it is, a path checked like the
+    other checkpoints' (empty stays empty)."""
+    if not source or not models.classifier_names_a_file(source):
+        return source
+    return study_check_server_path(path=source, role="classifier")
+
+
 @transaction.atomic
 def study_create(
     *,

@@ -25,6 +25,7 @@ from reviewapp.selectors.studies import (
 from reviewapp.services.cases import case_import_files, case_read_labels_csv
 from reviewapp.services.projections import projection_retry_failed
 from reviewapp.services.studies import (
+    study_check_classifier_source,
     study_check_server_path,
     study_create,
     study_queue_ranges,
@@ -66,8 +67,8 @@ def _study_arguments(data: dict, stored: list[str]) -> dict:
     classifier = data["classifier_source"].strip()
     if data["classifier_file"]:
         classifier = model_path("classifier", data["classifier_file"], "")
-    elif classifier != "demo" and not classifier.startswith("xrv:"):
-        classifier = model_path("classifier", None, classifier)
+    else:
+        classifier = study_check_classifier_source(source=classifier)
     return {
         "name": data["name"].strip(),
         "target_label": data["target_label"].strip(),
