@@ -21,7 +21,6 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import tempfile
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any, cast
 
 import torch
 
+from .files import atomic_torch_save
 from .stylegan2 import Discriminator, Generator
 
 FORMAT = "explain-engine-checkpoint"
@@ -213,19 +213,6 @@ def read_network_pickle(path: str | os.PathLike) -> dict[str, Any]:
 # Our own checkpoint format
 
 
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def network_record(net: torch.nn.Module) -> dict:
     """A network as a plain record: class name, init kwargs and a float32 CPU state dict."""
     cls = type(net).__name__
@@ -244,9 +231,7 @@ def save_networks(
     records = {
         name: (net if isinstance(net, dict) else network_record(net)) for name, net in networks.items()
     }
-    _atomic_torch_save(
-        {"format": FORMAT, "version": 1, "networks": records, "metadata": metadata or {}}, path
-    )
+    atomic_torch_save({"format": FORMAT, "version": 1, "networks": records, "metadata": metadata or {}}, path)
     return path
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import _atomic_torch_save
+from .files import atomic_torch_save
 
 RANGES_FORMAT = "explain-engine-style-ranges"
 
@@ -57,7 +57,7 @@ class StyleRanges:
 
     def save(self, path: str | os.PathLike) -> Path:
         path = Path(path)
-        _atomic_torch_save(
+        atomic_torch_save(
             {
                 "format": RANGES_FORMAT,
                 "version": 1,

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ..checkpoints import _atomic_torch_save
+from ..files import atomic_torch_save
 from .base import ClassifierError, ImageClassifier, _finish, _load_weights, _read_torch_file
 
 CHECKPOINT_FORMAT = "explain-engine-classifier"
@@ -59,7 +59,7 @@ def save_classifier(
         "state_dict": state_dict,
         "metrics": metrics or {},
     }
-    _atomic_torch_save(record, path)
+    atomic_torch_save(record, path)
     return path
 
 

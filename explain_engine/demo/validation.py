@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from ..device import module_device
+from ..files import atomic_torch_save
 from ..projection import ProjectionConfig, fidelity_summary, project_images
 from ..ranges import StyleRanges, estimate_style_ranges
 from ..selection import Selection, SelectionConfig, select_dimensions
@@ -292,9 +293,7 @@ def _project_in_chunks(
                 "seconds": torch.tensor(res.seconds),
                 "perceptual_kind": res.perceptual_kind,
             }
-            tmp = path.with_suffix(".tmp")
-            torch.save(chunk, tmp)
-            tmp.replace(path)
+            atomic_torch_save(chunk, path)
         chunks.append(torch.load(path, weights_only=True))
     joined = {key: torch.cat([c[key] for c in chunks]) for key in ("styles", "psnr", "ssim")}
     p_orig = torch.cat([c["prob_original"] for c in chunks])

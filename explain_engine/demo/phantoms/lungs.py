@@ -20,6 +20,8 @@ from PIL import Image
 from scipy import ndimage
 from scipy.spatial import ConvexHull
 
+from ...files import atomic_path
+
 # Where the lung masks live inside the installed torchxrayvision package.
 LUNG_MASK_ARCHIVE = Path("data") / "semantic_masks_v7labs_lungs.zip"
 
@@ -278,18 +280,16 @@ def _bank_cache_file(path: Path) -> Path | None:
 
 
 def _write_bank(bank: LungMaskBank, file: Path) -> None:
-    file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_name(f"{file.stem}.{os.getpid()}.tmp.npz")
-    np.savez_compressed(
-        tmp,
-        names=np.array(json.dumps(bank.names)),
-        masks=bank.masks,
-        medial_x=bank.medial_x,
-        base_y=bank.base_y,
-        boxes=bank.boxes,
-        n_archive=np.array(bank.n_archive),
-    )
-    os.replace(tmp, file)  # atomic, so concurrent processes never read half a file
+    with atomic_path(file, suffix=".tmp.npz") as tmp:  # concurrent processes never read half a file
+        np.savez_compressed(
+            tmp,
+            names=np.array(json.dumps(bank.names)),
+            masks=bank.masks,
+            medial_x=bank.medial_x,
+            base_y=bank.base_y,
+            boxes=bank.boxes,
+            n_archive=np.array(bank.n_archive),
+        )
 
 
 def _read_bank(file: Path) -> LungMaskBank:

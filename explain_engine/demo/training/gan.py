@@ -24,7 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...checkpoints import _atomic_torch_save, network_record, save_networks
+from ...checkpoints import network_record, save_networks
+from ...files import atomic_torch_save
 from ...stylegan2 import Discriminator, Generator, discriminator_kwargs, generator_kwargs
 
 ProgressFn = Callable[[int, int, str], None]
@@ -267,7 +268,7 @@ def train_gan(
     stats: list[dict] = []
 
     def checkpoint():
-        _atomic_torch_save(trainer.state(), state_path)
+        atomic_torch_save(trainer.state(), state_path)
         save_networks(
             net_path,
             {"G": trainer.G, "G_ema": trainer.G_ema, "D": trainer.D},
