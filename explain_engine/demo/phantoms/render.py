@@ -317,8 +317,45 @@ def _diaphragm_line(base_y: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return np.stack([x[order], yv[order]])
 
 
+@dataclass(frozen=True)
+class _Grid:
+    """The pixel grid of one phantom in both frames: image (u, v) and patient (x, y), all ``[size, size]``."""
+
+    size: int
+    pose: _Pose
+    u: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Chest:
+    """The lung fields of one phantom and the landmarks derived from them (patient coordinates)."""
+
+    lungs: np.ndarray  # [2, S, S]: right, left, soft-edged
+    depth: np.ndarray  # air-column depth inside the lungs
+    lung: np.ndarray  # both lungs
+    lung_mask: np.ndarray
+    boxes: np.ndarray  # [2, 4]: (x0, x1, y0, y1) of the right and the left lung
+    base_y: np.ndarray  # [2, _BANK_RES]: the lung bases
+    mid: float  # midline between the lungs
+    lung_bottom: float
+    dxm: np.ndarray  # x - mid
+    adx: np.ndarray  # |x - mid|
+
+
+@dataclass(frozen=True)
+class _Mediastinum:
+    heart: _Heart
+    carina_y: float
+    hila: np.ndarray  # [2, 2]: (x, y) of the right and the left hilum
+
+
 def render_phantom(factors: PhantomFactors, *, size: int = 128, seed: int | Sequence[int] = 0) -> Phantom:
     """Render the phantom described by ``factors``.
+
+    Density is accumulated in arbitrary attenuation units (about 1 = the thickest soft tissue), one structure
+    after the other, and turned into display brightness at the end, as a detector and display LUT would.
 
     Args:
         factors: the generative factors (see ``PhantomFactors``).
@@ -331,13 +368,7 @@ def render_phantom(factors: PhantomFactors, *, size: int = 128, seed: int | Sequ
         and ``lung_mask``, and the factors.
     """
     f = factors
-    if f.opacity_zone is not None and f.opacity_zone not in OPACITY_ZONES:
-        raise ValueError(f"unknown opacity zone {f.opacity_zone!r}")
-    if f.device not in DEVICES:
-        raise ValueError(f"unknown device {f.device!r}")
-    bank = _default_bank()
-    if not 0 <= f.lung_mask_index < len(bank):
-        raise ValueError(f"lung_mask_index {f.lung_mask_index} out of range 0..{len(bank) - 1}")
+    _check_factors(f)
     rng = np.random.default_rng(seed)
     # Pixel-level fields need size-dependent numbers of draws; they come from their own generator so the
     # main stream, and with it the anatomy, is the same at every size.
@@ -345,30 +376,92 @@ def render_phantom(factors: PhantomFactors, *, size: int = 128, seed: int | Sequ
     pose = _Pose(f)
     u, v = _pixel_centres(size)
     x, y = pose.to_patient(u, v)
-    portable = f.portable_ap
+    grid = _Grid(size, pose, u, x, y)
 
-    # Density is accumulated in arbitrary attenuation units (about 1 = the thickest soft tissue) and
-    # turned into display brightness at the end, as a detector and display LUT would.
+    # The order of the steps is the order of the draws from ``rng``: changing it changes every phantom.
+    chest = _chest(f, grid)
+    density, body, below, half_w = _body_density(f, grid, chest)
+    mediastinum = _add_mediastinum(density, f, grid, chest, below)
+    air = _aeration(rng, grid, chest)
+    opacity, opacity_mask = _opacity(f, rng, grid, chest, mediastinum.heart)
+    # Fluid replaces air; where the opacity touches the heart or diaphragm their border loses contrast.
+    # Consolidated lung is also a little denser than the thin air column at the lung margins suggests, so
+    # peripheral and basal opacities stay visible.
+    lungs = chest.lungs
+    density -= air - f.opacity_density * opacity * (air + 0.1 * lungs[0] + 0.1 * lungs[1])
+    _add_lung_markings(density, rng, pixel_rng, grid, chest, mediastinum.hila, opacity)
+    _add_ribs(density, f, rng, grid, chest, half_w)
+    _add_shoulder_girdle(density, f, grid, chest, body, half_w)
+    dome, gas_x = _add_stomach_bubble(density, grid, chest)
+    if f.breast_shadows:
+        _add_breast_shadows(density, rng, grid, chest)
+    if f.device != "none":  # radio-opaque, in patient coordinates
+        density += _device_density(
+            f.device,
+            rng,
+            pose,
+            size,
+            chest.mid,
+            mediastinum.carina_y,
+            mediastinum.hila,
+            dome,
+            gas_x,
+            chest.boxes,
+        )
+    img = _expose(density, f, rng, grid)
+    _add_marker(img, f.marker, size)
+    image = _add_quantum_noise(img, f, pixel_rng, size)
+    return Phantom(image=image, opacity_mask=opacity_mask, lung_mask=chest.lung_mask, factors=f)
 
-    # --- lungs: sample the real mask in canonical coordinates; inspiration stretches them downwards.
+
+def _check_factors(f: PhantomFactors) -> None:
+    if f.opacity_zone is not None and f.opacity_zone not in OPACITY_ZONES:
+        raise ValueError(f"unknown opacity zone {f.opacity_zone!r}")
+    if f.device not in DEVICES:
+        raise ValueError(f"unknown device {f.device!r}")
+    bank = _default_bank()
+    if not 0 <= f.lung_mask_index < len(bank):
+        raise ValueError(f"lung_mask_index {f.lung_mask_index} out of range 0..{len(bank) - 1}")
+
+
+def _chest(f: PhantomFactors, grid: _Grid) -> _Chest:
+    """Lungs: the real mask sampled in canonical coordinates; inspiration stretches them downwards."""
+    x, y = grid.x, grid.y
+    bank = _default_bank()
     ytop = _CANON_Y[0]
     insp = f.inspiration
-    sampled = _bilinear(_bank_at_size(size)[f.lung_mask_index], x, ytop + (y - ytop) / insp) * (1.0 / 255.0)
+    sampled = _bilinear(_bank_at_size(grid.size)[f.lung_mask_index], x, ytop + (y - ytop) / insp) * (
+        1.0 / 255.0
+    )
     # Resampling softens the edge; restore a pleura-sharp border about one pixel wide.
     lungs = np.clip(sampled[:2] * 1.3 - 0.15, 0.0, 1.0)  # [2, S, S]: right, left
-    depth = sampled[_CH_DEPTH]
     lung = lungs[0] + lungs[1]
-    lung_mask = lung >= 0.5
     boxes = bank.boxes[f.lung_mask_index].copy()
     boxes[:, 2:] = ytop + (boxes[:, 2:] - ytop) * insp
     base_y = ytop + (bank.base_y[f.lung_mask_index] - ytop) * insp
-    (rx0, rx1, ry0, ry1), (lx0, lx1, ly0, ly1) = boxes
-    mid = 0.5 * (rx1 + lx0)  # midline between the lungs
-    lung_bottom = max(ry1, ly1)
+    (_, rx1, _, ry1), (lx0, _, _, ly1) = boxes
+    mid = 0.5 * (rx1 + lx0)
     dxm = x - mid
-    adx = np.abs(dxm)
+    return _Chest(
+        lungs=lungs,
+        depth=sampled[_CH_DEPTH],
+        lung=lung,
+        lung_mask=lung >= 0.5,
+        boxes=boxes,
+        base_y=base_y,
+        mid=mid,
+        lung_bottom=max(ry1, ly1),
+        dxm=dxm,
+        adx=np.abs(dxm),
+    )
 
-    # --- body: path length through an elliptical cross-section, thinning to the skin; neck and shoulders.
+
+def _body_density(
+    f: PhantomFactors, grid: _Grid, chest: _Chest
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Body: path length through an elliptical cross-section, thinning to the skin; neck and shoulders; the
+    denser abdomen below the diaphragm. Returns (density, body, below the diaphragm, half width)."""
+    x, y = grid.x, grid.y
     half_w = 0.47 * (0.98 + 0.12 * (f.habitus - 1.0))
     neck = 0.105
     # The trapezius slopes from the neck out to the shoulders, which round off over the lung apices.
@@ -376,17 +469,24 @@ def render_phantom(factors: PhantomFactors, *, size: int = 128, seed: int | Sequ
     width = neck + (half_w - neck) * (1.0 - (1.0 - shoulder) ** 3)
     # The chest wall bulges out over the lower ribs; the waist narrows below them.
     width = width * (1.0 + 0.05 * np.exp(-(((y - 0.6) / 0.25) ** 2)))
-    width = width - 0.04 * np.clip((y - lung_bottom) / 0.2, 0.0, 1.0)
-    body = np.sqrt(np.clip(1.0 - (adx / width) ** 2, 0.0, 1.0))
+    width = width - 0.04 * np.clip((y - chest.lung_bottom) / 0.2, 0.0, 1.0)
+    body = np.sqrt(np.clip(1.0 - (chest.adx / width) ** 2, 0.0, 1.0))
     density = 0.95 * f.habitus * body
     # The hemidiaphragm line across the chest (lung bases, bridged under the heart): below it lie the liver,
     # spleen and stomach, with no aerated lung in front, so the abdomen is denser than the chest wall.
-    diaphragm = _diaphragm_line(base_y, boxes)
+    diaphragm = _diaphragm_line(chest.base_y, chest.boxes)
     below = np.clip((y - np.interp(x, diaphragm[0], diaphragm[1]).astype(np.float32)) / 0.02 + 0.5, 0.0, 1.0)
     density += 0.14 * f.habitus * body * below
+    return density, body, below, half_w
 
-    # --- mediastinum: heart, great vessels, aortic knob, spine, trachea.
-    heart = _heart_geometry(f, boxes, mid)
+
+def _add_mediastinum(
+    density: np.ndarray, f: PhantomFactors, grid: _Grid, chest: _Chest, below: np.ndarray
+) -> _Mediastinum:
+    """Heart, great vessels, aortic knob, spine, trachea and hila, added to ``density``."""
+    x, y, dxm, mid = grid.x, grid.y, chest.dxm, chest.mid
+    (_, _, ry0, ry1), (_, _, ly0, ly1) = chest.boxes
+    heart = _heart_geometry(f, chest.boxes, mid)
     heart_field = heart.field(x, y)
     # Projected thickness of an ellipsoid: a crisp border against the aerated lung.
     # Below the diaphragm the heart blends into the equally dense abdomen.
@@ -410,68 +510,100 @@ def render_phantom(factors: PhantomFactors, *, size: int = 128, seed: int | Sequ
     )
     for hx, hyc in hila:
         density += 0.12 * np.exp(-(((x - hx) / 0.03) ** 2 + ((y - hyc) / 0.05) ** 2))
+    return _Mediastinum(heart, carina_y, hila)
 
-    # --- lung aeration: a thicker air column in the lung centre than at the apices and lateral margins.
-    air = lung * (0.1 + 0.72 * depth)
+
+def _aeration(rng: np.random.Generator, grid: _Grid, chest: _Chest) -> np.ndarray:
+    """Lung aeration: a thicker air column in the lung centre than at the apices and lateral margins."""
+    air = chest.lung * (0.1 + 0.72 * chest.depth)
     # Aeration is never perfectly even (posture, breath hold, body habitus): low-frequency patches of
     # slightly denser lung in both classes, so that only a real opacity stands out.
-    uneven = np.clip(_smooth_noise(rng, 6, x, y), 0.0, None)
+    uneven = np.clip(_smooth_noise(rng, 6, grid.x, grid.y), 0.0, None)
     air *= 1.0 - rng.uniform(0.0, 0.22) * np.minimum(uneven, 1.5)
+    return air
 
-    # --- opacity: clustered lobules of fluid-filled airspaces confined to one lung.
+
+def _opacity(
+    f: PhantomFactors, rng: np.random.Generator, grid: _Grid, chest: _Chest, heart: _Heart
+) -> tuple[np.ndarray, np.ndarray]:
+    """The opacity of a positive: clustered lobules of fluid-filled airspaces confined to one lung.
+    Returns (opacity 0..1, its mask); zeros and an empty mask for negatives."""
+    x, y, size = grid.x, grid.y, grid.size
     opacity = np.zeros_like(x)
     opacity_mask = np.zeros(x.shape, bool)
-    if f.label == 1 and f.opacity_zone is not None and f.opacity_density > 0:
-        side = 0 if f.opacity_zone.startswith("right") else 1
-        lung_h = boxes[side, 3] - boxes[side, 2]
-        radius = max(f.opacity_size * lung_h, 1.5 / size)
-        ccx, ccy = _opacity_centre(rng, f.opacity_zone, boxes, base_y, heart, radius)
-        n_lobules = 4
-        offsets = rng.normal(0.0, 0.5 * radius, (n_lobules, 2))
-        offsets[0] = 0.0
-        sigmas = radius * rng.uniform(0.5, 0.9, n_lobules)
-        sigmas[0] = radius
-        weights = rng.uniform(0.6, 1.0, n_lobules)
-        weights[0] = 1.0
-        for (ox, oy), s, wgt in zip(offsets, sigmas, weights, strict=True):
-            opacity += wgt * np.exp(-((x - ccx - ox) ** 2 + (y - ccy - oy) ** 2) / (2 * s * s))
-        patchy = _smooth_noise(rng, 28, x, y)
-        opacity = np.clip(opacity * (0.9 + 0.2 * patchy), 0.0, None) * lungs[side]
-        peak = opacity.max()
-        if peak > 0:
-            opacity /= peak
-        opacity_mask = (opacity >= 0.4) & lung_mask
-        if not opacity_mask.any():  # tiny images: keep at least the core pixel
-            opacity_mask.flat[np.argmax(opacity * lung_mask)] = True
-        # A flat-topped profile: consolidated airspaces are uniformly dense, with a hazy margin.
-        opacity = np.clip(opacity * 1.25, 0.0, 1.0)
-    # Fluid replaces air; where the opacity touches the heart or diaphragm their border loses contrast.
-    # Consolidated lung is also a little denser than the thin air column at the lung margins suggests, so
-    # peripheral and basal opacities stay visible.
-    density -= air - f.opacity_density * opacity * (air + 0.1 * lungs[0] + 0.1 * lungs[1])
+    if f.label != 1 or f.opacity_zone is None or f.opacity_density <= 0:
+        return opacity, opacity_mask
+    boxes = chest.boxes
+    side = 0 if f.opacity_zone.startswith("right") else 1
+    lung_h = boxes[side, 3] - boxes[side, 2]
+    radius = max(f.opacity_size * lung_h, 1.5 / size)
+    ccx, ccy = _opacity_centre(rng, f.opacity_zone, boxes, chest.base_y, heart, radius)
+    n_lobules = 4
+    offsets = rng.normal(0.0, 0.5 * radius, (n_lobules, 2))
+    offsets[0] = 0.0
+    sigmas = radius * rng.uniform(0.5, 0.9, n_lobules)
+    sigmas[0] = radius
+    weights = rng.uniform(0.6, 1.0, n_lobules)
+    weights[0] = 1.0
+    for (ox, oy), s, wgt in zip(offsets, sigmas, weights, strict=True):
+        opacity += wgt * np.exp(-((x - ccx - ox) ** 2 + (y - ccy - oy) ** 2) / (2 * s * s))
+    patchy = _smooth_noise(rng, 28, x, y)
+    opacity = np.clip(opacity * (0.9 + 0.2 * patchy), 0.0, None) * chest.lungs[side]
+    peak = opacity.max()
+    if peak > 0:
+        opacity /= peak
+    opacity_mask = (opacity >= 0.4) & chest.lung_mask
+    if not opacity_mask.any():  # tiny images: keep at least the core pixel
+        opacity_mask.flat[np.argmax(opacity * chest.lung_mask)] = True
+    # A flat-topped profile: consolidated airspaces are uniformly dense, with a hazy margin.
+    return np.clip(opacity * 1.25, 0.0, 1.0), opacity_mask
 
-    # --- lung markings: vessels branch out from the hila and taper towards the periphery.
-    pts = _vessel_points(rng, hila, boxes)
-    vu, vv = pose.to_image(pts[:, 0], pts[:, 1])
+
+def _add_lung_markings(
+    density: np.ndarray,
+    rng: np.random.Generator,
+    pixel_rng: np.random.Generator,
+    grid: _Grid,
+    chest: _Chest,
+    hila: np.ndarray,
+    opacity: np.ndarray,
+) -> None:
+    """Lung markings: vessels branch out from the hila and taper towards the periphery; a fine texture."""
+    size, lung = grid.size, chest.lung
+    pts = _vessel_points(rng, hila, chest.boxes)
+    vu, vv = grid.pose.to_image(pts[:, 0], pts[:, 1])
     vessels = _splat(size, vu, vv, pts[:, 2] * size)
     vessels = ndimage.gaussian_filter(vessels, sigma=max(0.45, 0.006 * size))
     # Markings fade towards the periphery, where the vessels are too small to resolve.
-    density += 0.1 * np.minimum(vessels, 2.0) * lung * np.minimum(1.6 * depth, 1.0) * (1.0 - 0.7 * opacity)
-    texture = ndimage.uniform_filter(pixel_rng.standard_normal(x.shape, dtype=np.float32), 3)
+    density += (
+        0.1 * np.minimum(vessels, 2.0) * lung * np.minimum(1.6 * chest.depth, 1.0) * (1.0 - 0.7 * opacity)
+    )
+    texture = ndimage.uniform_filter(pixel_rng.standard_normal(grid.x.shape, dtype=np.float32), 3)
     density += 0.025 * texture * lung
 
-    # --- ribs: posterior ribs arch up-and-out from the spine then curve down laterally; fainter
-    # anterior ribs slope down towards the sternum.
-    d = adx / half_w
-    ribs_top, ribs_bottom = min(ry0, ly0) - 0.02, lung_bottom + 0.02
-    t = (y + 0.08 * d - 0.25 * d**2 - ribs_top) / (ribs_bottom - ribs_top) * (1.0 / insp) ** 0.3
+
+def _add_ribs(
+    density: np.ndarray,
+    f: PhantomFactors,
+    rng: np.random.Generator,
+    grid: _Grid,
+    chest: _Chest,
+    half_w: float,
+) -> None:
+    """Ribs: posterior ribs arch up-and-out from the spine then curve down laterally; fainter anterior ribs
+    slope down towards the sternum."""
+    y = grid.y
+    (_, _, ry0, _), (_, _, ly0, _) = chest.boxes
+    d = chest.adx / half_w
+    ribs_top, ribs_bottom = min(ry0, ly0) - 0.02, chest.lung_bottom + 0.02
+    t = (y + 0.08 * d - 0.25 * d**2 - ribs_top) / (ribs_bottom - ribs_top) * (1.0 / f.inspiration) ** 0.3
     n_ribs = 9.5 + rng.uniform(-0.5, 0.5)
     k = n_ribs * np.clip(t, 0.0, 1.3) ** 0.8 + rng.uniform(0, 1)
     rib_profile = (0.5 + 0.5 * np.cos(2 * np.pi * k)) ** 3
     cage = np.clip((d - 0.06) / 0.1, 0.0, 1.0) * np.clip((1.02 - d) / 0.08, 0.0, 1.0)
     cage *= np.clip((t + 0.05) / 0.08, 0.0, 1.0) * np.clip((1.15 - t) / 0.2, 0.0, 1.0)
     # Ribs stand out against the aerated lung and are hard to see through the soft tissue.
-    see = 0.35 + 0.65 * lung
+    see = 0.35 + 0.65 * chest.lung
     density += 0.09 * rib_profile * cage * see
     t2 = (y - 0.32 * d - ribs_top + 0.12) / (ribs_bottom - ribs_top)
     k2 = 7.0 * np.clip(t2, 0.0, 1.2) + rng.uniform(0, 1)
@@ -480,7 +612,14 @@ def render_phantom(factors: PhantomFactors, *, size: int = 128, seed: int | Sequ
     front *= np.clip(t2 / 0.1, 0.0, 1.0) * np.clip((1.0 - t2) / 0.2, 0.0, 1.0)
     density += 0.04 * anterior * front * see
 
-    # --- clavicles: from the sternal notch out to the shoulders; projected higher and flatter when AP.
+
+def _add_shoulder_girdle(
+    density: np.ndarray, f: PhantomFactors, grid: _Grid, chest: _Chest, body: np.ndarray, half_w: float
+) -> None:
+    """Clavicles from the sternal notch out to the shoulders, projected higher and flatter when AP; scapulae
+    rotated off the lungs on a PA film, projected over the upper lateral lungs when AP."""
+    y, adx, portable = grid.y, chest.adx, f.portable_ap
+    ry0 = chest.boxes[0, 2]
     lat = adx - 0.035
     cl_y0 = (0.165 if not portable else 0.12) + 0.3 * (ry0 - _CANON_Y[0])
     cl_rise = 0.06 if not portable else 0.02
@@ -489,59 +628,68 @@ def render_phantom(factors: PhantomFactors, *, size: int = 128, seed: int | Sequ
     clavicle = np.sqrt(np.clip(1.0 - ((y - cl_y) / 0.021) ** 2, 0.0, 1.0))
     clavicle *= np.clip(lat / 0.02, 0.0, 1.0) * np.clip((0.33 - lat) / 0.03, 0.0, 1.0)
     density += 0.3 * clavicle
-    # Scapulae: rotated off the lungs on a PA film, projected over the upper lateral lungs when AP.
+    d = adx / half_w
     sc_edge = 0.74 if portable else 0.95
     sc_x = sc_edge + 0.12 * np.clip((y - 0.15) / 0.35, 0.0, 1.0) ** 2
     scapula = np.clip((d - sc_x) / 0.03, 0.0, 1.0) * np.clip((0.55 - y) / 0.15, 0.0, 1.0)
     scapula *= np.clip((y - 0.1) / 0.05, 0.0, 1.0)
     density += 0.14 * scapula * body
 
-    # --- stomach bubble under the left hemidiaphragm.
+
+def _add_stomach_bubble(density: np.ndarray, grid: _Grid, chest: _Chest) -> tuple[float, float]:
+    """The gas bubble of the stomach under the left hemidiaphragm. Returns (the dome's y, the bubble's x)."""
+    x, y = grid.x, grid.y
+    (lx0, lx1, _, ly1) = chest.boxes[1]
     gas_x = lx0 + 0.6 * (lx1 - lx0)
-    dome = base_y[1, int(np.clip(gas_x * _BANK_RES, 0, _BANK_RES - 1))]
+    dome = chest.base_y[1, int(np.clip(gas_x * _BANK_RES, 0, _BANK_RES - 1))]
     dome = ly1 if np.isnan(dome) else dome
     gas = np.exp(-(((x - gas_x) / 0.055) ** 2 + ((y - dome - 0.055) / 0.028) ** 2))
-    density -= 0.22 * gas * (1.0 - lung)
+    density -= 0.22 * gas * (1.0 - chest.lung)
+    return dome, gas_x
 
-    # --- breast shadows: rounded soft tissue over the lung bases with a crisp lower border.
-    if f.breast_shadows:
-        size_b = rng.uniform(0.13, 0.19)
-        for side in (0, 1):
-            bx = boxes[side, 0] + (0.45 if side == 0 else 0.55) * (boxes[side, 1] - boxes[side, 0])
-            by = boxes[side, 3] - 0.02 + rng.normal(0.0, 0.015)
-            r2 = ((x - bx) / (1.15 * size_b)) ** 2 + ((y - by) / size_b) ** 2
-            density += (
-                0.16 * np.sqrt(np.clip(1.0 - r2, 0.0, 1.0)) * np.clip((y - by + size_b) / size_b, 0.0, 1.0)
-            )
 
-    # --- devices (radio-opaque, in patient coordinates).
-    if f.device != "none":
-        density += _device_density(f.device, rng, pose, size, mid, carina_y, hila, dome, gas_x, boxes)
+def _add_breast_shadows(density: np.ndarray, rng: np.random.Generator, grid: _Grid, chest: _Chest) -> None:
+    """Breast shadows: rounded soft tissue over the lung bases with a crisp lower border."""
+    x, y, boxes = grid.x, grid.y, chest.boxes
+    size_b = rng.uniform(0.13, 0.19)
+    for side in (0, 1):
+        bx = boxes[side, 0] + (0.45 if side == 0 else 0.55) * (boxes[side, 1] - boxes[side, 0])
+        by = boxes[side, 3] - 0.02 + rng.normal(0.0, 0.015)
+        r2 = ((x - bx) / (1.15 * size_b)) ** 2 + ((y - by) / size_b) ** 2
+        density += 0.16 * np.sqrt(np.clip(1.0 - r2, 0.0, 1.0)) * np.clip((y - by + size_b) / size_b, 0.0, 1.0)
 
-    # --- acquisition: film-like response, exposure, contrast, scatter (AP haze), heel effect.
+
+def _expose(density: np.ndarray, f: PhantomFactors, rng: np.random.Generator, grid: _Grid) -> np.ndarray:
+    """Acquisition: film-like response, exposure, contrast, scatter (AP haze), heel effect."""
     gain = 1.6 / f.exposure
     img = 1.0 - np.exp(-gain * np.clip(density, 0.0, None))
     img /= 1.0 - math.exp(-gain * 1.3)
     img = np.clip(img, 0.0, 1.0) ** (1.25 * f.contrast)
-    if portable:
+    if f.portable_ap:
         # Scatter from a bedside exposure without a grid lifts the dark lungs and flattens contrast.
         img = 0.16 + 0.8 * img
-    img *= 1.0 + 0.06 * (u - 0.5) * rng.choice([-1.0, 1.0])  # anode heel effect
+    img *= 1.0 + 0.06 * (grid.u - 0.5) * rng.choice([-1.0, 1.0])  # anode heel effect
+    return img
 
-    # --- laterality marker (on the detector, so not rotated with the patient).
-    glyph = _marker_glyph(f.marker, max(5, round(0.075 * size)))
+
+def _add_marker(img: np.ndarray, marker: str, size: int) -> None:
+    """The laterality marker, on the detector (so not rotated with the patient)."""
+    glyph = _marker_glyph(marker, max(5, round(0.075 * size)))
     gh = glyph.shape[0]
     my = max(1, round(0.03 * size))
-    mx = max(1, round(0.04 * size)) if f.marker == "R" else size - gh - max(1, round(0.04 * size))
+    mx = max(1, round(0.04 * size)) if marker == "R" else size - gh - max(1, round(0.04 * size))
     patch = img[my : my + gh, mx : mx + gh]
     img[my : my + gh, mx : mx + gh] = np.maximum(patch, 0.95 * glyph)
 
-    # --- quantum noise, slightly correlated by the detector.
+
+def _add_quantum_noise(
+    img: np.ndarray, f: PhantomFactors, pixel_rng: np.random.Generator, size: int
+) -> np.ndarray:
+    """Quantum noise, slightly correlated by the detector; the image clipped to [0, 1] as float32."""
     noise = pixel_rng.standard_normal((size, size), dtype=np.float32)
     noise = 0.6 * noise + 1.2 * ndimage.uniform_filter(noise, 3)
     img = img + f.noise_std * noise * (0.6 + 0.4 * img)
-    image = np.clip(img, 0.0, 1.0).astype(np.float32)
-    return Phantom(image=image, opacity_mask=opacity_mask, lung_mask=lung_mask, factors=f)
+    return np.clip(img, 0.0, 1.0).astype(np.float32)
 
 
 def _device_density(
