@@ -5,20 +5,12 @@ import torch
 
 from explain_engine.ops import conv2d_resample, polyphase_up_weight, setup_filter
 from explain_engine.stylegan2 import Generator, generator_kwargs, set_synthesis_path
-from tests.helpers.tiny import TINY_G
+from tests.helpers.tiny import tiny_generator
 
 
 def _generator(**synthesis_overrides) -> Generator:
-    torch.manual_seed(0)
-    kwargs = dict(TINY_G, synthesis_kwargs={**TINY_G["synthesis_kwargs"], **synthesis_overrides})
-    G = Generator(**kwargs).eval()
-    with torch.no_grad():  # non-zero noise strengths and biases so the comparison sees them
-        for name, p in G.named_parameters():
-            if name.endswith("noise_strength"):
-                p.fill_(0.3)
-            elif name.endswith("bias"):
-                p.normal_(0, 0.2)
-    return G
+    # non-zero noise strengths and biases so the comparison sees them
+    return tiny_generator(seed=0, noise_strength=0.3, bias_std=0.2, **synthesis_overrides)
 
 
 def _images(G, styles, **path) -> torch.Tensor:

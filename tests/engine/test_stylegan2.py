@@ -4,20 +4,13 @@ import pytest
 import torch
 
 from explain_engine.stylegan2 import Discriminator, Generator, discriminator_kwargs, generator_kwargs
-from tests.helpers.tiny import TINY_D, TINY_G
+from tests.helpers.tiny import TINY_D, TINY_G, tiny_generator
 
 
 @pytest.fixture
 def G():
-    torch.manual_seed(0)
-    g = Generator(**TINY_G).eval()
-    with torch.no_grad():  # non-zero noise strengths and biases so the test sees their effect
-        for name, p in g.named_parameters():
-            if name.endswith("noise_strength"):
-                p.fill_(0.2)
-            elif name.endswith("bias"):
-                p.normal_(0, 0.1)
-    return g
+    # non-zero noise strengths and biases so the test sees their effect
+    return tiny_generator(seed=0, noise_strength=0.2, bias_std=0.1)
 
 
 def test_paper256_has_the_papers_7424_style_dimensions():

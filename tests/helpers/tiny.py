@@ -18,16 +18,26 @@ TINY_G = dict(
 TINY_D = dict(c_dim=0, img_resolution=16, img_channels=1, channel_base=128, channel_max=16)
 
 
-def tiny_generator(*, seed: int = 0, noise_strength: float | None = None) -> Generator:
-    """A tiny generator in eval mode; ``noise_strength`` sets every noise input's strength (default: 0, as at
-    initialisation) so tests can see the noise."""
+def tiny_generator(
+    *,
+    seed: int = 0,
+    noise_strength: float | None = None,
+    bias_std: float | None = None,
+    **synthesis_overrides,
+) -> Generator:
+    """A tiny generator in eval mode. ``noise_strength`` sets every noise input's strength (default: 0, as at
+    initialisation) and ``bias_std`` draws every bias from N(0, bias_std) (default: 0), so tests can see them;
+    ``synthesis_overrides`` change ``TINY_G``'s synthesis arguments."""
     torch.manual_seed(seed)
-    G = Generator(**TINY_G).eval()
-    if noise_strength is not None:
+    kwargs = dict(TINY_G, synthesis_kwargs={**TINY_G["synthesis_kwargs"], **synthesis_overrides})
+    G = Generator(**kwargs).eval()
+    if noise_strength is not None or bias_std is not None:
         with torch.no_grad():
             for name, p in G.named_parameters():
-                if name.endswith("noise_strength"):
+                if name.endswith("noise_strength") and noise_strength is not None:
                     p.fill_(noise_strength)
+                elif name.endswith("bias") and bias_std is not None:
+                    p.normal_(0, bias_std)
     return G
 
 
