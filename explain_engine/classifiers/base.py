@@ -268,7 +268,10 @@ def _select_output(out: torch.Tensor, output_index: int | None, name: str) -> to
     raise ClassifierError(f"{name} returned shape {tuple(out.shape)}; expected [N] or [N, K]")
 
 
-def _freeze(classifier: ImageClassifier) -> ImageClassifier:
+_C = TypeVar("_C", bound="ImageClassifier")
+
+
+def _freeze(classifier: _C) -> _C:
     """Eval mode and no parameter gradients: explaining a fixed model needs gradients w.r.t. inputs only."""
     classifier.eval()
     classifier.requires_grad_(False)
@@ -339,9 +342,6 @@ def _load_weights(network: nn.Module, state_dict: dict, path: Path, arch: str) -
             f"(e.g. {result.missing_keys[:3]}), {len(result.unexpected_keys)} unexpected "
             f"(e.g. {result.unexpected_keys[:3]})"
         )
-
-
-_C = TypeVar("_C", bound="ImageClassifier")
 
 
 def _finish(classifier: _C, device: str | torch.device = "cpu") -> _C:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -55,7 +55,7 @@ def save_classifier(
     record = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
-        "config": classifier.checkpoint_config(),
+        "config": cast(Any, classifier).checkpoint_config(),  # present: checked above
         "state_dict": state_dict,
         "metrics": metrics or {},
     }

@@ -6,6 +6,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -28,6 +29,8 @@ class TorchScriptClassifier(ImageClassifier):
     Forward hooks cannot be attached inside a TorchScript module, so ``features`` works only when the module
     exports a ``features(x) -> Dict[str, Tensor]`` method.
     """
+
+    network: Any  # a ScriptModule, whose exported methods are known only at run time
 
     def __init__(
         self,

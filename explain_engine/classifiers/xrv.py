@@ -11,6 +11,7 @@ import math
 import os
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -87,6 +88,8 @@ class XRVDenseNetClassifier(ImageClassifier):
     a piecewise-linear map that sends the operating point ``op_thresh`` to 0.5; ``logit`` is the log-odds of
     that calibrated probability, computed without overflow in both pieces.
     """
+
+    network: Any  # a torchxrayvision DenseNet; the package ships no type information
 
     default_feature_layers = (
         "features.denseblock1",

@@ -165,6 +165,8 @@ class DemoClassifier(ImageClassifier):
     probability = sigmoid(logit).
     """
 
+    network: LossEstimatorCNN
+
     def __init__(self, config: DemoClassifierConfig | None = None):
         config = config or DemoClassifierConfig()
         super().__init__(

@@ -192,7 +192,7 @@ def _canonicalise(right: np.ndarray, left: np.ndarray) -> np.ndarray:
     out = np.zeros((2, r, r), np.uint8)
     for ch, lung in enumerate((right, left)):
         crop = Image.fromarray(lung[y0:y1, x0:x1].astype(np.uint8) * 255)
-        resized = np.asarray(crop.resize((out_w, out_h), Image.BILINEAR))
+        resized = np.asarray(crop.resize((out_w, out_h), Image.Resampling.BILINEAR))
         h = min(out_h, r - top_px)
         w0, w1 = max(0, left_px), min(r, left_px + out_w)
         out[ch, top_px : top_px + h, w0:w1] = resized[:h, w0 - left_px : w1 - left_px]
@@ -227,11 +227,11 @@ def _build_bank(path: Path) -> LungMaskBank:
         members = sorted(n for n in archive.namelist() if not n.endswith("/"))
         for name in members:
             with Image.open(io.BytesIO(archive.read(name))) as im:
-                im = im.convert("L")
+                gray = im.convert("L")
                 # Shape analysis at ~224 px is plenty and keeps loading to a few seconds.
-                scale = _ANALYSIS_RES / max(im.size)
-                small_size = (max(1, round(im.size[0] * scale)), max(1, round(im.size[1] * scale)))
-                small = np.asarray(im.resize(small_size, Image.BOX)) >= 64
+                scale = _ANALYSIS_RES / max(gray.size)
+                small_size = (max(1, round(gray.size[0] * scale)), max(1, round(gray.size[1] * scale)))
+                small = np.asarray(gray.resize(small_size, Image.Resampling.BOX)) >= 64
             lungs = _two_lungs(small)
             if lungs is None:
                 continue
@@ -367,8 +367,8 @@ class _RenderBank:
     def __getitem__(self, index: int) -> np.ndarray:
         if not self.ready[index]:
             size = self.size
-            resample = Image.BOX if size < self.source.shape[-1] else Image.BILINEAR
-            both = np.zeros((size, size), np.float32)
+            resample = Image.Resampling.BOX if size < self.source.shape[-1] else Image.Resampling.BILINEAR
+            both: np.ndarray = np.zeros((size, size), np.float32)
             for ch in (_CH_RIGHT, _CH_LEFT):
                 lung = np.asarray(Image.fromarray(self.source[index, ch]).resize((size, size), resample))
                 self.masks[index, 1:-1, 1:-1, ch] = lung

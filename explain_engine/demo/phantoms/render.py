@@ -82,7 +82,7 @@ def _bilinear(padded: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     i00 = y0 * sp + x0
     if padded.dtype == np.uint8 and c == 4:
         # Four uint8 channels gather as one uint32 each: a 1-D take is much faster than a row gather.
-        flat = padded.reshape(-1, 4).view(np.uint32).ravel()
+        flat: np.ndarray = padded.reshape(-1, 4).view(np.uint32).ravel()
 
         def gather(i: np.ndarray) -> np.ndarray:
             return flat.take(i).view(np.uint8).reshape(-1, 4).astype(np.float32)
