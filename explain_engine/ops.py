@@ -224,7 +224,7 @@ def modulated_conv2d(
 
 # ---------------------------------------------------------------------------------------------------------------
 # Fast path of the synthesis layers. The functions below give the same numbers as the reference functions above
-# (up to float rounding, checked in tests/test_fast_synthesis.py) with fewer passes over the activations:
+# (up to float rounding, checked in tests/engine/test_fast_synthesis.py) with fewer passes over the activations:
 #
 # * ``polyphase_up_weight`` folds the transposed convolution and the FIR filter that follows it into one ordinary
 #   3x3 convolution with 4x the output channels, then a pixel shuffle (no zero-inserted image, no depthwise pass);

@@ -24,8 +24,10 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn.functional as F
 
+from .classifiers.base import classifier_logit
 from .device import autocast_for
 from .metrics import fidelity
+from .metrics.realism import one_image_per_group
 
 
 @dataclass
@@ -110,29 +112,6 @@ def _lr_at(step: int, cfg: ProjectionConfig) -> float:
     return cfg.lr * ramp
 
 
-def _logit(classifier, images: torch.Tensor) -> torch.Tensor:
-    if hasattr(classifier, "logit"):
-        return classifier.logit(images)
-    p = classifier(images).clamp(1e-6, 1 - 1e-6)
-    return torch.log(p) - torch.log1p(-p)
-
-
-class _SingleImageStd:
-    """Context manager: the discriminator's minibatch-stddev sees each image as its own group."""
-
-    def __init__(self, D):
-        self.layer = getattr(getattr(D, "b4", None), "mbstd", None) if D is not None else None
-
-    def __enter__(self):
-        if self.layer is not None:
-            self.saved = self.layer.group_size
-            self.layer.group_size = 1
-
-    def __exit__(self, *exc):
-        if self.layer is not None:
-            self.layer.group_size = self.saved
-
-
 def project_images(
     images: torch.Tensor,
     G,
@@ -198,7 +177,9 @@ def project_images(
         x = images[start : start + cfg.batch_size].to(device).float()
         nb = x.shape[0]
         with torch.no_grad():
-            target_logit = _logit(classifier, x) if classifier is not None and cfg.beta > 0 else None
+            target_logit = (
+                classifier_logit(classifier, x) if classifier is not None and cfg.beta > 0 else None
+            )
         u = torch.zeros(nb, init_styles.numel(), device=device, requires_grad=True)
         scale = style_scale if style_scale is not None else 1.0
         opt = torch.optim.Adam([u], lr=cfg.lr, betas=(0.9, 0.999))
@@ -215,10 +196,12 @@ def project_images(
                     loss = loss + cfg.alpha * perceptual(y, x).float()
                 if target_logit is not None:
                     loss = (
-                        loss + cfg.beta * (_logit(classifier, y.clamp(-1, 1)).float() - target_logit).square()
+                        loss
+                        + cfg.beta
+                        * (classifier_logit(classifier, y.clamp(-1, 1)).float() - target_logit).square()
                     )
                 if D is not None and cfg.gamma > 0:
-                    with _SingleImageStd(D):
+                    with one_image_per_group(D):
                         loss = loss + cfg.gamma * F.softplus(-D(y).float()).flatten()
             opt.zero_grad(set_to_none=True)
             loss.sum().backward()
