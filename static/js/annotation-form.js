@@ -51,8 +51,9 @@ export class AnnotationForm {
   }
 
   changed() {
-    this.dirty = true;
     this.updateDescriptionHint();
+    if (this.conflict) return;
+    this.dirty = true;
     this.show("Saving…", "pending");
     window.clearTimeout(this.timer);
     this.timer = window.setTimeout(() => this.save(), AUTOSAVE_DELAY_MS);
