@@ -91,7 +91,7 @@ class AnswerConflict(ValidationError):
 
     def __init__(self, current: Annotation):
         self.current = current
-        saved = timezone.localtime(current.updated_at).strftime("%H:%M:%S")
+        saved = timezone.localtime(current.updated_at).strftime("%H:%M:%S %Z")
         super().__init__(
             f"This answer was changed in another tab or window at {saved} (version {current.version}) after "
             "this page loaded it. Nothing was saved here, so the newer answer is kept: reload the page to "
@@ -157,7 +157,10 @@ def _store(
             annotation.save()
     except IntegrityError:
         # Another tab created the answer between our read and our write.
-        raise AnswerConflict(Annotation.objects.get(item=item, reader=assignment.reader_id)) from None
+        current = Annotation.objects.filter(item=item, reader=assignment.reader_id).first()
+        if current is None:
+            raise
+        raise AnswerConflict(current) from None
     if not annotation.is_draft and (changed or submit):
         AnswerVersion.objects.create(
             annotation=annotation,

@@ -6,6 +6,8 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from reviewapp.models import Annotation, AnswerVersion
+from reviewapp.services.annotations import Answers
+from tests.factories import AnnotationFactory
 from tests.helpers.reviews import review_set_with_items
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
@@ -150,6 +152,26 @@ def test_the_reading_screen_holds_the_version_it_shows(bob, bob_client):
     bob_client.post(draft_url(review_set), {"comment": "x"})
     bob_client.post(draft_url(review_set), {"comment": "y"})
     assert 'name="version" value="2"' in bob_client.get(read_url(review_set)).content.decode()
+
+
+def test_a_tab_that_creates_the_answer_second_gets_a_conflict(bob, bob_client, monkeypatch):
+    review_set = one_item_set(bob)
+    item = review_set.items.get()
+    read_answers = Answers.of
+
+    def other_tab_saves_first(annotation):
+        # The other tab's answer is stored after this save looked for one and before it writes its own.
+        if not Annotation.objects.exists():
+            AnnotationFactory(item=item, reader=bob, is_draft=True, comment="other tab", version=1)
+        return read_answers(annotation)
+
+    monkeypatch.setattr(Answers, "of", staticmethod(other_tab_saves_first))
+    response = bob_client.post(draft_url(review_set), {"comment": "this tab", "version": "0"})
+
+    # (The other tab's row is rolled back with this save here, where both share one connection.)
+    assert response.status_code == 409
+    assert response.json()["version"] == 1
+    assert "another tab or window" in response.json()["errors"]["__all__"][0]
 
 
 def test_the_api_checks_the_version_it_is_sent(api_bob, bob):
