@@ -2,6 +2,8 @@ from django.contrib import admin
 
 from reviewapp.models import (
     Annotation,
+    AnswerVersion,
+    AuditEvent,
     Case,
     Counterfactual,
     DimensionEffect,
@@ -174,3 +176,40 @@ class FactorAnnotationAdmin(ReadMostlyAdmin):
     ]
     list_filter = ["review_set", "reader", "clinical_relevance", "pneumonia_relevance"]
     search_fields = ["factor_name", "comment"]
+
+
+class AppendOnlyAdmin(admin.ModelAdmin):
+    """Rows nobody may add, change or delete here: the app appends them; admins read them."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(AnswerVersion)
+class AnswerVersionAdmin(AppendOnlyAdmin):
+    """Every submitted version of every answer, oldest first per answer."""
+
+    list_display = ["annotation", "version", "reader_name", "submitted", "saved_at"]
+    list_filter = ["submitted", "annotation__item__review_set"]
+    search_fields = ["reader_name", "=annotation__pk"]
+    list_select_related = ["annotation__item__review_set"]
+    date_hierarchy = "saved_at"
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(AppendOnlyAdmin):
+    """The audit trail; its CSV export is linked from the list (templates/admin/reviewapp/auditevent/)."""
+
+    list_display = ["at", "username", "action", "target", "detail"]
+    list_filter = ["action"]
+    search_fields = ["username", "target"]
+    date_hierarchy = "at"

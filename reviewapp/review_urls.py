@@ -27,6 +27,7 @@ urlpatterns = [
     path("studies/<int:pk>/factors/", results.factor_catalogue, name="factor-catalogue"),
     path("studies/<int:pk>/factors.csv", results.export_factor_catalogue, name="export-factors"),
     path("sweeps/<int:pk>/export/dimensions.csv", results.export_dimensions, name="export-dimensions"),
+    path("audit.csv", results.export_audit, name="export-audit"),
     # Explore mode
     path("explore/cases/<int:case_pk>/", explore.explore_case, name="explore-case"),
     path("explore/cases/<int:case_pk>/render", explore.explore_render, name="explore-render"),

@@ -19,7 +19,7 @@ from reviewapp.models import (
     Study,
     Sweep,
 )
-from reviewapp.services.annotations import MAX_FACTOR_NAME_LENGTH, MAX_TEXT_LENGTH, Answers
+from reviewapp.services.annotations import ANSWER_FIELDS, MAX_FACTOR_NAME_LENGTH, MAX_TEXT_LENGTH, Answers
 
 
 class StudySerializer(serializers.ModelSerializer):
@@ -237,7 +237,11 @@ class ReviewItemSerializer(serializers.ModelSerializer):
 
 class AnnotationSerializer(serializers.ModelSerializer):
     """A reader's answers on one item. Writing one stores a draft; ``"submit": true`` submits it, which
-    requires Q1, a clinical description when Q1 is yes, and Q2. ``seconds`` adds reading time."""
+    requires Q1, a clinical description when Q1 is yes, and Q2. ``seconds`` adds reading time.
+
+    POST and PATCH change only the answers they carry; PUT replaces them all. A submitted answer stays
+    submitted (an edit leaving it incomplete is refused). Send the ``version`` you read to have the save
+    refused with 409, and the newer answer kept, when someone saved a newer version in the meantime."""
 
     reader = serializers.CharField(source="reader.username", read_only=True)
     status = serializers.SerializerMethodField()
@@ -250,13 +254,19 @@ class AnnotationSerializer(serializers.ModelSerializer):
     q2_pneumonia = serializers.ChoiceField(choices=PneumoniaRelevance.choices, allow_blank=True, default="")
     comment = serializers.CharField(allow_blank=True, default="", max_length=MAX_TEXT_LENGTH)
     confidence = serializers.IntegerField(allow_null=True, default=None, min_value=1, max_value=5)
+    version = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=2**31 - 1,
+        help_text="Read: the answer's version. Write: the version your edit is based on (checked when sent).",
+    )
 
     class Meta:
         model = Annotation
         fields = [
             "id", "item", "reader", "q1_meaningful", "clinical_description", "q2_pneumonia", "comment",
             "confidence", "status", "submit", "seconds", "time_spent_seconds", "created_at", "updated_at",
-            "submitted_at",
+            "submitted_at", "version",
         ]  # fmt: skip
         read_only_fields = [
             "id",
@@ -274,21 +284,15 @@ class AnnotationSerializer(serializers.ModelSerializer):
     def get_status(self, annotation: Annotation) -> str:
         return "draft" if annotation.is_draft else "submitted"
 
+    def carried(self) -> list[str] | None:
+        """The answers this request changes: those it sends, or None (all) for a PUT."""
+        if self.instance is not None and not self.partial:
+            return None
+        return [name for name in ANSWER_FIELDS if name in self.initial_data]
+
     def answers(self) -> Answers:
-        data = self.validated_data
-        current = self.instance
-        partial = self.partial and current is not None
-
-        def value(name: str):
-            return data[name] if name in data or not partial else getattr(current, name)
-
-        return Answers(
-            q1_meaningful=value("q1_meaningful"),
-            clinical_description=value("clinical_description"),
-            q2_pneumonia=value("q2_pneumonia"),
-            comment=value("comment"),
-            confidence=value("confidence"),
-        )
+        data, empty = self.validated_data, Answers()
+        return Answers(**{name: data.get(name, getattr(empty, name)) for name in ANSWER_FIELDS})
 
 
 class FactorAnnotationSerializer(serializers.ModelSerializer):

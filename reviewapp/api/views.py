@@ -20,6 +20,7 @@ from reviewapp.api.permissions import IsAdmin, IsAdminOrReviewer
 from reviewapp.api.renderers import CSVRenderer
 from reviewapp.models import (
     Annotation,
+    AuditAction,
     Case,
     DimensionEffect,
     FactorAnnotation,
@@ -34,7 +35,13 @@ from reviewapp.selectors import exports
 from reviewapp.selectors.agreement import review_set_agreement, review_set_summary
 from reviewapp.selectors.reviews import reader_item_ids, worklist_for_reader
 from reviewapp.selectors.users import user_is_admin
-from reviewapp.services.annotations import annotation_save_draft, annotation_submit, factor_annotation_save
+from reviewapp.services import audit
+from reviewapp.services.annotations import (
+    AnswerConflict,
+    annotation_save_draft,
+    annotation_submit,
+    factor_annotation_save,
+)
 from reviewapp.services.lab import lab_run_create
 from reviewapp.services.sweeps import sweep_launch
 from reviewapp.views.results import csv_stream
@@ -50,6 +57,10 @@ def raise_as_api_error(error: DjangoValidationError) -> None:
     """A service's ValidationError as a 400 (or 409 once the reader has finalised the set)."""
     if getattr(error, "code", None) == "finalised":
         raise Conflict(error.messages[0])
+    if isinstance(error, AnswerConflict):
+        conflict = Conflict({"detail": error.messages[0]})
+        conflict.detail["version"] = error.current.version  # a number, not an error message
+        raise conflict
     if hasattr(error, "error_dict"):
         raise ValidationError(error.message_dict)
     raise ValidationError({"non_field_errors": error.messages})
@@ -78,6 +89,7 @@ class StudyViewSet(viewsets.ReadOnlyModelViewSet):
     )
     def factors_csv(self, request, pk=None):
         study = self.get_object()
+        audit.record(request.user, AuditAction.EXPORT, study, table="factors", via="api")
         header = exports.header(exports.FACTOR_COLUMNS)
         return csv_stream(f"factors-{study.pk}.csv", header, exports.factor_catalogue_rows(study=study))
 
@@ -131,6 +143,7 @@ class SweepViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     )
     def dimensions_csv(self, request, pk=None):
         sweep = self.get_object()
+        audit.record(request.user, AuditAction.EXPORT, sweep, table="dimensions", via="api")
         header = exports.header(exports.DIMENSION_COLUMNS)
         return csv_stream(
             f"sweep-{sweep.pk}-dimensions.csv", header, exports.dimension_table_rows(sweep=sweep)
@@ -286,6 +299,7 @@ class ReviewSetViewSet(viewsets.ReadOnlyModelViewSet):
             )
         else:
             rows = rows_of(review_set=review_set)
+        audit.record(request.user, AuditAction.EXPORT, review_set, table=table, via="api")
         return csv_stream(f"{stem}-{review_set.pk}.csv", exports.header(columns), rows)
 
 
@@ -396,7 +410,7 @@ class _OwnAnswers:
             ReviewAssignment.objects.filter(
                 reader=self.request.user, review_set=review_set_id, review_set__status=ReviewSet.Status.READY
             )
-            .select_related("review_set")
+            .select_related("review_set", "reader")
             .first()
         )
         if assignment is None:
@@ -435,6 +449,8 @@ class AnnotationViewSet(
                 item=item,
                 answers=serializer.answers(),
                 seconds=serializer.validated_data.get("seconds", 0),
+                fields=serializer.carried(),
+                version=serializer.validated_data.get("version"),
             )
         except DjangoValidationError as error:
             raise_as_api_error(error)

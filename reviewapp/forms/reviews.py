@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from reviewapp.models import FactorRelevance, PneumoniaRelevance
-from reviewapp.services.annotations import MAX_FACTOR_NAME_LENGTH, MAX_TEXT_LENGTH, Answers
+from reviewapp.services.annotations import ANSWER_FIELDS, MAX_FACTOR_NAME_LENGTH, MAX_TEXT_LENGTH, Answers
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
 CONFIDENCE = [(str(n), str(n)) for n in range(1, 6)]
@@ -47,6 +47,7 @@ class AnnotationForm(forms.Form):
         widget=forms.RadioSelect,
     )  # fmt: skip
     seconds = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+    version = forms.IntegerField(required=False, min_value=0, max_value=2**31 - 1, widget=forms.HiddenInput)
 
     def answers(self) -> Answers:
         data = self.cleaned_data
@@ -61,10 +62,19 @@ class AnnotationForm(forms.Form):
     def seconds_spent(self) -> int:
         return self.cleaned_data.get("seconds") or 0
 
+    def carried(self) -> list[str]:
+        """The answers this request sends; the others keep their stored values. (An unchecked radio group is
+        absent from a browser's form data: a chosen answer cannot be unchosen, only changed.)"""
+        return [name for name in ANSWER_FIELDS if name in self.data]
+
+    def loaded_version(self) -> int | None:
+        """The version of the answer the page was showing, when it says."""
+        return self.cleaned_data.get("version")
+
     @classmethod
     def initial_from(cls, annotation) -> dict:
         if annotation is None:
-            return {}
+            return {"version": 0}
         q1 = {True: "yes", False: "no"}.get(annotation.q1_meaningful, "")
         return {
             "q1_meaningful": q1,
@@ -72,6 +82,7 @@ class AnnotationForm(forms.Form):
             "q2_pneumonia": annotation.q2_pneumonia,
             "comment": annotation.comment,
             "confidence": "" if annotation.confidence is None else str(annotation.confidence),
+            "version": annotation.version,
         }
 
 

@@ -1,5 +1,6 @@
 """Models of the review app, one module per area; import them from here."""
 
+from reviewapp.models.audit import AnswerVersion, AuditAction, AuditEvent
 from reviewapp.models.jobs import Job
 from reviewapp.models.lab import LabRun
 from reviewapp.models.reviews import (
@@ -16,6 +17,9 @@ from reviewapp.models.sweeps import Counterfactual, DimensionEffect, Sweep, Swee
 
 __all__ = [
     "Annotation",
+    "AnswerVersion",
+    "AuditAction",
+    "AuditEvent",
     "Case",
     "Counterfactual",
     "DimensionEffect",

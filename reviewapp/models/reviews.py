@@ -252,6 +252,10 @@ class Annotation(models.Model):
     submitted_at = models.DateTimeField(
         null=True, blank=True, help_text="When the reader last submitted the answer (empty for a draft)."
     )
+    version = models.PositiveIntegerField(
+        default=0,
+        help_text="How many times the answer was saved; a save based on an older version is refused.",
+    )
 
     class Meta:
         ordering = ["item", "reader"]

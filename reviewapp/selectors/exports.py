@@ -1,11 +1,14 @@
 """Rows of the CSV exports, generated lazily so that a stream of 100k rows needs constant memory.
 
 Each table has its columns as ``(name, meaning)`` pairs; docs/exports.md lists them and a test checks that
-the two agree.
+the two agree. Every cell goes through :func:`csv_cell` on its way out, so no text a reader typed can run as
+a spreadsheet formula.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
@@ -14,6 +17,7 @@ from django.db.models import F
 
 from reviewapp.models import (
     Annotation,
+    AuditEvent,
     Counterfactual,
     DimensionEffect,
     FactorAnnotation,
@@ -32,6 +36,20 @@ from reviewapp.selectors.agreement import (
 )
 
 CHUNK = 2000
+
+#: A cell starting with one of these is read as a formula (or has its start eaten) by spreadsheet programs.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def csv_cell(value: object) -> object:
+    """``value`` as a CSV cell that spreadsheet programs show as text and never evaluate: text that starts
+    with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading apostrophe (``'=1+1``), except
+    a plain number such as ``-0.25`` or ``1e-05``. Numbers and other values pass unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
 
 REVIEW_COLUMNS = [
     ("style_dimension", "Index of the style dimension in the flat StyleSpace vector (Table 1: Style dimension)."),
@@ -141,6 +159,17 @@ FACTOR_COLUMNS = [
     ),
     ("items", "Review items showing the dimension, over all its review sets."),
 ]
+
+AUDIT_COLUMNS = [
+    ("at", "When it happened (UTC, ISO 8601)."),
+    ("user_id", "Id of the user; empty for the system (e.g. jobs queued by a worker)."),
+    ("username", "Their username at the time."),
+    ("action", "view_item, view_image, save_answer, submit_answer, name_factor, finalise_set, launch_job, "
+     "cancel_job or export."),
+    ("target", "What it was done to, as model:id (e.g. case:12, annotation:7, job:3, reviewset:2)."),
+    ("detail", "More about it as JSON (e.g. the review set and position of a viewed case, the answer "
+     "fields a save changed, the table exported)."),
+]  # fmt: skip
 
 
 def header(columns: list[tuple[str, str]]) -> list[str]:
@@ -323,3 +352,35 @@ def factor_catalogue_rows(*, study: Study) -> Iterator[list]:
             entry.pneumonia_majority, _yes_no(entry.clinically_relevant), _yes_no(entry.pneumonia_relevant),
             entry.items,
         ]  # fmt: skip
+
+
+def audit_rows(
+    *,
+    username: str = "",
+    action: str = "",
+    target: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Iterator[list]:
+    """The audit trail (AUDIT_COLUMNS), oldest first, narrowed by whichever filters are given."""
+    events = AuditEvent.objects.order_by("at", "pk")
+    if username:
+        events = events.filter(username=username)
+    if action:
+        events = events.filter(action=action)
+    if target:
+        events = events.filter(target=target)
+    if since is not None:
+        events = events.filter(at__gte=since)
+    if until is not None:
+        events = events.filter(at__lt=until)
+    fields = ("at", "user_id", "username", "action", "target", "detail")
+    for at, user_id, name, what, on, detail in events.values_list(*fields).iterator(chunk_size=CHUNK):
+        yield [
+            _iso(at),
+            "" if user_id is None else user_id,
+            name,
+            what,
+            on,
+            json.dumps(detail, sort_keys=True),
+        ]

@@ -27,7 +27,7 @@ def assignment_list_for_reader(*, reader: AbstractBaseUser) -> QuerySet[ReviewAs
     """The reader's assignments on review sets that are ready to read, newest set first."""
     return (
         ReviewAssignment.objects.filter(reader=reader, review_set__status=ReviewSet.Status.READY)
-        .select_related("review_set", "review_set__study")
+        .select_related("review_set", "review_set__study", "reader")
         .order_by("finalised_at", "-review_set__created_at", "-pk")
     )
 

@@ -3,18 +3,31 @@
 The protocol is papers/003 3.2: Q1 "Is the change semantically meaningful?" (if yes, a clinical description
 is required) and Q2 "Is the change relevant to pneumonia?" with the graded answers of Appendix A, plus an
 optional comment and confidence. Answers stay editable until the reader finalises the set.
+
+Nothing a reader stored is lost or overwritten unseen:
+
+- a save changes only the answers it carries (``fields``); the others keep their stored values;
+- a submitted answer stays submitted: an edit that would leave it incomplete is refused, not turned into a
+  draft;
+- every answer has a ``version``; a save that names the version it was based on (``version=``) and finds a
+  newer one stored is refused with :class:`AnswerConflict`, and the newer answer is kept;
+- every submitted version is appended to :class:`~reviewapp.models.AnswerVersion`.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Collection
+from dataclasses import asdict, dataclass, replace
+from dataclasses import fields as dataclass_fields
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from reviewapp.models import (
     Annotation,
+    AnswerVersion,
+    AuditAction,
     DimensionEffect,
     FactorAnnotation,
     FactorRelevance,
@@ -22,6 +35,7 @@ from reviewapp.models import (
     ReviewAssignment,
     ReviewItem,
 )
+from reviewapp.services import audit
 
 #: Longest stretch of reading time one save may add: a tab left open overnight does not count as reading.
 MAX_SECONDS_PER_SAVE = 600
@@ -38,6 +52,11 @@ class Answers:
     q2_pneumonia: str = ""
     comment: str = ""
     confidence: int | None = None
+
+    @classmethod
+    def of(cls, annotation: Annotation) -> Answers:
+        """The answers stored on ``annotation``."""
+        return cls(**{field.name: getattr(annotation, field.name) for field in dataclass_fields(cls)})
 
     def missing(self) -> dict[str, str]:
         """Field -> message for each answer that submitting requires and is missing."""
@@ -63,6 +82,24 @@ class Answers:
         return errors
 
 
+#: Names of every answer field (the model's, the forms' and the API's names alike).
+ANSWER_FIELDS = tuple(field.name for field in dataclass_fields(Answers))
+
+
+class AnswerConflict(ValidationError):
+    """A save based on an older version of the answer than the one stored; nothing was saved."""
+
+    def __init__(self, current: Annotation):
+        self.current = current
+        saved = timezone.localtime(current.updated_at).strftime("%H:%M:%S %Z")
+        super().__init__(
+            f"This answer was changed in another tab or window at {saved} (version {current.version}) after "
+            "this page loaded it. Nothing was saved here, so the newer answer is kept: reload the page to "
+            "see it, then make your change again.",
+            code="conflict",
+        )
+
+
 def _check_open(assignment: ReviewAssignment, item: ReviewItem) -> None:
     if item.review_set_id != assignment.review_set_id:
         raise ValidationError("This item is not part of the reader's review set.")
@@ -77,48 +114,108 @@ def _seconds(seconds: int) -> int:
 
 
 def _store(
-    *, assignment: ReviewAssignment, item: ReviewItem, answers: Answers, seconds: int, submit: bool
+    *,
+    assignment: ReviewAssignment,
+    item: ReviewItem,
+    answers: Answers,
+    seconds: int,
+    submit: bool,
+    fields: Collection[str] | None,
+    version: int | None,
 ) -> Annotation:
     _check_open(assignment, item)
-    errors = answers.invalid()
+    existing = Annotation.objects.select_for_update().filter(item=item, reader=assignment.reader_id).first()
+    annotation = existing or Annotation(item=item, reader_id=assignment.reader_id)
+    carried = ANSWER_FIELDS if fields is None else [name for name in ANSWER_FIELDS if name in fields]
+    before = Answers.of(annotation)
+    merged = replace(before, **{name: getattr(answers, name) for name in carried})
+    changed = [name for name in ANSWER_FIELDS if getattr(before, name) != getattr(merged, name)]
+    if existing is not None and version is not None and version != existing.version and (changed or submit):
+        raise AnswerConflict(existing)
+    errors = merged.invalid()
     if errors:
         raise ValidationError(errors)
-    annotation = Annotation.objects.select_for_update().filter(
-        item=item, reader=assignment.reader_id
-    ).first() or Annotation(item=item, reader_id=assignment.reader_id)
-    for name, value in asdict(answers).items():
-        setattr(annotation, name, value)
+    missing = merged.missing()
+    if submit and missing:
+        raise ValidationError(missing)
+    was_submitted = existing is not None and not existing.is_draft
+    if was_submitted and missing:
+        kept = "The submitted answer stays as it was until this is answered."
+        raise ValidationError(
+            {name: f"{message} {kept}" for name, message in missing.items()}, code="incomplete"
+        )
+    for name in changed:
+        setattr(annotation, name, getattr(merged, name))
     annotation.time_spent_seconds += _seconds(seconds)
     if submit:
-        missing = answers.missing()
-        if missing:
-            raise ValidationError(missing)
         annotation.is_draft = False
         annotation.submitted_at = timezone.now()
-    elif answers.missing():
-        # An edit that leaves a submitted answer incomplete makes it a draft again until resubmitted.
-        annotation.is_draft = True
-        annotation.submitted_at = None
-    annotation.save()
+    if changed or submit or existing is None:
+        annotation.version += 1
+    try:
+        with transaction.atomic():
+            annotation.save()
+    except IntegrityError:
+        # Another tab created the answer between our read and our write.
+        current = Annotation.objects.filter(item=item, reader=assignment.reader_id).first()
+        if current is None:
+            raise
+        raise AnswerConflict(current) from None
+    if not annotation.is_draft and (changed or submit):
+        AnswerVersion.objects.create(
+            annotation=annotation,
+            version=annotation.version,
+            answers=asdict(merged),
+            submitted=submit,
+            reader_id=assignment.reader_id,
+            reader_name=assignment.reader.get_username(),
+            time_spent_seconds=annotation.time_spent_seconds,
+        )
+    if changed or submit:
+        action = AuditAction.SUBMIT_ANSWER if submit else AuditAction.SAVE_ANSWER
+        audit.record(
+            assignment.reader, action, annotation, item=item.pk, version=annotation.version, changed=changed
+        )
     return annotation
 
 
 @transaction.atomic
 def annotation_save_draft(
-    *, assignment: ReviewAssignment, item: ReviewItem, answers: Answers, seconds: int = 0
+    *,
+    assignment: ReviewAssignment,
+    item: ReviewItem,
+    answers: Answers,
+    seconds: int = 0,
+    fields: Collection[str] | None = None,
+    version: int | None = None,
 ) -> Annotation:
-    """Store the reader's answers as they are (autosave). A submitted answer edited into a complete one
-    stays submitted; ``seconds`` of reading time are added (at most MAX_SECONDS_PER_SAVE per save)."""
-    return _store(assignment=assignment, item=item, answers=answers, seconds=seconds, submit=False)
+    """Store the reader's answers (autosave): only the answers named in ``fields`` (all when None) change.
+    A draft stays a draft; a submitted answer stays submitted, and an edit that would leave it incomplete
+    raises ``ValidationError``. ``version``: the version the edit was based on; a newer stored one raises
+    :class:`AnswerConflict`. ``seconds`` of reading time are added (at most MAX_SECONDS_PER_SAVE per save)."""
+    return _store(
+        assignment=assignment, item=item, answers=answers, seconds=seconds, submit=False, fields=fields,
+        version=version,
+    )  # fmt: skip
 
 
 @transaction.atomic
 def annotation_submit(
-    *, assignment: ReviewAssignment, item: ReviewItem, answers: Answers, seconds: int = 0
+    *,
+    assignment: ReviewAssignment,
+    item: ReviewItem,
+    answers: Answers,
+    seconds: int = 0,
+    fields: Collection[str] | None = None,
+    version: int | None = None,
 ) -> Annotation:
-    """Store the reader's complete answers as submitted; raises ``ValidationError`` (field -> message) when
-    an answer the protocol requires is missing, and stores nothing then."""
-    return _store(assignment=assignment, item=item, answers=answers, seconds=seconds, submit=True)
+    """Store the reader's answers as submitted (``fields`` and ``version`` as for a draft); raises
+    ``ValidationError`` (field -> message) when an answer the protocol requires is missing, and stores
+    nothing then. Each submit appends a version to the answer's history."""
+    return _store(
+        assignment=assignment, item=item, answers=answers, seconds=seconds, submit=True, fields=fields,
+        version=version,
+    )  # fmt: skip
 
 
 @transaction.atomic
@@ -172,12 +269,14 @@ def factor_annotation_save(
             "comment": comment,
         },
     )
+    audit.record(assignment.reader, AuditAction.NAME_FACTOR, factor, dimension=dimension.dim)
     return factor
 
 
 @transaction.atomic
 def assignment_finalise(*, assignment: ReviewAssignment) -> ReviewAssignment:
     """Close the reader's answers on the set; every item needs a submitted answer first."""
+    reader = assignment.reader
     assignment = ReviewAssignment.objects.select_for_update().get(pk=assignment.pk)
     if assignment.finalised_at is not None:
         return assignment
@@ -189,4 +288,5 @@ def assignment_finalise(*, assignment: ReviewAssignment) -> ReviewAssignment:
         raise ValidationError(f"{total - answered} of {total} items are not submitted yet.")
     assignment.finalised_at = timezone.now()
     assignment.save(update_fields=["finalised_at"])
+    audit.record(reader, AuditAction.FINALISE_SET, assignment.review_set, items=total)
     return assignment

@@ -21,8 +21,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from reviewapp.celery import app
-from reviewapp.models import Job
+from reviewapp.models import AuditAction, Job
 from reviewapp.selectors.jobs import job_should_abort
+from reviewapp.services import audit
 
 Status = Job.Status
 
@@ -89,7 +90,9 @@ def job_create(*, kind: str, created_by: AbstractBaseUser | None = None, message
     """A new pending job."""
     if not kind:
         raise ValueError("A job needs a kind.")
-    return Job.objects.create(kind=kind, created_by=created_by, message=message[:500])
+    job = Job.objects.create(kind=kind, created_by=created_by, message=message[:500])
+    audit.record(created_by, AuditAction.LAUNCH_JOB, job, kind=kind, message=job.message)
+    return job
 
 
 @transaction.atomic

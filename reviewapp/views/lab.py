@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from reviewapp.forms.lab import AddToReviewSetForm, LabRunForm
-from reviewapp.models import LabRun, Study
+from reviewapp.models import AuditAction, LabRun, Study
 from reviewapp.selectors.lab import (
     lab_metric_rows,
     lab_review_sets_for,
@@ -18,6 +18,7 @@ from reviewapp.selectors.lab import (
     lab_runs_of_study,
     lab_runs_to_compare,
 )
+from reviewapp.services import audit
 from reviewapp.services.lab import lab_run_add_to_review_set, lab_run_cancel, lab_run_create
 from reviewapp.views.access import admin_required
 
@@ -96,6 +97,7 @@ def lab_run_add(request: HttpRequest, pk: int) -> HttpResponse:
 def lab_run_stop(request: HttpRequest, pk: int) -> HttpResponse:
     run = _run(pk)
     lab_run_cancel(run=run)
+    audit.record(request.user, AuditAction.CANCEL_JOB, run.job or run, kind="lab", lab_run=run.pk)
     messages.info(request, "The run stops at the method's next step.")
     return redirect("lab-run", pk=run.pk)
 

@@ -12,9 +12,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from reviewapp.forms.reviews import AnnotationForm, FactorAnnotationForm
-from reviewapp.models import ReviewAssignment, ReviewItem
+from reviewapp.models import AuditAction, ReviewAssignment, ReviewItem
 from reviewapp.selectors import reviews as selectors
+from reviewapp.services import audit
 from reviewapp.services.annotations import (
+    AnswerConflict,
     annotation_save_draft,
     annotation_submit,
     assignment_finalise,
@@ -138,6 +140,7 @@ def item_read(request: HttpRequest, set_pk: int, position: int) -> HttpResponse:
     assignment = _assignment(request, set_pk)
     item = _item(assignment, position)
     if request.method == "GET":
+        audit.record(request.user, AuditAction.VIEW_ITEM, item.case, review_set=set_pk, position=position)
         initial = AnnotationForm.initial_from(selectors.reader_annotation(assignment=assignment, item=item))
         form = AnnotationForm(initial=initial)
         return render(
@@ -148,8 +151,16 @@ def item_read(request: HttpRequest, set_pk: int, position: int) -> HttpResponse:
     if form.is_valid():
         try:
             annotation_submit(
-                assignment=assignment, item=item, answers=form.answers(), seconds=form.seconds_spent()
-            )
+                assignment=assignment, item=item, answers=form.answers(), seconds=form.seconds_spent(),
+                fields=form.carried(), version=form.loaded_version(),
+            )  # fmt: skip
+        except AnswerConflict as conflict:
+            # The newer answer stays; the page shows it with the reason this submit was not stored.
+            form = AnnotationForm(AnnotationForm.initial_from(conflict.current))
+            form.is_valid()
+            form.add_error(None, conflict.messages[0])
+            context = _reading_context(assignment, item, position, form)
+            return render(request, "reviewapp/reviews/read.html", context, status=409)
         except ValidationError as error:
             for field, errors in _error_messages(error).items():
                 for message in errors:
@@ -187,7 +198,20 @@ def item_autosave(request: HttpRequest, set_pk: int, position: int) -> JsonRespo
         return JsonResponse({"saved": False, "errors": form.errors.get_json_data()}, status=400)
     try:
         annotation = annotation_save_draft(
-            assignment=assignment, item=item, answers=form.answers(), seconds=form.seconds_spent()
+            assignment=assignment, item=item, answers=form.answers(), seconds=form.seconds_spent(),
+            fields=form.carried(), version=form.loaded_version(),
+        )  # fmt: skip
+    except AnswerConflict as conflict:
+        current = conflict.current
+        return JsonResponse(
+            {
+                "saved": False,
+                "conflict": True,
+                "errors": {"__all__": conflict.messages},
+                "version": current.version,
+                "updated_at": current.updated_at.isoformat(),
+            },
+            status=409,
         )
     except ValidationError as error:
         status = 409 if getattr(error, "code", None) == "finalised" else 400
@@ -196,6 +220,7 @@ def item_autosave(request: HttpRequest, set_pk: int, position: int) -> JsonRespo
         {
             "saved": True,
             "status": "draft" if annotation.is_draft else "submitted",
+            "version": annotation.version,
             "updated_at": annotation.updated_at.isoformat(),
             "time_spent_seconds": annotation.time_spent_seconds,
         }
@@ -209,7 +234,11 @@ def item_image(request: HttpRequest, set_pk: int, position: int, kind: str) -> H
     if kind not in IMAGE_KINDS:
         raise Http404("No such image.")
     item = _item(_assignment(request, set_pk), position)
-    return private_file_response(request, item.images()[kind].name)
+    response = private_file_response(request, item.images()[kind].name)
+    audit.record(
+        request.user, AuditAction.VIEW_IMAGE, item.case, review_set=set_pk, position=position, kind=kind
+    )
+    return response
 
 
 @never_cache

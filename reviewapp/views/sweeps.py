@@ -9,9 +9,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from reviewapp.forms.sweeps import SweepForm
-from reviewapp.models import Case, Study, Sweep
+from reviewapp.models import AuditAction, Case, Study, Sweep
 from reviewapp.selectors.studies import projected_heldout_cases
 from reviewapp.selectors.sweeps import dimension_gallery, dimension_table, sweep_dimension, sweep_unit_counts
+from reviewapp.services import audit
 from reviewapp.services.dimensions import GALLERY_IMAGES, dimension_queue_gallery
 from reviewapp.services.sweeps import sweep_cancel, sweep_launch
 from reviewapp.views.access import admin_required
@@ -73,6 +74,7 @@ def _duration(sweep: Sweep) -> str:
 def sweep_stop(request: HttpRequest, pk: int) -> HttpResponse:
     sweep = get_object_or_404(Sweep.objects.select_related("job"), pk=pk)
     sweep_cancel(sweep=sweep)
+    audit.record(request.user, AuditAction.CANCEL_JOB, sweep.job or sweep, kind="sweep", sweep=sweep.pk)
     messages.info(request, "The sweep stops after the units in progress; finished units are kept.")
     return redirect("sweep", pk=sweep.pk)
 

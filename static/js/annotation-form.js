@@ -1,4 +1,7 @@
 // The protocol form: autosave of drafts, reading time, and setting answers from the keyboard.
+// Every save names the version of the answer this page holds (the hidden "version" field); when another tab
+// or window saved a newer one, the server answers 409, keeps the newer answer, and this page says so and
+// stops saving until it is reloaded.
 
 const AUTOSAVE_DELAY_MS = 600;
 
@@ -12,6 +15,8 @@ export class AnnotationForm {
     this.dirty = false;
     this.saving = null;
     this.submitting = false;
+    this.conflict = false;
+    this.version = form.querySelector("#id_version");
     this.pendingMs = 0;
     this.lastTick = performance.now();
     this.description = form.querySelector("#id_clinical_description");
@@ -19,7 +24,7 @@ export class AnnotationForm {
     if (finalised) return;
     form.addEventListener("input", () => this.changed());
     form.addEventListener("change", () => this.changed());
-    form.addEventListener("submit", () => this.beforeSubmit());
+    form.addEventListener("submit", (event) => this.beforeSubmit(event));
     document.addEventListener("visibilitychange", () => this.tick());
     window.addEventListener("pagehide", () => this.flushOnLeave());
     this.updateDescriptionHint();
@@ -46,8 +51,9 @@ export class AnnotationForm {
   }
 
   changed() {
-    this.dirty = true;
     this.updateDescriptionHint();
+    if (this.conflict) return;
+    this.dirty = true;
     this.show("Saving…", "pending");
     window.clearTimeout(this.timer);
     this.timer = window.setTimeout(() => this.save(), AUTOSAVE_DELAY_MS);
@@ -61,7 +67,7 @@ export class AnnotationForm {
 
   async save() {
     window.clearTimeout(this.timer);
-    if (this.finalised || this.submitting) return;
+    if (this.finalised || this.submitting || this.conflict) return;
     if (this.saving) await this.saving;
     this.dirty = false;
     this.saving = this.post(this.data());
@@ -81,7 +87,10 @@ export class AnnotationForm {
         credentials: "same-origin",
       });
       const body = await response.json().catch(() => ({}));
-      if (response.ok) {
+      if (response.ok && this.version && body.version !== undefined) this.version.value = String(body.version);
+      if (response.status === 409 && body.conflict) {
+        this.showConflict(Object.values(body.errors || {}).flat().join(" "));
+      } else if (response.ok) {
         const time = new Date(body.updated_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
         this.show(body.status === "submitted" ? `Saved ${time} (submitted answer updated)` : `Draft saved ${time}`, "ok");
       } else {
@@ -102,12 +111,18 @@ export class AnnotationForm {
   }
 
   flushOnLeave() {
-    if (this.finalised || this.submitting) return;
+    if (this.finalised || this.submitting || this.conflict) return;
     this.tick();
     if (this.dirty || this.pendingMs >= 1000) navigator.sendBeacon(this.url, this.data());
   }
 
-  beforeSubmit() {
+  beforeSubmit(event) {
+    if (this.saving) {
+      // Submit once the autosave in flight has answered, so the submit names the version it stored.
+      event.preventDefault();
+      this.saving.finally(() => this.form.requestSubmit());
+      return;
+    }
     this.submitting = true;
     window.clearTimeout(this.timer);
     this.form.querySelector("#id_seconds").value = String(this.takeSeconds());
@@ -116,6 +131,30 @@ export class AnnotationForm {
   submit() {
     if (this.finalised) return;
     this.form.requestSubmit();
+  }
+
+  // Another tab or window saved a newer answer: nothing more is saved from this page, and the reader is
+  // told plainly, with a way to load the newer answer.
+  showConflict(message) {
+    this.conflict = true;
+    this.dirty = false;
+    window.clearTimeout(this.timer);
+    this.show("Not saved: a newer answer was saved elsewhere.", "error");
+    let alert = document.getElementById("conflict-alert");
+    if (!alert) {
+      alert = document.createElement("div");
+      alert.id = "conflict-alert";
+      alert.className = "error";
+      alert.setAttribute("role", "alert");
+      this.form.prepend(alert);
+    }
+    alert.textContent = message || "This answer was changed in another tab or window. Nothing was saved here.";
+    const reload = document.createElement("button");
+    reload.type = "button";
+    reload.textContent = "Reload to see the newer answer";
+    reload.addEventListener("click", () => window.location.reload());
+    alert.append(" ", reload);
+    reload.focus();
   }
 
   show(text, kind) {

@@ -58,16 +58,32 @@ def test_it_rejects_an_unknown_answer_and_stores_nothing(bob, bob_client):
     assert not Annotation.objects.exists()
 
 
-def test_editing_a_submitted_answer_keeps_it_submitted_while_it_is_complete(bob, bob_client):
+def test_editing_a_submitted_answer_keeps_it_submitted(bob, bob_client):
     review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
     complete = {"q1_meaningful": "no", "q2_pneumonia": "no"}
     bob_client.post(reverse("review-item", args=[review_set.pk, 1]), complete)
 
     kept = bob_client.post(draft_url(review_set), {**complete, "comment": "on second look, nothing"})
-    cleared = bob_client.post(draft_url(review_set), {"q1_meaningful": "no"})
+    partial = bob_client.post(draft_url(review_set), {"q1_meaningful": "no"})
 
     assert kept.json()["status"] == "submitted"
-    assert cleared.json()["status"] == "draft"
+    assert partial.json()["status"] == "submitted"
+    annotation = Annotation.objects.get()
+    assert (annotation.q2_pneumonia, annotation.comment) == ("no", "on second look, nothing")
+    assert not annotation.is_draft
+
+
+def test_an_edit_that_would_leave_a_submitted_answer_incomplete_is_refused(bob, bob_client):
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=1)
+    complete = {"q1_meaningful": "yes", "clinical_description": "hazy base", "q2_pneumonia": "yes"}
+    bob_client.post(reverse("review-item", args=[review_set.pk, 1]), complete)
+
+    response = bob_client.post(draft_url(review_set), {**complete, "clinical_description": ""})
+
+    assert response.status_code == 400
+    assert "stays as it was" in response.json()["errors"]["clinical_description"][0]
+    annotation = Annotation.objects.get()
+    assert (annotation.clinical_description, annotation.is_draft) == ("hazy base", False)
 
 
 def test_it_only_accepts_posts(bob, bob_client):

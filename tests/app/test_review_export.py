@@ -151,5 +151,6 @@ def test_every_column_is_documented():
         exports.AGREEMENT_COLUMNS,
         exports.SUMMARY_COLUMNS,
         exports.FACTOR_COLUMNS,
+        exports.AUDIT_COLUMNS,
     ):
         assert set(exports.header(columns)) <= documented
