@@ -9,9 +9,12 @@ from rest_framework import serializers
 from reviewapp.models import (
     Annotation,
     Case,
+    ChestRegion,
     DimensionEffect,
     FactorAnnotation,
     FactorRelevance,
+    Finding,
+    ItemFlag,
     LabRun,
     PneumoniaRelevance,
     ReviewItem,
@@ -250,13 +253,16 @@ class AnnotationSerializer(serializers.ModelSerializer):
     q2_pneumonia = serializers.ChoiceField(choices=PneumoniaRelevance.choices, allow_blank=True, default="")
     comment = serializers.CharField(allow_blank=True, default="", max_length=MAX_TEXT_LENGTH)
     confidence = serializers.IntegerField(allow_null=True, default=None, min_value=1, max_value=5)
+    flag = serializers.ChoiceField(choices=ItemFlag.choices, allow_blank=True, default="")
+    region = serializers.ChoiceField(choices=ChestRegion.choices, allow_blank=True, default="")
+    finding = serializers.ChoiceField(choices=Finding.choices, allow_blank=True, default="")
 
     class Meta:
         model = Annotation
         fields = [
             "id", "item", "reader", "q1_meaningful", "clinical_description", "q2_pneumonia", "comment",
             "confidence", "status", "submit", "seconds", "time_spent_seconds", "created_at", "updated_at",
-            "submitted_at",
+            "submitted_at", "flag", "region", "finding",
         ]  # fmt: skip
         read_only_fields = [
             "id",
@@ -288,6 +294,9 @@ class AnnotationSerializer(serializers.ModelSerializer):
             q2_pneumonia=value("q2_pneumonia"),
             comment=value("comment"),
             confidence=value("confidence"),
+            flag=value("flag"),
+            region=value("region"),
+            finding=value("finding"),
         )
 
 

@@ -4,8 +4,11 @@ from reviewapp.models.jobs import Job
 from reviewapp.models.lab import LabRun
 from reviewapp.models.reviews import (
     Annotation,
+    ChestRegion,
     FactorAnnotation,
     FactorRelevance,
+    Finding,
+    ItemFlag,
     PneumoniaRelevance,
     ReviewAssignment,
     ReviewItem,
@@ -17,10 +20,13 @@ from reviewapp.models.sweeps import Counterfactual, DimensionEffect, Sweep, Swee
 __all__ = [
     "Annotation",
     "Case",
+    "ChestRegion",
     "Counterfactual",
     "DimensionEffect",
     "FactorAnnotation",
     "FactorRelevance",
+    "Finding",
+    "ItemFlag",
     "Job",
     "LabRun",
     "PneumoniaRelevance",

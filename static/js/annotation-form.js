@@ -1,12 +1,25 @@
 // The protocol form: autosave of drafts, reading time, and setting answers from the keyboard.
 
 const AUTOSAVE_DELAY_MS = 600;
+// A local copy of an unsaved edit yields to a server save made this much later (another tab or computer).
+const LOCAL_COPY_MARGIN_MS = 5000;
+
+// One time format everywhere on the screen: 24-hour HH:MM:SS in the reader's time zone.
+export function formatTime(iso) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return "";
+  return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+}
 
 export class AnnotationForm {
-  constructor(form, { autosaveUrl, finalised }) {
+  constructor(form, { autosaveUrl, finalised, draftKey, savedAt, savedStatus, submittedAt, serverNow, refused }) {
     this.form = form;
     this.url = autosaveUrl;
     this.finalised = finalised;
+    this.draftKey = draftKey;
+    this.savedAt = savedAt;
+    // Server clock minus this computer's: local edits are stamped in the server's time.
+    this.clockOffset = serverNow ? Date.parse(serverNow) - Date.now() : 0;
     this.state = document.getElementById("save-state");
     this.timer = null;
     this.dirty = false;
@@ -22,6 +35,85 @@ export class AnnotationForm {
     form.addEventListener("submit", () => this.beforeSubmit());
     document.addEventListener("visibilitychange", () => this.tick());
     window.addEventListener("pagehide", () => this.flushOnLeave());
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "hidden") this.flushOnLeave();
+    });
+    this.updateDescriptionHint();
+    if (refused) {
+      // A refused submit: keep what was posted as a draft, so a reload does not lose it.
+      this.changed();
+    } else {
+      if (savedStatus === "draft" && savedAt) this.show(`Draft saved ${formatTime(savedAt)}`, "ok");
+      else if (savedStatus === "submitted" && submittedAt) this.show(`Submitted ${formatTime(submittedAt)}`, "ok");
+      this.reconcile();
+    }
+  }
+
+  // --- the local copy of the latest edit ------------------------------------------------------
+
+  snapshot() {
+    const data = new FormData(this.form);
+    const names = new Set();
+    for (const element of this.form.elements) {
+      if (element.name && element.name !== "csrfmiddlewaretoken" && element.name !== "seconds") names.add(element.name);
+    }
+    const values = {};
+    for (const name of [...names].sort()) values[name] = data.get(name) ?? "";
+    return values;
+  }
+
+  keepLocal() {
+    if (!this.draftKey) return;
+    try {
+      const copy = { data: this.snapshot(), editedAt: Date.now() + this.clockOffset };
+      window.localStorage.setItem(this.draftKey, JSON.stringify(copy));
+    } catch {
+      // Storage full or disabled: the server's draft is the only copy.
+    }
+  }
+
+  readLocal() {
+    try {
+      return JSON.parse(window.localStorage.getItem(this.draftKey) || "null");
+    } catch {
+      return null;
+    }
+  }
+
+  // The server stored ``data``: the local copy is no longer needed if it holds the same answers.
+  confirmLocal(data) {
+    const copy = this.readLocal();
+    if (copy && JSON.stringify(copy.data) === JSON.stringify(data)) window.localStorage.removeItem(this.draftKey);
+  }
+
+  // After a reload: an edit the server has not stored yet (typed just before leaving) wins over the server's
+  // older draft, unless the server's was saved clearly later (from another tab or computer).
+  reconcile() {
+    if (!this.draftKey) return;
+    const copy = this.readLocal();
+    if (!copy || !copy.data) return;
+    const current = this.snapshot();
+    if (JSON.stringify(copy.data) === JSON.stringify(current)) {
+      window.localStorage.removeItem(this.draftKey);
+      return;
+    }
+    const serverAt = this.savedAt ? Date.parse(this.savedAt) : 0;
+    if (serverAt > copy.editedAt + LOCAL_COPY_MARGIN_MS) {
+      window.localStorage.removeItem(this.draftKey);
+      return;
+    }
+    this.restore(copy.data);
+    this.changed();
+  }
+
+  restore(values) {
+    for (const [name, value] of Object.entries(values)) {
+      const elements = this.form.querySelectorAll(`[name="${name}"]`);
+      for (const element of elements) {
+        if (element.type === "radio" || element.type === "checkbox") element.checked = element.value === value;
+        else element.value = value;
+      }
+    }
     this.updateDescriptionHint();
   }
 
@@ -47,6 +139,7 @@ export class AnnotationForm {
 
   changed() {
     this.dirty = true;
+    this.keepLocal();
     this.updateDescriptionHint();
     this.show("Saving…", "pending");
     window.clearTimeout(this.timer);
@@ -64,6 +157,7 @@ export class AnnotationForm {
     if (this.finalised || this.submitting) return;
     if (this.saving) await this.saving;
     this.dirty = false;
+    this.sent = this.snapshot();
     this.saving = this.post(this.data());
     try {
       await this.saving;
@@ -82,7 +176,9 @@ export class AnnotationForm {
       });
       const body = await response.json().catch(() => ({}));
       if (response.ok) {
-        const time = new Date(body.updated_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+        if (this.sent) this.confirmLocal(this.sent);
+        this.savedAt = body.updated_at;
+        const time = formatTime(body.updated_at);
         this.show(body.status === "submitted" ? `Saved ${time} (submitted answer updated)` : `Draft saved ${time}`, "ok");
       } else {
         const messages = Object.values(body.errors || {}).flat().map((e) => e.message || e);
@@ -104,11 +200,15 @@ export class AnnotationForm {
   flushOnLeave() {
     if (this.finalised || this.submitting) return;
     this.tick();
-    if (this.dirty || this.pendingMs >= 1000) navigator.sendBeacon(this.url, this.data());
+    if (this.dirty || this.pendingMs >= 1000) {
+      // The local copy (kept on every edit) covers a beacon the server reads after the next page is drawn.
+      if (navigator.sendBeacon(this.url, this.data())) this.dirty = false;
+    }
   }
 
   beforeSubmit() {
     this.submitting = true;
+    this.keepLocal();
     window.clearTimeout(this.timer);
     this.form.querySelector("#id_seconds").value = String(this.takeSeconds());
   }
@@ -132,6 +232,12 @@ export class AnnotationForm {
     input.checked = true;
     input.dispatchEvent(new Event("change", { bubbles: true }));
     if (name === "q1_meaningful" && value === "yes" && !this.description.value.trim()) this.description.focus();
+  }
+
+  // Pass on the item (image unreadable, not sure); the same flag again clears it.
+  toggleFlag(value) {
+    const current = this.form.querySelector('input[name="flag"]:checked');
+    this.choose("flag", current && current.value === value ? "" : value);
   }
 
   chooseNth(name, n) {
