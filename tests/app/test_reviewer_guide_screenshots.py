@@ -25,7 +25,7 @@ SCREENS = [
 
 def drawn(page, selector: str) -> bool:
     """Wait until every image matching ``selector`` has loaded; False if they do not within 10 s."""
-    script = "s => { const e = [...document.querySelectorAll(s)]; return e.length > 0 && e.every(i => i.complete && i.naturalWidth > 0); }"
+    script = "s => { const e = [...document.querySelectorAll(s)]; return e.length > 0 && e.every(i => i instanceof HTMLCanvasElement ? i.dataset.drawn === 'true' : i.complete && i.naturalWidth > 0); }"
     try:
         page.wait_for_function(script, arg=selector, timeout=10_000)
     except Exception:  # Playwright's TimeoutError
