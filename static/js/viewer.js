@@ -9,9 +9,9 @@
 // Presets relative to the image's display range (low..high): level and width as fractions of it.
 export const RELATIVE_PRESETS = [
   { name: "Full range", level: 0.5, width: 1.0 },
-  { name: "Lung (dark, wide)", level: 0.4, width: 0.7 },
+  { name: "Lung (low values)", level: 0.4, width: 0.7 },
   { name: "Mediastinum", level: 0.62, width: 0.5 },
-  { name: "Bone (narrow, bright)", level: 0.72, width: 0.4 },
+  { name: "Bone (high values)", level: 0.72, width: 0.4 },
   { name: "Soft (very wide)", level: 0.5, width: 1.4 },
 ];
 export const LAYOUTS = [1, 2, 3];

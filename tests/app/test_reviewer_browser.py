@@ -91,7 +91,7 @@ def test_a_reviewer_completes_a_set_from_the_keyboard_and_an_admin_exports_it(
     page.keyboard.press("w")  # from a manual window, W starts over at the first preset
     page.keyboard.press("w")
     assert page.locator("#wl-preset").input_value() == "1"
-    assert page.locator("#wl-preset option:checked").inner_text() == "Lung (dark, wide)"
+    assert page.locator("#wl-preset option:checked").inner_text() == "Lung (low values)"
     page.keyboard.press("r")
     assert page.locator("#wl-value").inner_text() == "W 255 · L 128"
     assert not page.evaluate("window.reader.viewer.inverted")
