@@ -126,6 +126,7 @@ def _reading_context(assignment: ReviewAssignment, item: ReviewItem, position: i
         "viewer_config": {
             "images": image_urls(position),
             "preload": image_urls(next_position) if next_position else {},
+            "preloadSource": _source_url(assignment, next_position) if next_position else None,
             "autosaveUrl": reverse("review-item-autosave", kwargs={"set_pk": set_pk, "position": position}),
             "previousUrl": reverse("review-item", kwargs={"set_pk": set_pk, "position": position - 1})
             if position > 1
@@ -150,6 +151,16 @@ def _reading_context(assignment: ReviewAssignment, item: ReviewItem, position: i
             "refused": form.is_bound,
         },
     }
+
+
+def _source_url(assignment: ReviewAssignment, position: int) -> str | None:
+    """The source-pixels URL of the reader's item at ``position``, if its case keeps a source file."""
+    item = selectors.reader_item_at(assignment=assignment, position=position)
+    if item is None or not item.case.source_file:
+        return None
+    return reverse(
+        "review-item-source-pixels", kwargs={"set_pk": assignment.review_set_id, "position": position}
+    )
 
 
 @never_cache

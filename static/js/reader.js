@@ -239,6 +239,8 @@ window.addEventListener("load", () => {
       if (kind === "stack") continue;
       new Image().src = url;
     }
+    // The next item's source pixels, into the browser's cache (the response is privately cacheable).
+    if (config.preloadSource) fetch(config.preloadSource, { credentials: "same-origin" }).catch(() => {});
   };
   if ("requestIdleCallback" in window) window.requestIdleCallback(preload);
   else window.setTimeout(preload, 300);

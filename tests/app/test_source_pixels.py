@@ -90,3 +90,17 @@ def test_another_reader_cannot_fetch_the_source(bob, charlie_client):
     review_set, _ = item_with_source(bob, png16(np.zeros((4, 4), dtype=np.uint16)), "film.png")
     url = reverse("review-item-source-pixels", args=[review_set.pk, 1])
     assert charlie_client.get(url).status_code == 404
+
+
+def test_the_reading_screen_links_the_source_pixels_and_preloads_the_next_ones(bob, bob_client):
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=2)
+    first, second = items_in_reader_order(review_set, bob)
+    second.case.source_file.save("film.png", ContentFile(png16(np.zeros((4, 4)))), save=True)
+
+    first_page = bob_client.get(reverse("review-item", args=[review_set.pk, 1])).text
+    second_page = bob_client.get(reverse("review-item", args=[review_set.pk, 2])).text
+
+    source_of_second = reverse("review-item-source-pixels", args=[review_set.pk, 2])
+    assert '"sourceUrl": null' in first_page
+    assert f'"preloadSource": "{source_of_second}"' in first_page
+    assert f'"sourceUrl": "{source_of_second}"' in second_page
