@@ -15,6 +15,11 @@ urlpatterns = [
         "reviews/<int:set_pk>/items/<int:position>/draft", reviews.item_autosave, name="review-item-autosave"
     ),
     path(
+        "reviews/<int:set_pk>/items/<int:position>/source-pixels",
+        reviews.item_source_pixels,
+        name="review-item-source-pixels",
+    ),
+    path(
         "reviews/<int:set_pk>/items/<int:position>/<str:kind>",
         reviews.item_image,
         name="review-item-image",

@@ -9,9 +9,12 @@ from rest_framework import serializers
 from reviewapp.models import (
     Annotation,
     Case,
+    ChestRegion,
     DimensionEffect,
     FactorAnnotation,
     FactorRelevance,
+    Finding,
+    ItemFlag,
     LabRun,
     PneumoniaRelevance,
     ReviewItem,
@@ -260,13 +263,16 @@ class AnnotationSerializer(serializers.ModelSerializer):
         max_value=2**31 - 1,
         help_text="Read: the answer's version. Write: the version your edit is based on (checked when sent).",
     )
+    flag = serializers.ChoiceField(choices=ItemFlag.choices, allow_blank=True, default="")
+    region = serializers.ChoiceField(choices=ChestRegion.choices, allow_blank=True, default="")
+    finding = serializers.ChoiceField(choices=Finding.choices, allow_blank=True, default="")
 
     class Meta:
         model = Annotation
         fields = [
             "id", "item", "reader", "q1_meaningful", "clinical_description", "q2_pneumonia", "comment",
             "confidence", "status", "submit", "seconds", "time_spent_seconds", "created_at", "updated_at",
-            "submitted_at", "version",
+            "submitted_at", "version", "flag", "region", "finding",
         ]  # fmt: skip
         read_only_fields = [
             "id",

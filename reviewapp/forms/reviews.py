@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from reviewapp.models import FactorRelevance, PneumoniaRelevance
+from reviewapp.models import ChestRegion, FactorRelevance, Finding, ItemFlag, PneumoniaRelevance
 from reviewapp.services.annotations import ANSWER_FIELDS, MAX_FACTOR_NAME_LENGTH, MAX_TEXT_LENGTH, Answers
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
@@ -46,6 +46,13 @@ class AnnotationForm(forms.Form):
         label="Confidence", choices=CONFIDENCE, coerce=int, empty_value=None, required=False,
         widget=forms.RadioSelect,
     )  # fmt: skip
+    flag = forms.ChoiceField(label="Pass on this item", choices=ItemFlag.choices, required=False)
+    region = forms.ChoiceField(
+        label="Where", choices=[("", "—"), *ChestRegion.choices], required=False, widget=forms.Select
+    )
+    finding = forms.ChoiceField(
+        label="Finding", choices=[("", "—"), *Finding.choices], required=False, widget=forms.Select
+    )
     seconds = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
     version = forms.IntegerField(required=False, min_value=0, max_value=2**31 - 1, widget=forms.HiddenInput)
 
@@ -57,6 +64,9 @@ class AnnotationForm(forms.Form):
             q2_pneumonia=data["q2_pneumonia"],
             comment=data["comment"].strip(),
             confidence=data["confidence"],
+            flag=data.get("flag") or "",
+            region=data.get("region") or "",
+            finding=data.get("finding") or "",
         )
 
     def seconds_spent(self) -> int:
@@ -83,6 +93,9 @@ class AnnotationForm(forms.Form):
             "comment": annotation.comment,
             "confidence": "" if annotation.confidence is None else str(annotation.confidence),
             "version": annotation.version,
+            "flag": annotation.flag,
+            "region": annotation.region,
+            "finding": annotation.finding,
         }
 
 

@@ -228,6 +228,39 @@ class PneumoniaRelevance(models.TextChoices):
     NO = "no", "No"
 
 
+class ItemFlag(models.TextChoices):
+    """A reader's reason to pass on an item without the protocol's answers."""
+
+    UNREADABLE = "unreadable", "Image unreadable"
+    UNSURE = "unsure", "Not sure"
+
+
+class ChestRegion(models.TextChoices):
+    """Where on the radiograph the change is (radiographic zones, the reader's left/right is the patient's)."""
+
+    RIGHT_UPPER = "right_upper", "Right upper zone"
+    RIGHT_MIDDLE = "right_middle", "Right mid zone"
+    RIGHT_LOWER = "right_lower", "Right lower zone"
+    LEFT_UPPER = "left_upper", "Left upper zone"
+    LEFT_MIDDLE = "left_middle", "Left mid zone"
+    LEFT_LOWER = "left_lower", "Left lower zone"
+    HEART_MEDIASTINUM = "heart_mediastinum", "Heart / mediastinum"
+    BOTH_LUNGS = "both_lungs", "Both lungs / diffuse"
+    OUTSIDE_LUNGS = "outside_lungs", "Outside the lungs"
+
+
+class Finding(models.TextChoices):
+    """What the change looks like, from a short vocabulary."""
+
+    OPACITY = "opacity", "Opacity"
+    CONSOLIDATION = "consolidation", "Consolidation"
+    BORDER_BLURRING = "border_blurring", "Border blurring"
+    EFFUSION = "effusion", "Effusion"
+    DEVICE = "device", "Device"
+    IMAGE_QUALITY = "image_quality", "Image quality / exposure"
+    OTHER = "other", "Other"
+
+
 class Annotation(models.Model):
     """One reader's answers on one review item; a draft until the reader saves it as final."""
 
@@ -244,6 +277,16 @@ class Annotation(models.Model):
     comment = models.TextField(blank=True)
     confidence = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)], help_text="1 to 5."
+    )
+    flag = models.CharField(
+        max_length=16, choices=ItemFlag.choices, blank=True,
+        help_text="Set when the reader passes on the item: the protocol's answers are then not required.",
+    )  # fmt: skip
+    region = models.CharField(
+        max_length=24, choices=ChestRegion.choices, blank=True, help_text="Where the change is (optional)."
+    )
+    finding = models.CharField(
+        max_length=24, choices=Finding.choices, blank=True, help_text="What the change looks like (optional)."
     )
     is_draft = models.BooleanField(default=True)
     time_spent_seconds = models.PositiveIntegerField(default=0)

@@ -62,7 +62,8 @@ class QuestionAgreement:
 def _submitted(review_set: ReviewSet) -> dict[int, dict[int, tuple[bool, str]]]:
     """item id -> reader id -> (q1, q2) of the submitted answers."""
     answers: dict[int, dict[int, tuple[bool, str]]] = defaultdict(dict)
-    rows = Annotation.objects.filter(item__review_set=review_set, is_draft=False).values_list(
+    # An item a reader passed on (unreadable, not sure) has no answers to agree on.
+    rows = Annotation.objects.filter(item__review_set=review_set, is_draft=False, flag="").values_list(
         "item_id", "reader_id", "q1_meaningful", "q2_pneumonia"
     )
     for item_id, reader_id, q1, q2 in rows:

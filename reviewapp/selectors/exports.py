@@ -85,6 +85,12 @@ REVIEW_COLUMNS = [
     ("reader_finalised_at", "When the reader finalised the set (UTC, ISO 8601); empty if not yet."),
     ("source", "What made the item: 'sweep' (a style dimension clamped by a sweep) or 'lab:<method>' (a "
      "Counterfactual lab run, e.g. lab:gci), whose style-dimension columns are empty."),
+    ("flag", "Set when the reader passed on the item: unreadable (image unreadable) or unsure (not sure); "
+     "Q1 and Q2 may then be empty."),
+    ("region", "Where the reader saw the change (optional): right_upper, right_middle, right_lower, "
+     "left_upper, left_middle, left_lower, heart_mediastinum, both_lungs or outside_lungs."),
+    ("finding", "What the change looks like (optional): opacity, consolidation, border_blurring, effusion, "
+     "device, image_quality or other."),
 ]  # fmt: skip
 
 DIMENSION_COLUMNS = [
@@ -209,12 +215,13 @@ def review_table_rows(*, review_set: ReviewSet, include_drafts: bool = False) ->
         f"{cf}clamp_value", f"{cf}projection__prob_original", f"{cf}prob_reconstruction", f"{cf}prob_perturbed",
         "item__rank_in_dimension", "is_draft", "time_spent_seconds", "created_at", "updated_at", "submitted_at",
         f"{lab}method", f"{lab}case__original_filename", f"{lab}case__label", f"{lab}prob_original",
-        f"{lab}prob_start", f"{lab}prob_counterfactual",
+        f"{lab}prob_start", f"{lab}prob_counterfactual", "flag", "region", "finding",
     )  # fmt: skip
     for (
         dim, position, q1, description, q2, comment, confidence, reader, reader_id, case, label, direction,
         layer, channel, clamp, p_original, p_recon, p_perturbed, rank, is_draft, seconds, created, updated,
-        submitted, method, lab_case, lab_label, lab_original, lab_start, lab_counterfactual,
+        submitted, method, lab_case, lab_label, lab_original, lab_start, lab_counterfactual, flag, region,
+        finding,
     ) in rows.values_list(*fields).iterator(chunk_size=CHUNK):  # fmt: skip
         source = "sweep"
         if method:
@@ -229,7 +236,7 @@ def review_table_rows(*, review_set: ReviewSet, include_drafts: bool = False) ->
             "" if label is None else label, direction or "", layer or "", "" if channel is None else channel,
             _number(clamp), _number(p_original), _number(p_recon), _number(p_perturbed), _number(change),
             "" if rank is None else rank, "draft" if is_draft else "submitted", seconds, _iso(created),
-            _iso(updated), _iso(submitted), _iso(finalised.get(reader_id)), source,
+            _iso(updated), _iso(submitted), _iso(finalised.get(reader_id)), source, flag, region, finding,
         ]  # fmt: skip
 
 

@@ -28,9 +28,12 @@ from reviewapp.models import (
     Annotation,
     AnswerVersion,
     AuditAction,
+    ChestRegion,
     DimensionEffect,
     FactorAnnotation,
     FactorRelevance,
+    Finding,
+    ItemFlag,
     PneumoniaRelevance,
     ReviewAssignment,
     ReviewItem,
@@ -52,6 +55,9 @@ class Answers:
     q2_pneumonia: str = ""
     comment: str = ""
     confidence: int | None = None
+    flag: str = ""
+    region: str = ""
+    finding: str = ""
 
     @classmethod
     def of(cls, annotation: Annotation) -> Answers:
@@ -59,8 +65,11 @@ class Answers:
         return cls(**{field.name: getattr(annotation, field.name) for field in dataclass_fields(cls)})
 
     def missing(self) -> dict[str, str]:
-        """Field -> message for each answer that submitting requires and is missing."""
-        errors = {}
+        """Field -> message for each answer that submitting requires and is missing; a flagged item
+        (image unreadable, not sure) needs none."""
+        errors: dict[str, str] = {}
+        if self.flag:
+            return errors
         if self.q1_meaningful is None:
             errors["q1_meaningful"] = "Say whether the change is semantically meaningful."
         elif self.q1_meaningful and not self.clinical_description.strip():
@@ -76,6 +85,10 @@ class Answers:
             errors["q2_pneumonia"] = f"Unknown answer {self.q2_pneumonia!r}."
         if self.confidence is not None and not 1 <= self.confidence <= 5:
             errors["confidence"] = "Confidence is 1 to 5."
+        for name, choices in (("flag", ItemFlag), ("region", ChestRegion), ("finding", Finding)):
+            value = getattr(self, name)
+            if value and value not in choices.values:
+                errors[name] = f"Unknown {name} {value!r}."
         for name in ("clinical_description", "comment"):
             if len(getattr(self, name)) > MAX_TEXT_LENGTH:
                 errors[name] = f"At most {MAX_TEXT_LENGTH} characters."

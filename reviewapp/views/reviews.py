@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import struct
+
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import patch_cache_control
+from django.utils.datastructures import MultiValueDict
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from reviewapp.bridge.cases import case_source_pixels
 from reviewapp.forms.reviews import AnnotationForm, FactorAnnotationForm
 from reviewapp.models import AuditAction, ReviewAssignment, ReviewItem
 from reviewapp.selectors import reviews as selectors
@@ -120,6 +128,7 @@ def _reading_context(assignment: ReviewAssignment, item: ReviewItem, position: i
         "viewer_config": {
             "images": image_urls(position),
             "preload": image_urls(next_position) if next_position else {},
+            "preloadSource": _source_url(assignment, next_position) if next_position else None,
             "autosaveUrl": reverse("review-item-autosave", kwargs={"set_pk": set_pk, "position": position}),
             "previousUrl": reverse("review-item", kwargs={"set_pk": set_pk, "position": position - 1})
             if position > 1
@@ -128,8 +137,32 @@ def _reading_context(assignment: ReviewAssignment, item: ReviewItem, position: i
             if next_position
             else None,
             "finalised": assignment.finalised_at is not None,
+            "sourceUrl": reverse("review-item-source-pixels", kwargs={"set_pk": set_pk, "position": position})
+            if item.case.source_file
+            else None,
+            "readerId": assignment.reader_id,
+            "draftKey": f"draft:{assignment.reader_id}:{set_pk}:{position}",
+            "savedAt": annotation.updated_at.isoformat() if annotation is not None else None,
+            "savedStatus": ("draft" if annotation.is_draft else "submitted")
+            if annotation is not None
+            else None,
+            "submittedAt": annotation.submitted_at.isoformat()
+            if annotation is not None and annotation.submitted_at
+            else None,
+            "serverNow": timezone.now().isoformat(),
+            "refused": form.is_bound,
         },
     }
+
+
+def _source_url(assignment: ReviewAssignment, position: int) -> str | None:
+    """The source-pixels URL of the reader's item at ``position``, if its case keeps a source file."""
+    item = selectors.reader_item_at(assignment=assignment, position=position)
+    if item is None or not item.case.source_file:
+        return None
+    return reverse(
+        "review-item-source-pixels", kwargs={"set_pk": assignment.review_set_id, "position": position}
+    )
 
 
 @never_cache
@@ -139,15 +172,27 @@ def item_read(request: HttpRequest, set_pk: int, position: int) -> HttpResponse:
     """The reading screen; POST submits the answers and moves on to the next unanswered item."""
     assignment = _assignment(request, set_pk)
     item = _item(assignment, position)
+    session_key = f"reading-screen-refused:{assignment.pk}:{position}"
     if request.method == "GET":
         audit.record(request.user, AuditAction.VIEW_ITEM, item.case, review_set=set_pk, position=position)
-        initial = AnnotationForm.initial_from(selectors.reader_annotation(assignment=assignment, item=item))
-        form = AnnotationForm(initial=initial)
+        refused = request.session.pop(session_key, None)
+        if refused is not None:
+            # A refused submit came back here by POST-redirect-GET: show what was posted and why it was refused;
+            # reloading shows the page again instead of posting the form again.
+            form = AnnotationForm(MultiValueDict(refused["data"]))
+            form.is_valid()
+            _add_errors(form, refused["errors"])
+        else:
+            initial = AnnotationForm.initial_from(
+                selectors.reader_annotation(assignment=assignment, item=item)
+            )
+            form = AnnotationForm(initial=initial)
         return render(
             request, "reviewapp/reviews/read.html", _reading_context(assignment, item, position, form)
         )
 
     form = AnnotationForm(request.POST)
+    errors: dict[str, list[str]] = {}
     if form.is_valid():
         try:
             annotation_submit(
@@ -162,15 +207,28 @@ def item_read(request: HttpRequest, set_pk: int, position: int) -> HttpResponse:
             context = _reading_context(assignment, item, position, form)
             return render(request, "reviewapp/reviews/read.html", context, status=409)
         except ValidationError as error:
-            for field, errors in _error_messages(error).items():
-                for message in errors:
-                    form.add_error(None if field == "__all__" else field, message)
+            errors = _error_messages(error)
         else:
             return redirect(_after_submit(assignment, item, position))
-    context = _reading_context(assignment, item, position, form)
-    return render(
-        request, "reviewapp/reviews/read.html", context, status=409 if context["finalised"] else 400
-    )
+    if assignment.finalised_at is not None:
+        _add_errors(form, errors)
+        context = _reading_context(assignment, item, position, form)
+        return render(request, "reviewapp/reviews/read.html", context, status=409)
+    data = {
+        key: request.POST.getlist(key)
+        for key in request.POST
+        if key not in ("csrfmiddlewaretoken", "seconds")
+    }
+    request.session[session_key] = {"data": data, "errors": errors}
+    see_other = HttpResponseRedirect(request.path)
+    see_other.status_code = 303
+    return see_other
+
+
+def _add_errors(form: AnnotationForm, errors: dict[str, list[str]]) -> None:
+    for field, messages_ in errors.items():
+        for message in messages_:
+            form.add_error(None if field == "__all__" or field not in form.fields else field, message)
 
 
 def _after_submit(assignment: ReviewAssignment, item: ReviewItem, position: int) -> str:
@@ -238,6 +296,26 @@ def item_image(request: HttpRequest, set_pk: int, position: int, kind: str) -> H
     audit.record(
         request.user, AuditAction.VIEW_IMAGE, item.case, review_set=set_pk, position=position, kind=kind
     )
+    return response
+
+
+@reviewer_required
+@require_GET
+def item_source_pixels(request: HttpRequest, set_pk: int, position: int) -> HttpResponse:
+    """The original's source pixels (16-bit PNG/TIFF or DICOM keep their depth) for window/level in the
+    browser: a 4-byte little-endian length, that many bytes of JSON (size, the scale to source units, the
+    file's own windows), padding to an even offset, then the pixels as little-endian uint16, row by row.
+    404 when the case keeps no readable source file."""
+    item = _item(_assignment(request, set_pk), position)
+    source = case_source_pixels(item.case)
+    if source is None:
+        raise Http404("This case keeps no source pixels.")
+    header = json.dumps(source.info()).encode()
+    padding = b" " * ((4 + len(header)) % 2)
+    body = struct.pack("<I", len(header) + len(padding)) + header + padding
+    body += source.values.astype("<u2").tobytes()
+    response = HttpResponse(body, content_type="application/octet-stream")
+    patch_cache_control(response, private=True, max_age=settings.MEDIA_CACHE_MAX_AGE)
     return response
 
 

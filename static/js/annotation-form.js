@@ -4,12 +4,25 @@
 // stops saving until it is reloaded.
 
 const AUTOSAVE_DELAY_MS = 600;
+// A local copy of an unsaved edit yields to a server save made this much later (another tab or computer).
+const LOCAL_COPY_MARGIN_MS = 5000;
+
+// One time format everywhere on the screen: 24-hour HH:MM:SS in the reader's time zone.
+export function formatTime(iso) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return "";
+  return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+}
 
 export class AnnotationForm {
-  constructor(form, { autosaveUrl, finalised }) {
+  constructor(form, { autosaveUrl, finalised, draftKey, savedAt, savedStatus, submittedAt, serverNow, refused }) {
     this.form = form;
     this.url = autosaveUrl;
     this.finalised = finalised;
+    this.draftKey = draftKey;
+    this.savedAt = savedAt;
+    // Server clock minus this computer's: local edits are stamped in the server's time.
+    this.clockOffset = serverNow ? Date.parse(serverNow) - Date.now() : 0;
     this.state = document.getElementById("save-state");
     this.timer = null;
     this.dirty = false;
@@ -27,6 +40,101 @@ export class AnnotationForm {
     form.addEventListener("submit", (event) => this.beforeSubmit(event));
     document.addEventListener("visibilitychange", () => this.tick());
     window.addEventListener("pagehide", () => this.flushOnLeave());
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "hidden") this.flushOnLeave();
+    });
+    this.updateDescriptionHint();
+    if (refused) {
+      // A refused submit: keep what was posted as a draft, so a reload does not lose it.
+      this.changed();
+    } else {
+      if (savedStatus === "draft" && savedAt) this.show(`Draft saved ${formatTime(savedAt)}`, "ok");
+      else if (savedStatus === "submitted" && submittedAt) this.show(`Submitted ${formatTime(submittedAt)}`, "ok");
+      this.reconcile();
+    }
+  }
+
+  // --- the local copy of the latest edit ------------------------------------------------------
+
+  snapshot() {
+    const data = new FormData(this.form);
+    const names = new Set();
+    for (const element of this.form.elements) {
+      if (element.name && !["csrfmiddlewaretoken", "seconds", "version"].includes(element.name)) names.add(element.name);
+    }
+    const values = {};
+    for (const name of [...names].sort()) values[name] = data.get(name) ?? "";
+    return values;
+  }
+
+  keepLocal() {
+    if (!this.draftKey) return;
+    try {
+      // The copy keeps the version its edit was based on, so a restored edit is still checked against
+      // answers saved meanwhile from another tab.
+      const copy = { data: this.snapshot(), version: this.version?.value, editedAt: Date.now() + this.clockOffset };
+      window.localStorage.setItem(this.draftKey, JSON.stringify(copy));
+    } catch {
+      // Storage full or disabled: the server's draft is the only copy.
+    }
+  }
+
+  readLocal() {
+    try {
+      return JSON.parse(window.localStorage.getItem(this.draftKey) || "null");
+    } catch {
+      return null;
+    }
+  }
+
+  // A save of this tab moved the answer's version on: an edit kept locally is based on the new one.
+  refreshLocalVersion() {
+    if (!this.draftKey) return;
+    const copy = this.readLocal();
+    if (!copy || !this.version) return;
+    copy.version = this.version.value;
+    try {
+      window.localStorage.setItem(this.draftKey, JSON.stringify(copy));
+    } catch {
+      // Storage full or disabled.
+    }
+  }
+
+  // The server stored ``data``: the local copy is no longer needed if it holds the same answers.
+  confirmLocal(data) {
+    const copy = this.readLocal();
+    if (copy && JSON.stringify(copy.data) === JSON.stringify(data)) window.localStorage.removeItem(this.draftKey);
+  }
+
+  // After a reload: an edit the server has not stored yet (typed just before leaving) wins over the server's
+  // older draft, unless the server's was saved clearly later (from another tab or computer).
+  reconcile() {
+    if (!this.draftKey) return;
+    const copy = this.readLocal();
+    if (!copy || !copy.data) return;
+    const current = this.snapshot();
+    if (JSON.stringify(copy.data) === JSON.stringify(current)) {
+      window.localStorage.removeItem(this.draftKey);
+      return;
+    }
+    const serverAt = this.savedAt ? Date.parse(this.savedAt) : 0;
+    if (serverAt > copy.editedAt + LOCAL_COPY_MARGIN_MS) {
+      window.localStorage.removeItem(this.draftKey);
+      return;
+    }
+    this.restore(copy.data);
+    if (this.version && copy.version !== undefined) this.version.value = String(copy.version);
+    this.changed();
+  }
+
+  restore(values) {
+    for (const [name, value] of Object.entries(values)) {
+      const elements = this.form.querySelectorAll(`[name="${name}"]`);
+      for (const element of elements) {
+        if (element.type === "radio" || element.type === "checkbox") element.checked = element.value === value;
+        else element.value = value;
+      }
+    }
     this.updateDescriptionHint();
   }
 
@@ -54,6 +162,7 @@ export class AnnotationForm {
     this.updateDescriptionHint();
     if (this.conflict) return;
     this.dirty = true;
+    this.keepLocal();
     this.show("Saving…", "pending");
     window.clearTimeout(this.timer);
     this.timer = window.setTimeout(() => this.save(), AUTOSAVE_DELAY_MS);
@@ -70,6 +179,7 @@ export class AnnotationForm {
     if (this.finalised || this.submitting || this.conflict) return;
     if (this.saving) await this.saving;
     this.dirty = false;
+    this.sent = this.snapshot();
     this.saving = this.post(this.data());
     try {
       await this.saving;
@@ -87,11 +197,16 @@ export class AnnotationForm {
         credentials: "same-origin",
       });
       const body = await response.json().catch(() => ({}));
-      if (response.ok && this.version && body.version !== undefined) this.version.value = String(body.version);
+      if (response.ok && this.version && body.version !== undefined) {
+        this.version.value = String(body.version);
+        this.refreshLocalVersion();
+      }
       if (response.status === 409 && body.conflict) {
         this.showConflict(Object.values(body.errors || {}).flat().join(" "));
       } else if (response.ok) {
-        const time = new Date(body.updated_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+        if (this.sent) this.confirmLocal(this.sent);
+        this.savedAt = body.updated_at;
+        const time = formatTime(body.updated_at);
         this.show(body.status === "submitted" ? `Saved ${time} (submitted answer updated)` : `Draft saved ${time}`, "ok");
       } else {
         const messages = Object.values(body.errors || {}).flat().map((e) => e.message || e);
@@ -113,7 +228,10 @@ export class AnnotationForm {
   flushOnLeave() {
     if (this.finalised || this.submitting || this.conflict) return;
     this.tick();
-    if (this.dirty || this.pendingMs >= 1000) navigator.sendBeacon(this.url, this.data());
+    if (this.dirty || this.pendingMs >= 1000) {
+      // The local copy (kept on every edit) covers a beacon the server reads after the next page is drawn.
+      if (navigator.sendBeacon(this.url, this.data())) this.dirty = false;
+    }
   }
 
   beforeSubmit(event) {
@@ -124,6 +242,7 @@ export class AnnotationForm {
       return;
     }
     this.submitting = true;
+    this.keepLocal();
     window.clearTimeout(this.timer);
     this.form.querySelector("#id_seconds").value = String(this.takeSeconds());
   }
@@ -171,6 +290,12 @@ export class AnnotationForm {
     input.checked = true;
     input.dispatchEvent(new Event("change", { bubbles: true }));
     if (name === "q1_meaningful" && value === "yes" && !this.description.value.trim()) this.description.focus();
+  }
+
+  // Pass on the item (image unreadable, not sure); the same flag again clears it.
+  toggleFlag(value) {
+    const current = this.form.querySelector('input[name="flag"]:checked');
+    this.choose("flag", current && current.value === value ? "" : value);
   }
 
   chooseNth(name, n) {

@@ -2,11 +2,11 @@
 // Every action has a key; the "?" overlay is drawn from KEYMAP, so it always lists what works.
 
 import { AnnotationForm } from "./annotation-form.js";
-import { Viewer, WINDOW_PRESETS } from "./viewer.js";
+import { Viewer } from "./viewer.js";
 
 const config = JSON.parse(document.getElementById("viewer-config").textContent);
 const root = document.getElementById("reader");
-const viewer = new Viewer(root);
+const viewer = new Viewer(root, { sourceUrl: config.sourceUrl, prefsKey: `reader-prefs:${config.readerId}` });
 const form = new AnnotationForm(document.getElementById("annotation-form"), config);
 const helpOverlay = document.getElementById("help-overlay");
 const gifOverlay = document.getElementById("gif-overlay");
@@ -42,6 +42,8 @@ const KEYMAP = [
   ["1 – 6", "Q2: yes · possible · early change · subtle · not compelling · no", "Answer", (e) => !e.shiftKey && /^Digit[1-6]$/.test(e.code), (e) => form.chooseNth("q2_pneumonia", Number(e.code.slice(5)))],
   ["M", "Write a comment", "Answer", (e) => e.key.toLowerCase() === "m", () => form.focus("#id_comment")],
   ["Shift+1 – 5", "Confidence 1 (low) to 5 (high)", "Answer", (e) => e.shiftKey && /^Digit[1-5]$/.test(e.code), (e) => form.chooseNth("confidence", Number(e.code.slice(5)))],
+  ["U", "Pass on the item: image unreadable (again: clear)", "Answer", (e) => e.key.toLowerCase() === "u", () => form.toggleFlag("unreadable")],
+  ["S", "Pass on the item: not sure (again: clear)", "Answer", (e) => e.key.toLowerCase() === "s", () => form.toggleFlag("unsure")],
   ["F", "Flicker the perturbed panel over the unmodified image", "Compare", (e) => e.key === "f", () => viewer.toggleFlicker()],
   ["[ / ]", "Flicker slower / faster", "Compare", (e) => e.key === "[", () => setRate(viewer.flickerRate - 0.5)],
   ["", "", "Compare", (e) => e.key === "]", () => setRate(viewer.flickerRate + 0.5)],
@@ -52,13 +54,17 @@ const KEYMAP = [
   ["", "", "View", (e) => e.key === "-" || e.key === "_", () => viewer.zoomOut()],
   ["Shift+arrows", "Pan when zoomed", "View", (e) => e.shiftKey && e.key.startsWith("Arrow"), (e) => panWithArrow(e.key)],
   ["0", "Fit the images (reset zoom and pan)", "View", (e) => e.code === "Digit0" || e.code === "Numpad0", () => viewer.fit()],
-  ["B / Shift+B", "Brightness down / up", "View", (e) => e.key === "b", () => viewer.adjust(-0.05, 0)],
-  ["", "", "View", (e) => e.key === "B", () => viewer.adjust(0.05, 0)],
-  ["C / Shift+C", "Contrast down / up", "View", (e) => e.key === "c", () => viewer.adjust(0, -0.1)],
-  ["", "", "View", (e) => e.key === "C", () => viewer.adjust(0, 0.1)],
-  ["W", "Next window preset", "View", (e) => e.key.toLowerCase() === "w", () => viewer.nextPreset()],
-  ["I", "Invert", "View", (e) => e.key.toLowerCase() === "i", () => viewer.toggleInvert()],
-  ["R", "Reset window/level, invert and zoom", "View", (e) => e.key.toLowerCase() === "r", () => viewer.resetWindow()],
+  ["V", "Next layout: 1-up (perturbed), 2-up (reconstruction, perturbed), 3-up (all three)", "View", (e) => e.key.toLowerCase() === "v", () => viewer.nextLayout()],
+  ["H", "Hide / show the answers panel (larger images)", "View", (e) => e.key.toLowerCase() === "h", () => viewer.toggleFormPanel()],
+  ["Z", "Magnifier under the pointer on / off", "View", (e) => e.key.toLowerCase() === "z", () => viewer.toggleMagnifier()],
+  ["B / Shift+B", "Darker / brighter (raise / lower the window level)", "Window", (e) => e.key === "b", () => viewer.adjust(0.02, 1)],
+  ["", "", "Window", (e) => e.key === "B", () => viewer.adjust(-0.02, 1)],
+  ["C / Shift+C", "Less / more contrast (widen / narrow the window)", "Window", (e) => e.key === "c", () => viewer.adjust(0, 1.1)],
+  ["", "", "Window", (e) => e.key === "C", () => viewer.adjust(0, 1 / 1.1)],
+  ["L", "W/L tool: left-drag sets the window (right-drag always does)", "Window", (e) => e.key.toLowerCase() === "l", () => viewer.toggleWlTool()],
+  ["W", "Next window preset (the DICOM's own window first)", "Window", (e) => e.key.toLowerCase() === "w", () => viewer.nextPreset()],
+  ["I", "Invert", "Window", (e) => e.key.toLowerCase() === "i", () => viewer.toggleInvert()],
+  ["R", "Reset window/level (first preset), invert and zoom", "Window", (e) => e.key.toLowerCase() === "r", () => viewer.resetWindow()],
   ["Shift+F", "Full screen", "View", (e) => e.key === "F", () => toggleFullscreen()],
   ["X", "Explore this case (after finalising)", "View", (e) => e.key.toLowerCase() === "x", () => document.getElementById("explore-link")?.click()],
   ["?", "This list", "Help", (e) => e.key === "?", () => toggleOverlay(helpOverlay)],
@@ -80,7 +86,11 @@ function closeAll() {
 }
 
 function typing(target) {
-  return target instanceof HTMLTextAreaElement || (target instanceof HTMLInputElement && target.type === "text");
+  return (
+    target instanceof HTMLTextAreaElement ||
+    target instanceof HTMLSelectElement ||
+    (target instanceof HTMLInputElement && target.type === "text")
+  );
 }
 
 document.addEventListener("keydown", (event) => {
@@ -119,12 +129,21 @@ const actions = {
   fit: () => viewer.fit(),
   invert: () => viewer.toggleInvert(),
   reset: () => viewer.resetWindow(),
+  "wl-tool": () => viewer.toggleWlTool(),
+  "form-panel": () => viewer.toggleFormPanel(),
+  magnifier: () => viewer.toggleMagnifier(),
   fullscreen: () => toggleFullscreen(),
   help: () => toggleOverlay(helpOverlay),
 };
 for (const button of root.querySelectorAll("[data-action]")) {
   button.addEventListener("click", () => {
     actions[button.dataset.action]();
+    button.blur();
+  });
+}
+for (const button of root.querySelectorAll("[data-set-layout]")) {
+  button.addEventListener("click", () => {
+    viewer.setLayout(Number(button.dataset.setLayout));
     button.blur();
   });
 }
@@ -143,16 +162,32 @@ for (const link of root.querySelectorAll("a[data-nav]")) {
 const rate = document.getElementById("flicker-rate");
 rate.addEventListener("input", () => viewer.setFlickerRate(Number(rate.value)));
 const preset = document.getElementById("wl-preset");
-WINDOW_PRESETS.forEach((p, i) => preset.add(new Option(p.name, String(i))));
 preset.addEventListener("change", () => {
   viewer.setPreset(Number(preset.value));
   preset.blur();
 });
+let presetNames = "";
+
+function formatUnits(value, span) {
+  return span >= 50 ? String(Math.round(value)) : value.toFixed(2);
+}
 
 function render() {
   document.getElementById("zoom-level").textContent = `${Math.round(viewer.scale * 100)}%`;
   document.getElementById("wl-value").textContent =
-    `B ${viewer.brightness.toFixed(2)} · C ${viewer.contrast.toFixed(2)}`;
+    `W ${formatUnits(viewer.width, viewer.span)} · L ${formatUnits(viewer.center, viewer.span)}`;
+  const units = document.getElementById("wl-units");
+  const source = viewer.sourceState === "loaded";
+  units.textContent = source ? `${viewer.range.units} · generated 8-bit` : "8-bit PNG values";
+  units.title = source
+    ? `Window/level in the source's units (${viewer.range.units}). The original is drawn from its source pixels; the generated images are 8-bit PNGs, mapped onto the source's scale (${formatUnits(viewer.range.low, viewer.span)} to ${formatUnits(viewer.range.high, viewer.span)}).`
+    : "Window/level on the 8-bit PNG values (0 to 255): this case keeps no higher-depth source pixels.";
+  const presets = viewer.presets();
+  const names = presets.map((p) => p.name).join("|");
+  if (names !== presetNames) {
+    presetNames = names;
+    preset.replaceChildren(...presets.map((p, i) => new Option(p.name, String(i))));
+  }
   document.getElementById("flicker-rate-value").textContent = `${viewer.flickerRate} Hz`;
   rate.value = String(viewer.flickerRate);
   if (viewer.presetIndex >= 0) preset.value = String(viewer.presetIndex);
@@ -161,6 +196,12 @@ function render() {
   press("flicker", viewer.flickering);
   press("difference", !viewer.differencePanel.hidden);
   press("invert", viewer.inverted);
+  press("wl-tool", viewer.wlTool);
+  press("form-panel", viewer.formPanel);
+  press("magnifier", viewer.magnifying);
+  for (const button of root.querySelectorAll("[data-set-layout]")) {
+    button.setAttribute("aria-pressed", String(Number(button.dataset.setLayout) === viewer.layout));
+  }
 }
 viewer.onChange(render);
 render();
@@ -198,6 +239,8 @@ window.addEventListener("load", () => {
       if (kind === "stack") continue;
       new Image().src = url;
     }
+    // The next item's source pixels, into the browser's cache (the response is privately cacheable).
+    if (config.preloadSource) fetch(config.preloadSource, { credentials: "same-origin" }).catch(() => {});
   };
   if ("requestIdleCallback" in window) window.requestIdleCallback(preload);
   else window.setTimeout(preload, 300);

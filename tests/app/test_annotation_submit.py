@@ -42,9 +42,16 @@ def test_a_meaningful_change_needs_a_clinical_description(bob, bob_client):
 
     response = submit(bob_client, review_set, 1, {**COMPLETE, "clinical_description": "  "})
 
-    assert response.status_code == 400
-    assert "Describe the change clinically" in response.text
+    # POST-redirect-GET: the refused answers and the reasons come back on the page, which a reload does not
+    # post again.
+    assert response.status_code == 303
+    assert response.url == reverse("review-item", args=[review_set.pk, 1])
+    page = bob_client.get(response.url)
+    assert "Describe the change clinically" in page.text
+    assert "would call it early pneumonia" in page.text
     assert not Annotation.objects.exists()
+    reloaded = bob_client.get(response.url)
+    assert "Describe the change clinically" not in reloaded.text
 
 
 def test_q1_and_q2_are_required(bob, bob_client):
@@ -52,9 +59,46 @@ def test_q1_and_q2_are_required(bob, bob_client):
 
     response = submit(bob_client, review_set, 1, {"comment": "not sure"})
 
-    assert response.status_code == 400
-    assert "semantically meaningful" in response.text
-    assert "relevant to pneumonia" in response.text
+    assert response.status_code == 303
+    text = bob_client.get(response.url).text
+    assert "Say whether the change is semantically meaningful." in text
+    assert "Say whether the change is relevant to pneumonia." in text
+    assert not Annotation.objects.exists()
+
+
+@pytest.mark.parametrize("flag", ["unreadable", "unsure"])
+def test_a_flagged_item_is_submitted_without_the_protocol_answers(bob, bob_client, flag):
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=2)
+
+    response = submit(bob_client, review_set, 1, {"flag": flag, "comment": "overexposed"})
+
+    assert response.status_code == 302
+    annotation = Annotation.objects.get()
+    assert not annotation.is_draft
+    assert annotation.flag == flag
+    assert annotation.q1_meaningful is None and annotation.q2_pneumonia == ""
+
+
+def test_region_and_finding_are_stored_with_the_answers(bob, bob_client):
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=2)
+
+    submit(bob_client, review_set, 1, {**COMPLETE, "region": "right_lower", "finding": "border_blurring"})
+
+    annotation = Annotation.objects.get()
+    assert (annotation.region, annotation.finding, annotation.flag) == ("right_lower", "border_blurring", "")
+    text = bob_client.get(reverse("review-item", args=[review_set.pk, 1])).text
+    assert '<option value="right_lower" selected>' in text
+    assert '<option value="border_blurring" selected>' in text
+
+
+def test_an_unknown_region_or_finding_is_refused(bob, bob_client):
+    review_set = review_set_with_items(readers=[bob], dimensions=1, images_per_dimension=2)
+
+    response = submit(bob_client, review_set, 1, {**COMPLETE, "region": "left_knee", "finding": "fracture"})
+
+    assert response.status_code == 303
+    text = bob_client.get(response.url).text
+    assert "left_knee is not one of the available choices" in text
     assert not Annotation.objects.exists()
 
 

@@ -62,7 +62,8 @@ def test_a_reviewer_completes_a_set_from_the_keyboard_and_an_admin_exports_it(
     # Hold Space to compare.
     page.keyboard.down("Space")
     assert "show-unmodified" in page.locator(".panel.perturbed").get_attribute("class")
-    assert page.locator(".panel.perturbed .panel-name").text_content() == "Unmodified (reconstruction)"
+    assert page.locator(".panel.perturbed .panel-name .when-unmodified").is_visible()
+    assert not page.locator(".panel.perturbed .panel-name .when-perturbed").is_visible()
     page.keyboard.up("Space")
     assert "show-unmodified" not in page.locator(".panel.perturbed").get_attribute("class")
 
@@ -77,19 +78,23 @@ def test_a_reviewer_completes_a_set_from_the_keyboard_and_an_admin_exports_it(
     page.keyboard.press("0")
     assert page.locator("#zoom-level").inner_text() == "100%"
 
-    # Window/level: brighter, less contrast, inverted, a preset, then reset.
-    page.keyboard.press("Shift+B")
+    # Window/level (the cases keep no source pixels here: W and L are on the 8-bit values): darker, less
+    # contrast, inverted, a preset, then reset.
+    page.wait_for_selector("#reader[data-viewer-ready='true']")
+    assert page.locator("#wl-units").inner_text() == "8-bit PNG values"
+    assert page.locator("#wl-value").inner_text() == "W 255 · L 128"
+    page.keyboard.press("b")
     page.keyboard.press("c")
-    assert page.locator("#wl-value").inner_text() == "B 1.05 · C 0.90"
+    assert page.locator("#wl-value").inner_text() == "W 281 · L 133"
     page.keyboard.press("i")
-    filters = page.eval_on_selector(".view-image", "e => e.style.filter")
-    assert "brightness(1.05)" in filters and "contrast(0.9)" in filters and "invert(1)" in filters
+    assert page.evaluate("window.reader.viewer.inverted")
     page.keyboard.press("w")  # from a manual window, W starts over at the first preset
     page.keyboard.press("w")
     assert page.locator("#wl-preset").input_value() == "1"
-    assert page.locator("#wl-value").inner_text() == "B 1.05 · C 1.35"
+    assert page.locator("#wl-preset option:checked").inner_text() == "Lung (low values)"
     page.keyboard.press("r")
-    assert page.locator("#wl-value").inner_text() == "B 1.00 · C 1.00"
+    assert page.locator("#wl-value").inner_text() == "W 255 · L 128"
+    assert not page.evaluate("window.reader.viewer.inverted")
 
     # Difference map and the list of shortcuts.
     page.keyboard.press("d")

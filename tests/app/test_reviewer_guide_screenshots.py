@@ -18,14 +18,15 @@ from tests.helpers.showcase import showcase_review_set
 pytestmark = [pytest.mark.usefixtures("media_root"), pytest.mark.timeout(300)]
 
 SCREENS = [
-    "worklist", "reading-screen", "reading-screen-zoomed-difference", "keyboard-shortcuts", "flicker-gif",
+    "worklist", "reading-screen", "reading-screen-zoomed-difference", "reading-screen-one-up",
+    "keyboard-shortcuts", "flicker-gif",
     "factor", "results", "factor-catalogue",
 ]  # fmt: skip
 
 
 def drawn(page, selector: str) -> bool:
     """Wait until every image matching ``selector`` has loaded; False if they do not within 10 s."""
-    script = "s => { const e = [...document.querySelectorAll(s)]; return e.length > 0 && e.every(i => i.complete && i.naturalWidth > 0); }"
+    script = "s => { const e = [...document.querySelectorAll(s)]; return e.length > 0 && e.every(i => i instanceof HTMLCanvasElement ? i.dataset.drawn === 'true' : i.complete && i.naturalWidth > 0); }"
     try:
         page.wait_for_function(script, arg=selector, timeout=10_000)
     except Exception:  # Playwright's TimeoutError
@@ -75,6 +76,24 @@ def test_screenshots_of_the_reviewer_pages(live_server, bob, charlie, alice, tmp
         page.wait_for_load_state("networkidle")
         assert drawn(page, '[data-panel="difference"] .view-image')
         page.screenshot(path=str(folder / "reading-screen-zoomed-difference.png"))
+
+        # 1-up without the answer panel, the loupe over the changed right heart border.
+        page.keyboard.press("0")
+        page.keyboard.press("d")
+        page.keyboard.press("r")
+        page.keyboard.press("v")
+        page.keyboard.press("h")
+        page.keyboard.press("z")
+        assert page.evaluate("window.reader.viewer.layout") == 1
+        box = page.locator('[data-panel="perturbed"] .viewport').bounding_box()
+        side = min(box["width"], box["height"])
+        page.mouse.move(box["x"] + box["width"] / 2 - side * 0.12, box["y"] + box["height"] / 2 + side * 0.12)
+        assert page.locator("#loupe").is_visible()
+        page.screenshot(path=str(folder / "reading-screen-one-up.png"))
+        page.keyboard.press("z")
+        page.keyboard.press("h")
+        page.keyboard.press("v")
+        page.keyboard.press("v")
 
         page.keyboard.press("?")
         page.screenshot(path=str(folder / "keyboard-shortcuts.png"))

@@ -86,7 +86,12 @@ def showcase_review_set(*, readers, tmp_path, images_per_dimension: int = 3, **o
             recon_px, perturbed_px = _smooth(original.image), _smooth(perturbed.image)
             p_original, p_recon = 0.07 + 0.01 * k, 0.09 + 0.01 * k
             p_pert = p_perturbed - 0.04 * k
-            case = CaseFactory(study=study, image=_png(original_px), width=SIZE, height=SIZE, label=0)
+            # The source is a 16-bit PNG, as an imported 16-bit film keeps: window/level works on its values.
+            source = _png(np.round(original.image * 65535).astype(np.uint16))
+            source.name = "source.png"
+            case = CaseFactory(
+                study=study, image=_png(original_px), source_file=source, width=SIZE, height=SIZE, label=0
+            )
             projection = ProjectionFactory(
                 case=case,
                 reconstruction=_png(recon_px),
