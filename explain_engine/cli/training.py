@@ -198,15 +198,15 @@ def _train_autoencoder_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--size", type=int, default=64, help="phantom side (the demo generator's) [64]")
     p.add_argument(
-        "--train", type=int, default=6000, help="training phantoms, the first of the GAN's stream [6000]"
+        "--train", type=int, default=4000, help="training phantoms, the first of the GAN's stream [4000]"
     )
     p.add_argument(
         "--val", type=int, default=1000, help="held-out phantoms for the reconstruction figures [1000]"
     )
     p.add_argument("--phantom-seed", type=int, default=0, help="training stream seed (the GAN's) [0]")
     p.add_argument("--val-seed", type=int, default=300, help="held-out stream seed [300]")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate [0.002]")
     p.add_argument("--latent-channels", type=int, default=8, help="channels of the spatial latent [8]")
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation and batch order")

@@ -43,8 +43,8 @@ class AutoencoderTrainingConfig:
         channels, latent_channels: the architecture (``ImageAutoencoder``).
     """
 
-    epochs: int = 10
-    batch_size: int = 64
+    epochs: int = 5
+    batch_size: int = 32
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
     ssim_weight: float = 0.2
