@@ -40,7 +40,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from explain_engine.checkpoints import CheckpointError, load_discriminator, load_generator
+from explain_engine.autoencoder import DEMO_AUTOENCODER_PATH
+from explain_engine.checkpoints import CheckpointError, load_autoencoder, load_discriminator, load_generator
 from explain_engine.classifiers import DEMO_CLASSIFIER_PATH, load_classifier
 from explain_engine.counterfactuals import generate_batch
 from explain_engine.counterfactuals.base import ClampedInput
@@ -109,6 +110,7 @@ METHODS = [
     ),
     ("Grad-CAM", "gradcam", {}, {}),
     ("Integrated gradients", "integrated_gradients", {}, {"steps": 8}),
+    ("Latent Shift, demo autoencoder (Cohen et al. 2021)", "latentshift", {}, {"max_steps": 40}),
 ]
 COUNTERFACTUAL_COLUMNS = ("reached_target", "target_probability_change", "l1", "ssim")
 
@@ -136,6 +138,11 @@ def main(argv: list[str] | None = None) -> int:
         help="generator checkpoint (its D, when present, gives the realism column)",
     )
     parser.add_argument("--ranges", help="style-ranges file (estimated from random samples when absent)")
+    parser.add_argument(
+        "--autoencoder",
+        default=str(DEMO_AUTOENCODER_PATH),
+        help="autoencoder checkpoint of the latentshift row [the demo autoencoder]",
+    )
     parser.add_argument("--projection-steps", type=int, default=300)
     parser.add_argument("--methods", help="comma-separated method names to run (default: all)")
     parser.add_argument("--seed", type=int, default=HELD_OUT_SEED, help=f"phantom stream [{HELD_OUT_SEED}]")
@@ -189,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.classifier == "demo" or Path(args.classifier).is_file()
         else args.classifier,
         "ranges": _sha256(args.ranges) if args.ranges else "estimated",
+        "autoencoder": _sha256(args.autoencoder) if Path(args.autoencoder).is_file() else "none",
     }
     key_file = out / "run.json"
     if key_file.exists() and json.loads(key_file.read_text()) != run_key:
@@ -269,11 +277,13 @@ def main(argv: list[str] | None = None) -> int:
             stop = min(start + args.chunk, n)
             path = folder / f"{start:04d}-{stop:04d}.json"
             if not path.exists():
-                extra = (
+                extra: dict = (
                     {"generator": G, "styles": projection()["styles"][start:stop], "ranges": ranges}
                     if method in ("stylespace", "gci")
                     else {}
                 )
+                if method == "latentshift":
+                    extra["autoencoder"] = load_autoencoder(args.autoencoder)
                 t0 = time.time()
                 results = generate_batch(
                     images[start:stop],

@@ -28,11 +28,16 @@ from typing import Any, cast
 
 import torch
 
+from .autoencoder import ImageAutoencoder
 from .files import atomic_torch_save
 from .stylegan2 import Discriminator, Generator
 
 FORMAT = "explain-engine-checkpoint"
-NETWORK_CLASSES: dict[str, type[torch.nn.Module]] = {"Generator": Generator, "Discriminator": Discriminator}
+NETWORK_CLASSES: dict[str, type[torch.nn.Module]] = {
+    "Generator": Generator,
+    "Discriminator": Discriminator,
+    "ImageAutoencoder": ImageAutoencoder,
+}
 
 
 class CheckpointError(Exception):
@@ -328,3 +333,28 @@ def load_discriminator(path: str | os.PathLike, *, device: str | torch.device = 
     """The discriminator ``D`` of a checkpoint, in eval mode, without gradients, on ``device`` (default the
     CPU)."""
     return cast(Discriminator, load_network(path, ("D",), device=device))
+
+
+def load_autoencoder(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> ImageAutoencoder:
+    """The autoencoder ``AE`` of a checkpoint (Latent Shift's latent space), in eval mode, without gradients, on
+    ``device`` (default the CPU)."""
+    if not Path(path).exists():
+        raise CheckpointError(
+            f"autoencoder checkpoint not found: {path} (place the file there, or train one with "
+            "`python -m explain_engine train-autoencoder --out PATH`)"
+        )
+    net = load_network(path, ("AE",), device=device)
+    if not isinstance(net, ImageAutoencoder):
+        raise CheckpointError(f"{Path(path).name}: network AE is a {type(net).__name__}, not an autoencoder")
+    return net
+
+
+def checkpoint_metadata(path: str | os.PathLike) -> dict:
+    """The ``metadata`` dict of one of our ``.pt`` checkpoints ({} for network pickles)."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if head != b"PK":
+        return {}
+    meta = _read_pt(path).get("metadata")
+    return meta if isinstance(meta, dict) else {}

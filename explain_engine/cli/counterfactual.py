@@ -21,6 +21,7 @@ STEPS_OPTION = {
     "dip": "counterfactual_steps",
     "disc": "stage_steps",
     "integrated_gradients": "steps",
+    "latentshift": "max_steps",
 }
 
 
@@ -46,6 +47,10 @@ def _counterfactual_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--generator", help="StyleGAN2 checkpoint (.pkl or .pt); needed by stylespace and gci")
+    p.add_argument(
+        "--autoencoder",
+        help="autoencoder checkpoint (.pt, network AE) for latentshift [the demo autoencoder]",
+    )
     p.add_argument(
         "--discriminator",
         help="checkpoint holding D (often the generator's file): realism metric, projection term, "
@@ -145,7 +150,8 @@ def _read_mask(path: str, size: int) -> np.ndarray:
     _counterfactual_args,
 )
 def _counterfactual(args: argparse.Namespace) -> int:
-    from ..checkpoints import load_discriminator, load_generator
+    from ..autoencoder import DEMO_AUTOENCODER_PATH
+    from ..checkpoints import CheckpointError, load_autoencoder, load_discriminator, load_generator
     from ..classifiers import ClassifierError, load_classifier
     from ..counterfactuals import CounterfactualError, generate, save_result
     from ..images import ImageReadError, read_radiograph, resize_square, to_tensor
@@ -160,7 +166,11 @@ def _counterfactual(args: argparse.Namespace) -> int:
         G = load_generator(args.generator, device=device) if args.generator else None
         D = load_discriminator(args.discriminator, device=device) if args.discriminator else None
         ranges = StyleRanges.load(args.ranges) if args.ranges else None
+        AE = None
+        if args.method == "latentshift":
+            AE = load_autoencoder(args.autoencoder or DEMO_AUTOENCODER_PATH, device=device)
         size = args.size or (G.img_resolution if G is not None else None)
+        size = size or (AE.img_resolution if AE is not None else None)
         input_size = getattr(classifier, "input_size", None)
         size = size or (input_size[0] if input_size else None)
         pixels = read_radiograph(args.image).pixels
@@ -187,6 +197,7 @@ def _counterfactual(args: argparse.Namespace) -> int:
                 discriminator=D,
                 styles=styles,
                 ranges=ranges,
+                autoencoder=AE,
                 lung_mask=lung,
                 opacity_mask=opacity,
                 progress_fn=bar,
@@ -194,7 +205,7 @@ def _counterfactual(args: argparse.Namespace) -> int:
             )
         finally:
             bar.close()
-    except (CounterfactualError, ClassifierError, ImageReadError, ValueError) as exc:
+    except (CounterfactualError, ClassifierError, CheckpointError, ImageReadError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     files = save_result(result, Path(args.out))

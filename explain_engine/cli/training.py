@@ -1,4 +1,4 @@
-"""Commands that train the demo models: ``train-gan``, ``train-classifier``."""
+"""Commands that train the demo models: ``train-gan``, ``train-classifier``, ``train-autoencoder``."""
 
 from __future__ import annotations
 
@@ -187,3 +187,81 @@ def _train_classifier(args: argparse.Namespace) -> int:
     print(f"wall time: {metrics['wall_seconds']:.0f} s for {metrics['steps']} steps")
     print(f"classifier: {out}")
     return 0
+
+
+def _train_autoencoder_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--out",
+        default="explain_engine/assets/demo/autoencoder.pt",
+        help="autoencoder checkpoint to write (.pt); metrics go to <out>.metrics.json beside it "
+        "[explain_engine/assets/demo/autoencoder.pt]",
+    )
+    p.add_argument("--size", type=int, default=64, help="phantom side (the demo generator's) [64]")
+    p.add_argument(
+        "--train", type=int, default=4000, help="training phantoms, the first of the GAN's stream [4000]"
+    )
+    p.add_argument(
+        "--val", type=int, default=1000, help="held-out phantoms for the reconstruction figures [1000]"
+    )
+    p.add_argument("--phantom-seed", type=int, default=0, help="training stream seed (the GAN's) [0]")
+    p.add_argument("--val-seed", type=int, default=300, help="held-out stream seed [300]")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate [0.002]")
+    p.add_argument("--latent-channels", type=int, default=8, help="channels of the spatial latent [8]")
+    p.add_argument("--seed", type=int, default=0, help="seed of initialisation and batch order")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    add_device_argument(p)
+
+
+@command(
+    "train-autoencoder",
+    "train the demo autoencoder (the latent space of Latent Shift) on phantoms",
+    _train_autoencoder_args,
+)
+def _train_autoencoder(args: argparse.Namespace) -> int:
+    from ..demo.phantoms import make_phantom_dataset
+    from ..demo.training.autoencoder import AutoencoderTrainingConfig, train_autoencoder
+
+    out = Path(args.out)
+    print(f"rendering {args.train} + {args.val} phantoms at {args.size}px ...", file=sys.stderr, flush=True)
+    train = make_phantom_dataset(args.train, size=args.size, seed=args.phantom_seed, split="train")
+    val = make_phantom_dataset(args.val, size=args.size, seed=args.val_seed, split="train")
+    config = AutoencoderTrainingConfig(
+        epochs=args.epochs,
+        batch_size=args.batch,
+        learning_rate=args.lr,
+        latent_channels=args.latent_channels,
+        seed=args.seed,
+        threads=args.threads,
+    )
+    data = {
+        "size": args.size,
+        "phantom_seed": args.phantom_seed,
+        "val_seed": args.val_seed,
+        "val_phantoms": args.val,
+    }
+    progress = TqdmProgress("train-autoencoder", unit="step")
+    try:
+        with stop_requested_on_signals() as stop:
+            _, metrics = train_autoencoder(
+                train,
+                val,
+                config=config,
+                out=out,
+                progress_fn=progress,
+                abort_fn=stop,
+                device=args.device,
+                metadata={"data": data},
+            )
+    finally:
+        progress.close()
+    metrics["data"] = data
+    dump_json(metrics, out.with_name(out.name + ".metrics.json"))
+    v = metrics["val"]
+    print(
+        f"val ({v['images']} phantoms): PSNR median {v['psnr_median']:.2f} dB, SSIM median {v['ssim_median']:.3f}"
+    )
+    print(f"wall time: {metrics['wall_seconds']:.0f} s for {metrics['steps']} steps")
+    print(f"autoencoder: {out}")
+    return 1 if metrics["aborted"] else 0

@@ -12,7 +12,8 @@ images. Methods (one module each):
   without it (the plain DIP baseline);
 * ``disc``: deep inversion with a DIP or Fourier-feature INR prior, manifold consistency and progressive
   optimisation (papers/001);
-* ``gradcam``, ``integrated_gradients``: saliency baselines (a heatmap; the "counterfactual" is the query).
+* ``gradcam``, ``integrated_gradients``: saliency baselines (a heatmap; the "counterfactual" is the query);
+* ``latentshift``: an autoencoder's latent code moved along the classifier's gradient (Cohen et al. 2021).
 """
 
 from .api import METHODS, generate, generate_batch, make_config, save_path_gif, save_result
@@ -21,6 +22,7 @@ from .dip import DIPConfig
 from .disc import DISCConfig
 from .evaluation import counterfactual_metrics, cout_score
 from .gci import GCIConfig
+from .latentshift import LatentShiftConfig
 from .saliency import SaliencyConfig
 from .stylespace import StyleSpaceConfig
 
@@ -31,6 +33,7 @@ __all__ = [
     "DIPConfig",
     "DISCConfig",
     "GCIConfig",
+    "LatentShiftConfig",
     "SaliencyConfig",
     "StyleSpaceConfig",
     "counterfactual_metrics",

@@ -10,6 +10,7 @@ Methods (``METHODS``), each with its config dataclass:
 * ``disc`` (papers/001, ``DISCConfig``): needs named classifier feature layers.
 * ``gradcam`` (``SaliencyConfig``): needs a classifier layer with 4-D activations.
 * ``integrated_gradients`` (``SaliencyConfig``).
+* ``latentshift`` (Cohen et al. 2021, ``LatentShiftConfig``): needs an autoencoder (``autoencoder=AE``).
 
 Options are given as a config object (``config=GCIConfig(...)``) or as keyword arguments (``steps=50``), or
 both (keywords override the object's fields); an unknown option raises ``CounterfactualError`` listing the
@@ -46,6 +47,7 @@ from .dip import DIPConfig, run_dip
 from .disc import DISCConfig, run_disc
 from .evaluation import counterfactual_metrics
 from .gci import GCIConfig, run_gci
+from .latentshift import LatentShiftConfig, run_latentshift
 from .saliency import SaliencyConfig, run_gradcam, run_integrated_gradients
 from .stylespace import StyleSpaceConfig, run_stylespace
 
@@ -66,8 +68,9 @@ class MethodSpec:
 
     config: type
     run: object
-    uses: tuple[str, ...]  # of "generator", "discriminator", "styles", "ranges"
+    uses: tuple[str, ...]  # of "generator", "discriminator", "styles", "ranges", "autoencoder"
     needs_generator: bool = False
+    needs_autoencoder: bool = False
 
 
 METHODS: dict[str, MethodSpec] = {
@@ -84,6 +87,7 @@ METHODS: dict[str, MethodSpec] = {
     "disc": MethodSpec(DISCConfig, run_disc, ("discriminator",)),
     "gradcam": MethodSpec(SaliencyConfig, run_gradcam, ()),
     "integrated_gradients": MethodSpec(SaliencyConfig, run_integrated_gradients, ()),
+    "latentshift": MethodSpec(LatentShiftConfig, run_latentshift, ("autoencoder",), needs_autoencoder=True),
 }
 
 
@@ -131,6 +135,7 @@ def generate_batch(
     discriminator=None,
     styles: torch.Tensor | None = None,
     ranges=None,
+    autoencoder=None,
     lung_masks=None,
     opacity_masks=None,
     config=None,
@@ -155,6 +160,7 @@ def generate_batch(
             adds the projection's realism term, DISC's discriminator manifold term and the realism metric).
         styles: ``[N, D]`` projected styles of the images (stylespace, gci); projected when None.
         ranges: ``StyleRanges`` of the generator (stylespace clamps to them; gci scales the changed styles).
+        autoencoder: an ``ImageAutoencoder`` (latentshift moves its latent code).
         lung_masks, opacity_masks: ``[N, H, W]`` bool (or a list) for the locality metrics; optional.
         config: the method's config object; ``options`` override its fields.
         metrics: compute ``result.metrics`` (``metrics.counterfactual_metrics``).
@@ -180,16 +186,24 @@ def generate_batch(
         raise CounterfactualError(f"{len(targets)} targets for {n} images")
     if spec.needs_generator and generator is None:
         raise CounterfactualError(f"method {method!r} needs a generator (generator=G)")
+    if spec.needs_autoencoder and autoencoder is None:
+        raise CounterfactualError(f"method {method!r} needs an autoencoder (autoencoder=AE)")
     if styles is not None and "styles" not in spec.uses:
         raise CounterfactualError(f"method {method!r} works on pixels and takes no styles")
     lungs, opacities = _masks(lung_masks, n, "lung_masks"), _masks(opacity_masks, n, "opacity_masks")
     if isinstance(classifier, torch.nn.Module):
         classifier.eval().requires_grad_(False)
-    for net in (generator, discriminator):
+    for net in (generator, discriminator, autoencoder):
         if isinstance(net, torch.nn.Module):
             net.eval().requires_grad_(False)
     reporter = Reporter(progress_fn, abort_fn, what=f"the {method} counterfactual")
-    models = {"generator": generator, "discriminator": discriminator, "styles": styles, "ranges": ranges}
+    models = {
+        "generator": generator,
+        "discriminator": discriminator,
+        "styles": styles,
+        "ranges": ranges,
+        "autoencoder": autoencoder,
+    }
     kwargs = {k: models[k] for k in spec.uses}
     run_reporter = reporter.sub(0.0, 0.95 if metrics else 1.0)
     results = spec.run(
@@ -234,6 +248,7 @@ def generate(
     discriminator=None,
     styles: torch.Tensor | None = None,
     ranges=None,
+    autoencoder=None,
     lung_mask=None,
     opacity_mask=None,
     config=None,
@@ -264,6 +279,7 @@ def generate(
         discriminator=discriminator,
         styles=None if styles is None else torch.as_tensor(styles).reshape(1, -1),
         ranges=ranges,
+        autoencoder=autoencoder,
         lung_masks=None if lung_mask is None else [lung_mask],
         opacity_masks=None if opacity_mask is None else [opacity_mask],
         config=config,

@@ -69,7 +69,9 @@ def lab_files(run, *, styles_projection=None, progress_fn: ProgressFn, abort_fn:
     study, case = run.study, run.case
     uses = METHODS[run.method].uses
     config = make_config(run.method, **run.parameters)
-    models = load_lab_models(study, generator="generator" in uses, ranges="ranges" in uses)
+    models = load_lab_models(
+        study, generator="generator" in uses, ranges="ranges" in uses, autoencoder="autoencoder" in uses
+    )
     styles = None
     if "styles" in uses and styles_projection is not None:
         styles = torch.from_numpy(np.load(media_path(styles_projection.styles_file.name))).float()
@@ -83,6 +85,7 @@ def lab_files(run, *, styles_projection=None, progress_fn: ProgressFn, abort_fn:
         discriminator=models.D,
         styles=styles,
         ranges=models.ranges,
+        autoencoder=models.autoencoder,
         config=config,
         progress_fn=progress_fn,
         abort_fn=abort_fn,

@@ -13,7 +13,12 @@ import torch
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from explain_engine.checkpoints import CheckpointError, load_discriminator, load_generator
+from explain_engine.checkpoints import (
+    CheckpointError,
+    load_autoencoder,
+    load_discriminator,
+    load_generator,
+)
 from explain_engine.classifiers import (
     DEMO_CLASSIFIER_PATH,
     ClassifierError,
@@ -180,6 +185,7 @@ class StudyModels:
     classifier: ImageClassifier
     D: torch.nn.Module | None = None
     ranges: StyleRanges | None = None
+    autoencoder: torch.nn.Module | None = None
 
     @property
     def device(self) -> torch.device:
@@ -238,6 +244,34 @@ def study_discriminator(study, *, device: torch.device | None = None) -> torch.n
     )
 
 
+def study_autoencoder(study, *, device: torch.device | None = None) -> torch.nn.Module:
+    """The study's autoencoder (Latent Shift) on ``device``, loaded once. Raises :class:`StudyModelError` when
+    the study names none."""
+    if not study.autoencoder_path:
+        raise StudyModelError(
+            "The study has no autoencoder; Latent Shift needs one (the study's autoencoder path)."
+        )
+    device = device or engine_device()
+    autoencoder_file = resolve_path(study.autoencoder_path)
+    return _cached(
+        ("AE", str(device), str(autoencoder_file), _mtime(autoencoder_file)),
+        lambda: load_autoencoder(autoencoder_file, device=device),
+    )
+
+
+def check_autoencoder(path: str, *, resolution: int | None, channels: int | None) -> None:
+    """Raise :class:`StudyModelError` unless ``path`` holds an autoencoder for the study's image size."""
+    try:
+        AE = load_autoencoder(resolve_path(path))
+    except CheckpointError as error:
+        raise StudyModelError(f"The autoencoder cannot be loaded: {error}") from None
+    if (resolution, channels) != (AE.img_resolution, AE.img_channels):
+        raise StudyModelError(
+            f"The autoencoder is for {AE.img_channels}-channel {AE.img_resolution} px images; the study's "
+            f"generator makes {channels}-channel {resolution} px images."
+        )
+
+
 def study_ranges(study) -> StyleRanges:
     if not study.ranges_path:
         raise StudyModelError("The study's style ranges have not been estimated yet.")
@@ -258,8 +292,9 @@ def load_study_models(study, *, discriminator: bool = False, ranges: bool = True
     return models
 
 
-def load_lab_models(study, *, generator: bool, ranges: bool) -> StudyModels:
-    """The models a lab method uses (the discriminator always, the generator and ranges when it uses them).
+def load_lab_models(study, *, generator: bool, ranges: bool, autoencoder: bool = False) -> StudyModels:
+    """The models a lab method uses (the discriminator always, the generator, ranges and autoencoder when it
+    uses them).
 
     Raises :class:`StudyModelError` when a checkpoint cannot be loaded.
     """
@@ -269,9 +304,10 @@ def load_lab_models(study, *, generator: bool, ranges: bool) -> StudyModels:
         D = study_discriminator(study, device=device)
         G = study_generator(study, device=device) if generator else None
         style_ranges = study_ranges(study) if ranges and study.ranges_path else None
+        AE = study_autoencoder(study, device=device) if autoencoder else None
     except (CheckpointError, ClassifierError, FileNotFoundError) as error:
         raise StudyModelError(f"The study's models cannot be loaded: {error}") from None
-    return StudyModels(G=G, classifier=classifier, D=D, ranges=style_ranges)
+    return StudyModels(G=G, classifier=classifier, D=D, ranges=style_ranges, autoencoder=AE)
 
 
 # ----------------------------------------------------------------------------------------------------

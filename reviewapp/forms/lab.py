@@ -28,6 +28,8 @@ METHOD_NOTES = {
     "confidence stages (papers/001).",
     "gradcam": "Saliency baseline: where the last feature block's evidence for the target lies.",
     "integrated_gradients": "Saliency baseline: pixel attributions along a path from a blurred copy.",
+    "latentshift": "Moves the case's autoencoder code along the classifier's gradient until the decision "
+    "flips, and shows the decoded sequence as a film (Cohen et al. 2021).",
 }
 
 #: The options the form offers per method (any other option goes in the JSON box).
@@ -38,6 +40,7 @@ MAIN_OPTIONS: dict[str, tuple[str, ...]] = {
     "disc": ("prior", "reconstruction_steps", "stage_steps", "manifold"),
     "gradcam": ("layer",),
     "integrated_gradients": ("steps", "baseline"),
+    "latentshift": ("lambda_step", "max_steps", "iterative"),
 }
 
 OPTION_CHOICES = {
@@ -59,6 +62,9 @@ OPTION_HELP = {
     ("disc", "manifold"): "Empty: the loss estimator, else the discriminator, else augmentations.",
     ("gradcam", "layer"): "Empty: the classifier's last named feature block.",
     ("integrated_gradients", "steps"): "Points on the path from the baseline.",
+    ("latentshift", "lambda_step"): "Step of the shift, in units of the latent code's size.",
+    ("latentshift", "max_steps"): "Steps before giving up when the decision does not flip.",
+    ("latentshift", "iterative"): "Take the gradient again after every step (a path that can bend).",
 }
 
 

@@ -59,6 +59,12 @@ class StudyForm(forms.Form):
         ],
     )
     classifier_arch = forms.CharField(required=False, max_length=64, label="torchvision architecture")
+    autoencoder_path = forms.CharField(
+        required=False,
+        max_length=1000,
+        label="Autoencoder checkpoint path on the server (optional)",
+        help_text="For Latent Shift in the lab (python -m explain_engine train-autoencoder writes one).",
+    )
     projection_steps = forms.IntegerField(min_value=1, max_value=10_000, initial=500)
     projection_batch_size = forms.IntegerField(min_value=1, max_value=256, initial=16)
     ranges_samples = forms.IntegerField(min_value=100, max_value=10_000_000, initial=100_000)

@@ -29,6 +29,7 @@ class LabRun(RunRecord):
         DISC = "disc", "DISC (deep inversion)"
         GRADCAM = "gradcam", "Grad-CAM"
         INTEGRATED_GRADIENTS = "integrated_gradients", "Integrated gradients"
+        LATENTSHIFT = "latentshift", "Latent Shift (autoencoder)"
 
     #: Methods whose result is a heatmap over the unchanged image rather than a changed image.
     SALIENCY_METHODS = frozenset({Method.GRADCAM, Method.INTEGRATED_GRADIENTS})

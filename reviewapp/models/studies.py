@@ -29,6 +29,11 @@ class Study(models.Model):
         max_length=1000, blank=True, help_text="Discriminator checkpoint; empty when in the generator's file."
     )
     discriminator_sha256 = models.CharField(max_length=64, blank=True)
+    autoencoder_path = models.CharField(
+        max_length=1000,
+        blank=True,
+        help_text="Autoencoder checkpoint (.pt, network AE) for Latent Shift in the lab; empty: not offered.",
+    )
     classifier_source = models.CharField(
         max_length=1000, help_text="Classifier checkpoint path, or a built-in name such as 'demo'."
     )

@@ -130,6 +130,17 @@ def lab_run_create(
         generator = files.resolve_path(study.generator_path) if study.generator_path else None
         if generator is None or not generator.is_file():
             raise ValidationError(f"The {method} method needs the study's generator, which is missing.")
+    if METHODS[method].needs_autoencoder:
+        autoencoder = files.resolve_path(study.autoencoder_path) if study.autoencoder_path else None
+        if autoencoder is None or not autoencoder.is_file():
+            raise ValidationError(
+                f"The {method} method needs an autoencoder checkpoint for this study; "
+                + (
+                    f"{study.autoencoder_path} is missing."
+                    if study.autoencoder_path
+                    else "the study names none."
+                )
+            )
     parameters = lab_validate_parameters(method=method, parameters=dict(parameters or {}))
     if "styles" in METHODS[method].uses:
         # A case without a projection is projected by the method, with the study's projection length.

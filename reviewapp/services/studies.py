@@ -68,6 +68,7 @@ def study_create(
     discriminator_path: str = "",
     classifier_kind: str = "",
     classifier_options: dict | None = None,
+    autoencoder_path: str = "",
     notes: str = "",
     ranges_samples: int = 100_000,
     projection_steps: int = 500,
@@ -90,6 +91,10 @@ def study_create(
             target_label=target_label,
             classifier_options=classifier_options,
         )
+        if autoencoder_path:
+            models.check_autoencoder(
+                autoencoder_path, resolution=inspection.resolution, channels=inspection.channels
+            )
     except models.StudyModelError as error:
         raise ValidationError(str(error)) from None
     study = Study(
@@ -104,6 +109,7 @@ def study_create(
         classifier_kind=classifier_kind,
         classifier_config=inspection.classifier_config,
         classifier_sha256=inspection.classifier_sha256,
+        autoencoder_path=autoencoder_path,
         target_label=target_label,
         resolution=inspection.resolution,
         channels=inspection.channels,

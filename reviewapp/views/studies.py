@@ -79,6 +79,7 @@ def _study_arguments(data: dict, stored: list[str]) -> dict:
         "classifier_source": classifier,
         "classifier_kind": data["classifier_kind"],
         "classifier_options": {"arch": data["classifier_arch"].strip()},
+        "autoencoder_path": model_path("autoencoder", None, data["autoencoder_path"].strip()),
         "projection_steps": data["projection_steps"],
         "projection_batch_size": data["projection_batch_size"],
         "ranges_samples": data["ranges_samples"],

@@ -156,3 +156,39 @@ def test_a_running_run_stops_when_cancelled_and_keeps_no_files(lab_study, lab_ca
     assert run.status == LabRun.Status.CANCELLED
     assert run.job.status == Job.Status.CANCELLED
     assert not run.folder
+
+
+def test_a_latent_shift_run_needs_the_study_autoencoder_and_stores_its_sequence(
+    lab_study, lab_case, alice, tmp_path
+):
+    from explain_engine.autoencoder import ImageAutoencoder
+    from explain_engine.checkpoints import save_networks
+
+    with pytest.raises(ValidationError, match="needs an autoencoder"):
+        lab_run_create(study=lab_study, case=lab_case, method="latentshift", created_by=alice)
+    assert not LabRun.objects.exists()
+    ae = save_networks(
+        tmp_path / "ae.pt", {"AE": ImageAutoencoder(img_resolution=16, channels=(4, 8), latent_channels=2)}
+    )
+    lab_study.autoencoder_path = str(ae)
+    lab_study.save()
+    run = run_now(
+        lab_run_create(
+            study=lab_study,
+            case=lab_case,
+            method="latentshift",
+            parameters={"max_steps": 5, "path_frames": 4},
+            created_by=alice,
+        )
+    )
+    assert run.status == LabRun.Status.SUCCEEDED, run.error
+    for field in (
+        run.counterfactual_image,
+        run.start_image,
+        run.difference_image,
+        run.path_gif,
+        run.flicker_gif,
+    ):
+        assert stored(field).parent == media_path(run.folder)
+    assert run.details["search_steps"] <= 5 and run.config["path_frames"] == 4
+    assert 0 <= run.prob_start <= 1 and "cout" in run.metrics

@@ -568,7 +568,15 @@ def test_integrated_gradients_are_complete():
 
 
 def test_every_method_is_registered_with_its_config():
-    assert set(METHODS) == {"stylespace", "gci", "dip", "disc", "gradcam", "integrated_gradients"}
+    assert set(METHODS) == {
+        "stylespace",
+        "gci",
+        "dip",
+        "disc",
+        "gradcam",
+        "integrated_gradients",
+        "latentshift",
+    }
 
 
 def test_bad_requests_are_refused_with_clear_errors(tiny_gan):

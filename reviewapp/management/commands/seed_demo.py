@@ -16,6 +16,7 @@ from reviewapp.selectors.users import ADMINS_GROUP
 from reviewapp.services.cases import case_import_files, case_read_labels_csv, iter_folder_files
 
 DEMO_GENERATOR = Path(settings.BASE_DIR) / "explain_engine" / "assets" / "demo" / "generator.pt"
+DEMO_AUTOENCODER = DEMO_GENERATOR.with_name("autoencoder.pt")
 DEMO_STUDY_NAME = "Demo: pneumonia phantoms"
 
 
@@ -65,6 +66,7 @@ class Command(BaseCommand):
                 ranges_samples=options["ranges_samples"],
                 projection_steps=options["steps"],
                 projection_batch_size=options["batch"],
+                autoencoder_path=str(DEMO_AUTOENCODER) if DEMO_AUTOENCODER.exists() else "",
                 notes=(
                     "Procedural chest radiograph phantoms with a planted pneumonia-like opacity and a planted "
                     f"shortcut. Projections use {options['steps']} steps (the paper: 500) to keep the demo quick."
