@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reviewapp', '0009_projection_started_at'),
+        ('reviewapp', '0011_annotation_flag_region_finding'),
     ]
 
     operations = [
