@@ -10,6 +10,7 @@ class ReviewappConfig(AppConfig):
         from django.contrib import admin
         from django.contrib.auth.signals import user_logged_in, user_login_failed
 
+        from reviewapp import checks  # noqa: F401  (registers the checks)
         from reviewapp.forms.auth import AdminLoginForm
         from reviewapp.services import login_throttle
 
