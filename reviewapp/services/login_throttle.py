@@ -10,21 +10,43 @@ Every way in counts: the log-in page and the Django admin's log-in through their
 through its view, and any ``authenticate()`` that fails through the ``user_login_failed`` signal.
 
 Several web processes must share the cache (``CACHE_URL=redis://...``); with the default local-memory cache
-each process counts on its own.
+each process counts on its own. While the cache cannot be reached, log-in works unthrottled and each attempt logs
+an error.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import wraps
+from typing import TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
 
 KEY_PREFIX = "login-throttle"
+logger = logging.getLogger(__name__)
+Result = TypeVar("Result")
+
+
+def _cache_may_fail(function: Callable[..., Result]) -> Callable[..., Result | None]:
+    """A cache that cannot be reached (Redis down) leaves log-in working, unthrottled, with an error logged:
+    people keep their access while the cache is repaired."""
+
+    @wraps(function)
+    def wrapped(*args, **kwargs) -> Result | None:
+        try:
+            return function(*args, **kwargs)
+        except Exception:
+            logger.exception("Log-in throttling is off: the cache cannot be reached.")
+            return None
+
+    return wrapped
 
 
 def now() -> float:
@@ -83,6 +105,7 @@ def _subjects(username: str | None, address: str) -> list[tuple[str, int]]:
     return subjects
 
 
+@_cache_may_fail
 def login_lockout(*, username: str | None, request: HttpRequest | None) -> Lockout | None:
     """The lockout that refuses a log-in as ``username`` from ``request``'s client now, or None."""
     longest = 0.0
@@ -95,6 +118,7 @@ def login_lockout(*, username: str | None, request: HttpRequest | None) -> Locko
     return Lockout(seconds=max(1, math.ceil(longest)))
 
 
+@_cache_may_fail
 def login_failure_record(*, username: str | None, request: HttpRequest | None) -> Lockout | None:
     """Count one failed log-in; the lockout it starts, if it reaches a limit, else None."""
     window = settings.LOGIN_LOCKOUT_SECONDS
@@ -114,6 +138,7 @@ def login_failure_record(*, username: str | None, request: HttpRequest | None) -
     return started
 
 
+@_cache_may_fail
 def login_success_record(*, username: str | None) -> None:
     """A right password outside a lockout: the account's failures are forgiven (the address's are not)."""
     for stem, _limit in _subjects(username, ""):

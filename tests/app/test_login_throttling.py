@@ -146,6 +146,24 @@ def test_the_api_token_log_in_answers_429_with_retry_after(client, bob, clock):
     assert client.post("/api/auth/token/", {"username": "bob", "password": PASSWORD}).status_code == 200
 
 
+def test_log_in_still_works_unthrottled_while_the_cache_is_down(client, bob, monkeypatch, caplog):
+    class Unreachable:
+        def __getattr__(self, name):
+            def fail(*args, **kwargs):
+                raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+            return fail
+
+    monkeypatch.setattr(login_throttle, "cache", Unreachable())
+
+    for _ in range(4):
+        assert log_in(client, "bob", "wrong").status_code == 200
+    response = log_in(client, "bob", PASSWORD)
+
+    assert response.status_code == 302
+    assert "Log-in throttling is off" in caplog.text
+
+
 @pytest.mark.parametrize(
     ("seconds", "text"),
     [(1, "1 second"), (45, "45 seconds"), (60, "60 seconds"), (61, "2 minutes"), (900, "15 minutes")],
