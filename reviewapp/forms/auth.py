@@ -19,10 +19,18 @@ class ThrottledLoginMixin:
     cleaned_data: dict
 
     def clean(self):
-        lockout = login_lockout(username=self.cleaned_data.get("username"), request=self.request)
+        username = self.cleaned_data.get("username")
+        lockout = login_lockout(username=username, request=self.request)
         if lockout is not None:
             raise forms.ValidationError(lockout.message, code="throttled")
-        return super().clean()  # type: ignore[misc]
+        try:
+            return super().clean()  # type: ignore[misc]
+        except forms.ValidationError:
+            # The failure that reaches the limit says so at once.
+            lockout = login_lockout(username=username, request=self.request)
+            if lockout is not None:
+                raise forms.ValidationError(lockout.message, code="throttled") from None
+            raise
 
 
 class LoginForm(ThrottledLoginMixin, AuthenticationForm):
