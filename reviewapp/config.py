@@ -32,6 +32,21 @@ def env_list(name: str, *, default: list[str]) -> list[str]:
     return items or list(default)
 
 
+def env_int(name: str, *, default: int, minimum: int = 0) -> int:
+    """An integer variable (``default`` when unset or empty); a value that is not an integer >= ``minimum`` is a
+    configuration error."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {value!r}") from None
+    if number < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, not {number}")
+    return number
+
+
 def env_path(name: str, *, default: Path) -> Path:
     value = os.environ.get(name, "").strip()
     return Path(value).expanduser().resolve() if value else default
@@ -55,6 +70,18 @@ def database_config(url: str | None, *, var_dir: Path) -> dict:
     else:
         config["CONN_HEALTH_CHECKS"] = True
     return config
+
+
+def cache_config(url: str | None) -> dict:
+    """Django's ``CACHES["default"]`` for a ``CACHE_URL``: this process's memory when unset (``locmem://``),
+    Redis for ``redis://host:6379/1`` (what several web processes must share for log-in throttling)."""
+    url = (url or "").strip() or "locmem://"
+    scheme = urlsplit(url).scheme
+    if scheme == "locmem":
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "reviewapp"}
+    if scheme in {"redis", "rediss"}:
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    raise ValueError(f"CACHE_URL must start with locmem://, redis:// or rediss://, not {url!r}")
 
 
 def database_url(settings_dict: dict) -> str:

@@ -1,7 +1,8 @@
 """Django settings: embedded defaults that need no server, overridden by environment variables.
 
-The variables (DATABASE_URL, CELERY_BROKER_URL, MEDIA_ROOT, SECRET_KEY, DEBUG, ALLOWED_HOSTS,
-CSRF_TRUSTED_ORIGINS, SECURE_COOKIES, VAR_DIR) are described in the README.
+The variables (DATABASE_URL, CELERY_BROKER_URL, CACHE_URL, MEDIA_ROOT, SECRET_KEY, DEBUG, ALLOWED_HOSTS,
+CSRF_TRUSTED_ORIGINS, SECURE_COOKIES, SECURE_SSL_REDIRECT, SECURE_HSTS_*, CSP_REPORT_ONLY, LOGIN_*,
+CLIENT_ADDRESS_HEADER, VAR_DIR) are described in the README.
 """
 
 from __future__ import annotations
@@ -22,12 +23,48 @@ DEBUG = config.env_bool("DEBUG")
 ALLOWED_HOSTS = config.env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = config.env_list("CSRF_TRUSTED_ORIGINS", default=[])
 
+# SECURE_COOKIES=1 says the app is served over HTTPS (behind a TLS-terminating proxy that sets
+# X-Forwarded-Proto): cookies go over HTTPS only, plain HTTP is redirected and browsers are told to use HTTPS
+# only (HSTS). Each of the last two can be set on its own.
 SECURE_COOKIES = config.env_bool("SECURE_COOKIES")
 SESSION_COOKIE_SECURE = SECURE_COOKIES
 CSRF_COOKIE_SECURE = SECURE_COOKIES
 if SECURE_COOKIES:
-    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = config.env_bool("SECURE_SSL_REDIRECT", default=SECURE_COOKIES)
+# Monitoring asks the web process directly, over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = config.env_int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if SECURE_COOKIES else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = config.env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = config.env_bool("SECURE_HSTS_PRELOAD", default=SECURE_COOKIES)
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# Content-Security-Policy of every response (reviewapp.security.ContentSecurityPolicyMiddleware): nothing from
+# other origins, no inline scripts or styles except those that carry the request's nonce ({{ request.csp_nonce }}).
+CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'", "'nonce'"],
+    "style-src": ["'self'", "'nonce'"],
+    "img-src": ["'self'", "data:", "blob:"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+# Sends Content-Security-Policy-Report-Only instead, for trying a changed policy without breaking pages.
+CONTENT_SECURITY_POLICY_REPORT_ONLY = config.env_bool("CSP_REPORT_ONLY")
+
+# Log-in throttling (reviewapp.services.login_throttle), counted in the cache.
+CACHES = {"default": config.cache_config(os.environ.get("CACHE_URL"))}
+LOGIN_FAILURES_PER_ACCOUNT = config.env_int("LOGIN_FAILURES_PER_ACCOUNT", default=5, minimum=1)
+LOGIN_FAILURES_PER_ADDRESS = config.env_int("LOGIN_FAILURES_PER_ADDRESS", default=20, minimum=1)
+LOGIN_LOCKOUT_SECONDS = config.env_int("LOGIN_LOCKOUT_SECONDS", default=15 * 60, minimum=1)
+# A header with the client's address set by a trusted proxy (X-Forwarded-For, X-Real-IP); REMOTE_ADDR if unset.
+CLIENT_ADDRESS_HEADER = os.environ.get("CLIENT_ADDRESS_HEADER", "").strip()
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -47,6 +84,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "reviewapp.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -6,12 +6,13 @@ log-in redirect of LoginRequiredMiddleware. The docs pages are for people in a b
 
 from django.contrib.auth.decorators import login_required
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.routers import DefaultRouter
 
 from reviewapp.api import views
+from reviewapp.api.auth import obtain_auth_token
+from reviewapp.security import csp_allow_inline_styles
 
 router = DefaultRouter()
 router.register("studies", views.StudyViewSet, basename="study")
@@ -25,11 +26,13 @@ router.register("annotations", views.AnnotationViewSet, basename="annotation")
 router.register("factor-annotations", views.FactorAnnotationViewSet, basename="factor-annotation")
 
 schema = SpectacularAPIView.as_view(permission_classes=[IsAuthenticated])
+# The split view serves its script from a URL of its own, as the Content-Security-Policy requires.
 docs = login_required(
-    SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=[IsAuthenticated])
+    SpectacularSwaggerSplitView.as_view(url_name="api-schema", permission_classes=[IsAuthenticated])
 )
-redoc = login_required(
-    SpectacularRedocView.as_view(url_name="api-schema", permission_classes=[IsAuthenticated])
+# Redoc writes its styles into the page at run time.
+redoc = csp_allow_inline_styles(
+    login_required(SpectacularRedocView.as_view(url_name="api-schema", permission_classes=[IsAuthenticated]))
 )
 
 urlpatterns = [

@@ -145,3 +145,13 @@ def bob_client(bob) -> Client:
     client = Client()
     client.force_login(bob)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> Iterator[None]:
+    """Each test starts with an empty cache: log-in failures of one test never lock out another."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

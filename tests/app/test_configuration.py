@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from reviewapp.config import broker_config, database_config, database_url, env_bool, secret_key
+import pytest
+
+from reviewapp.config import (
+    broker_config,
+    cache_config,
+    database_config,
+    database_url,
+    env_bool,
+    env_int,
+    secret_key,
+)
 
 
 def test_a_secret_key_is_generated_once_and_then_reused(tmp_path):
@@ -63,3 +73,27 @@ def test_the_canonical_filesystem_url_means_the_default_folder(tmp_path):
     url, options = broker_config("filesystem://localhost//", var_dir=tmp_path)
 
     assert options["data_folder_in"] == str(tmp_path / "broker" / "queue")
+
+
+def test_a_whole_number_variable_is_checked(monkeypatch):
+    monkeypatch.delenv("LOGIN_LOCKOUT_SECONDS", raising=False)
+    assert env_int("LOGIN_LOCKOUT_SECONDS", default=900) == 900
+    monkeypatch.setenv("LOGIN_LOCKOUT_SECONDS", " 60 ")
+    assert env_int("LOGIN_LOCKOUT_SECONDS", default=900) == 60
+    monkeypatch.setenv("LOGIN_LOCKOUT_SECONDS", "ten")
+    with pytest.raises(ValueError, match="LOGIN_LOCKOUT_SECONDS must be a whole number"):
+        env_int("LOGIN_LOCKOUT_SECONDS", default=900)
+    monkeypatch.setenv("LOGIN_LOCKOUT_SECONDS", "0")
+    with pytest.raises(ValueError, match="at least 1"):
+        env_int("LOGIN_LOCKOUT_SECONDS", default=900, minimum=1)
+
+
+def test_the_cache_is_local_memory_unless_a_redis_url_is_given():
+    assert cache_config(None)["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
+    redis = cache_config("redis://127.0.0.1:6379/1")
+    assert redis == {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:6379/1",
+    }
+    with pytest.raises(ValueError, match="CACHE_URL must start with"):
+        cache_config("memcached://127.0.0.1:11211")

@@ -12,7 +12,7 @@ import pytest
 
 from reviewapp.models import Annotation, FactorAnnotation, ReviewAssignment
 from tests.app.conftest import PASSWORD
-from tests.helpers.browser import chromium, log_in
+from tests.helpers.browser import chromium, log_in, wait_until
 from tests.helpers.reviews import review_set_with_items
 
 pytestmark = [pytest.mark.usefixtures("media_root"), pytest.mark.timeout(300)]
@@ -55,7 +55,7 @@ def test_a_reviewer_completes_a_set_from_the_keyboard_and_an_admin_exports_it(
     assert page.locator('[data-action="flicker"]').get_attribute("aria-pressed") == "true"
     page.keyboard.press("]")
     assert page.locator("#flicker-rate-value").inner_text() == "2.5 Hz"
-    page.wait_for_function("document.querySelector('.panel.perturbed').classList.contains('show-unmodified')")
+    wait_until(page, "document.querySelector('.panel.perturbed').classList.contains('show-unmodified')")
     page.keyboard.press("f")
     assert page.locator('[data-action="flicker"]').get_attribute("aria-pressed") == "false"
 
@@ -111,7 +111,7 @@ def test_a_reviewer_completes_a_set_from_the_keyboard_and_an_admin_exports_it(
     page.keyboard.press("Escape")
     page.keyboard.press("3")
     page.keyboard.press("Shift+Digit4")
-    page.wait_for_function("document.getElementById('save-state').textContent.startsWith('Draft saved')")
+    wait_until(page, "document.getElementById('save-state').textContent.startsWith('Draft saved')")
 
     # The draft survives a reload.
     page.reload()

@@ -11,7 +11,7 @@ import pytest
 
 from tests.app.conftest import PASSWORD
 from tests.factories import FactorAnnotationFactory
-from tests.helpers.browser import chromium, log_in
+from tests.helpers.browser import chromium, log_in, wait_until
 from tests.helpers.reviews import answer, items_in_reader_order
 from tests.helpers.showcase import showcase_review_set
 
@@ -28,8 +28,8 @@ def drawn(page, selector: str) -> bool:
     """Wait until every image matching ``selector`` has loaded; False if they do not within 10 s."""
     script = "s => { const e = [...document.querySelectorAll(s)]; return e.length > 0 && e.every(i => i instanceof HTMLCanvasElement ? i.dataset.drawn === 'true' : i.complete && i.naturalWidth > 0); }"
     try:
-        page.wait_for_function(script, arg=selector, timeout=10_000)
-    except Exception:  # Playwright's TimeoutError
+        wait_until(page, script, selector, timeout=10)
+    except TimeoutError:
         return False
     return True
 
@@ -63,7 +63,7 @@ def test_screenshots_of_the_reviewer_pages(live_server, bob, charlie, alice, tmp
         page.keyboard.press("Escape")
         page.keyboard.press("2")
         page.keyboard.press("Shift+Digit4")
-        page.wait_for_function("document.getElementById('save-state').textContent.startsWith('Draft saved')")
+        wait_until(page, "document.getElementById('save-state').textContent.startsWith('Draft saved')")
         page.screenshot(path=str(folder / "reading-screen.png"))
 
         page.keyboard.press("d")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -40,3 +41,17 @@ def log_in(page, base_url: str, username: str, password: str) -> None:
     page.fill("#id_password", password)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base_url}/")
+
+
+def wait_until(page, predicate: str, arg: object = None, *, timeout: float = 30.0) -> None:
+    """Poll ``predicate`` (a JavaScript expression, or a function of ``arg``) until it is true.
+
+    Playwright's own ``wait_for_function`` builds its predicate with ``eval``, which the pages'
+    Content-Security-Policy forbids; ``page.evaluate`` runs through the browser's debugging protocol instead.
+    Raises ``TimeoutError`` after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(predicate, arg):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"Still false after {timeout:g} s: {predicate}")
+        page.wait_for_timeout(50)
