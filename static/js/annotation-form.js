@@ -258,6 +258,8 @@ export class AnnotationForm {
     this.conflict = true;
     this.dirty = false;
     window.clearTimeout(this.timer);
+    // This tab's unsaved edit lost to a newer answer: a reload shows that answer, not the edit again.
+    if (this.draftKey) window.localStorage.removeItem(this.draftKey);
     this.show("Not saved: a newer answer was saved elsewhere.", "error");
     let alert = document.getElementById("conflict-alert");
     if (!alert) {
