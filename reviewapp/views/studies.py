@@ -22,7 +22,11 @@ from reviewapp.selectors.studies import (
     study_review_sets,
     study_sweeps,
 )
-from reviewapp.services.cases import case_import_files, case_read_labels_csv
+from reviewapp.services.cases import (
+    case_import_files,
+    case_incoming_upload,
+    case_labels_from_upload,
+)
 from reviewapp.services.projections import projection_retry_failed
 from reviewapp.services.studies import (
     study_check_classifier_source,
@@ -119,10 +123,10 @@ def case_upload(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         try:
             labels_file = form.cleaned_data["labels_csv"]
-            labels = case_read_labels_csv(labels_file.read()) if labels_file else None
+            labels = case_labels_from_upload(labels_file) if labels_file else None
             report = case_import_files(
                 study=study,
-                files=((upload.name, upload.read()) for upload in form.cleaned_data["files"]),
+                files=[case_incoming_upload(upload) for upload in form.cleaned_data["files"]],
                 split=form.cleaned_data["split"],
                 labels=labels,
                 created_by=request.user,
