@@ -33,6 +33,9 @@ PIL_FORMATS = ("PNG", "JPEG", "TIFF", "BMP")
 class ImageLimits:
     """What a radiograph file may declare, checked from its header before any pixel is decoded.
 
+    The defaults are the command line's; the web app passes its own (``CASE_IMAGE_*`` settings, with a larger
+    shorter side).
+
     Attributes:
         max_pixels: width x height at most (a 12000 x 12000 header in an 800-byte file is refused before it
             is decompressed).
@@ -41,7 +44,7 @@ class ImageLimits:
     """
 
     max_pixels: int = 50_000_000
-    min_side: int = 32
+    min_side: int = 8
     max_aspect: float = 3.0
 
     def check(self, width: int, height: int) -> None:

@@ -11,7 +11,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from reviewapp.bridge.files import delete_media
 from reviewapp.forms.studies import CaseUploadForm, StudyForm
 from reviewapp.models import Job, Study
 from reviewapp.selectors.studies import (
@@ -32,6 +31,7 @@ from reviewapp.services.studies import (
     study_check_classifier_source,
     study_check_server_path,
     study_create,
+    study_discard_uploads,
     study_queue_ranges,
     study_store_upload,
 )
@@ -50,8 +50,11 @@ def study_new(request: HttpRequest) -> HttpResponse:
         try:
             study = study_create(created_by=request.user, **_study_arguments(form.cleaned_data, stored))
         except ValidationError as error:
-            delete_media(stored)
+            study_discard_uploads(names=stored)
             form.add_error(None, error)
+        except BaseException:
+            study_discard_uploads(names=stored)
+            raise
         else:
             messages.success(request, f"Study {study.name} registered; its style ranges are being estimated.")
             return redirect("study", pk=study.pk)
