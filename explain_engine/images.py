@@ -196,11 +196,19 @@ def read_radiograph(
     """Read PNG/JPEG/TIFF/BMP (8- or 16-bit) or DICOM from a path or bytes into a [0, 1] greyscale array.
 
     The image's declared size is checked against ``limits`` before its pixels are decoded. Raises
-    ``ImageReadError`` saying why a file cannot be read.
+    ``ImageReadError`` saying why a file cannot be read (naming the file when ``data`` is a path).
     """
-    name = filename or (str(data) if not isinstance(data, bytes) else "")
+    if isinstance(data, bytes):
+        return _read_radiograph_bytes(data, filename or "", limits)
+    path = Path(data)
+    try:
+        return _read_radiograph_bytes(path.read_bytes(), filename or path.name, limits)
+    except ImageReadError as exc:
+        raise ImageReadError(f"{path}: {exc}") from None
+
+
+def _read_radiograph_bytes(raw: bytes, name: str, limits: ImageLimits) -> Radiograph:
     suffix = Path(name).suffix.lower()
-    raw = data if isinstance(data, bytes) else Path(data).read_bytes()
     if not raw:
         raise ImageReadError("the file is empty")
     if suffix in DICOM_SUFFIXES or raw[128:132] == b"DICM":

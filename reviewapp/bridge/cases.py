@@ -82,8 +82,9 @@ def convert_case_image(
     """Read PNG/JPEG/TIFF/BMP (8/16-bit) or DICOM bytes and make the study's ``size`` x ``size`` greyscale PNG.
 
     The declared size is checked against ``limits`` (default: :func:`case_image_limits`) before any pixel is
-    decoded. A DICOM file that says text is burnt into its pixels is refused; others are de-identified here,
-    before anything of them is returned. Raises ``ImageReadError`` with the reason.
+    decoded. An image whose pixels are all equal is refused, and so is a DICOM file that says text is burnt
+    into its pixels; other DICOM files are de-identified here, before anything of them is returned. Raises
+    ``ImageReadError`` with the reason.
     """
     limits = limits or case_image_limits()
     if is_dicom(data, filename):
@@ -111,6 +112,8 @@ def convert_case_image(
             "columns": width,
         }
         suffix = _SOURCE_SUFFIXES.get(radiograph.source_format, Path(filename).suffix.lower() or ".img")
+    if radiograph.pixels.size and float(radiograph.pixels.min()) == float(radiograph.pixels.max()):
+        raise ImageReadError("every pixel of the image has the same value: it holds no radiograph")
     pixels = engine_images.resize_square(radiograph.pixels, size)
     png = png_bytes(np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8))
     return CaseImage(

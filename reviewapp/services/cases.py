@@ -194,7 +194,7 @@ def case_import_files(
         )
     report = ImportReport()
     written: list[str] = []
-    seen: set[str] = set()
+    seen: set[str] = set()  # the digests of the files imported so far
     limits = case_image_limits()
     try:
         for item in incoming:
@@ -233,6 +233,7 @@ def case_import_files(
                 source_metadata=converted.metadata,
             )
             report.imported.append(case)
+            seen.add(digest)
         if queue_projections and report.imported:
             projection_queue(cases=report.imported, created_by=created_by)
     except BaseException:
@@ -263,7 +264,6 @@ def _read_checked(item: IncomingFile, name: str) -> tuple[bytes, str]:
 def _duplicate_of(*, study: Study, digest: str, seen: set[str]) -> str:
     if digest in seen:
         return "the same file is in this import twice"
-    seen.add(digest)
     existing = Case.objects.filter(study=study, source_sha256=digest).first()
     if existing is not None:
         return f"already imported as case {existing.pk} ({existing.original_filename})"
