@@ -637,7 +637,7 @@ NOT_CHECKPOINT = "neither a network pickle nor a PyTorch checkpoint"
 REFUSED_CODE = "not allowed|Unsupported global|Unsupported operand|asks to run code"
 
 CHECKPOINT_FILES: list[CheckpointFile] = [
-    CheckpointFile("empty.pt", lambda m: b"", "is empty", "is empty"),
+    CheckpointFile("empty.pt", lambda m: b"", "is empty", "an empty file|is empty"),
     CheckpointFile("text.pt", lambda m: TEXT, f"a text file, {NOT_CHECKPOINT}", f"a text file, {NOT_TORCH}"),
     CheckpointFile(
         "page.pt", lambda m: HTML, f"an HTML page, {NOT_CHECKPOINT}", f"an HTML page, {NOT_TORCH}"
