@@ -227,9 +227,10 @@ def _read_radiograph_bytes(raw: bytes, name: str, limits: ImageLimits) -> Radiog
     with img:
         width, height = img.size
         limits.check(width, height)
-        if getattr(img, "n_frames", 1) != 1:
-            raise ImageReadError(f"the image holds {img.n_frames} frames; only single images are read")
         try:
+            frames = int(getattr(img, "n_frames", 1))
+            if frames != 1:
+                raise ImageReadError(f"the image holds {frames} frames; only single images are read")
             img.load()
             return _from_pil(img, (img.format or suffix.lstrip(".")).lower())
         except ImageReadError:
