@@ -367,6 +367,12 @@ def models(tiny_lab_models, tmp_path) -> Models:
     return Models(generator=generator, classifier=classifier, marker=tmp_path / "code-was-run")
 
 
+def upload_folders() -> set[Path]:
+    """The folders made for uploaded checkpoints (a failed registration removes its own)."""
+    uploads = media_path("studies/uploads")
+    return set(uploads.iterdir()) if uploads.exists() else set()
+
+
 def register(client, **fields):
     data = {
         "name": "Hostile",
@@ -383,7 +389,7 @@ def register(client, **fields):
 def test_registration_refuses_each_bad_generator_upload_and_keeps_nothing(
     alice_client, models, bad: CheckpointFile
 ):
-    before = stored_state()
+    before, folders_before = stored_state(), upload_folders()
 
     response = register(
         alice_client,
@@ -396,15 +402,14 @@ def test_registration_refuses_each_bad_generator_upload_and_keeps_nothing(
     assert "Generator" in text and re.search(bad.generator or "", text), text[-2000:]
     assert not models.marker.exists()
     assert stored_state() == before
-    uploads = media_path("studies/uploads")
-    assert not uploads.exists() or not any(uploads.iterdir())
+    assert upload_folders() == folders_before
 
 
 @pytest.mark.parametrize("bad", [c for c in CHECKPOINT_FILES if c.classifier], ids=str)
 def test_registration_refuses_each_bad_classifier_upload_and_keeps_nothing(
     alice_client, models, bad: CheckpointFile
 ):
-    before = stored_state()
+    before, folders_before = stored_state(), upload_folders()
 
     response = register(
         alice_client,
@@ -417,8 +422,7 @@ def test_registration_refuses_each_bad_classifier_upload_and_keeps_nothing(
     assert "Classifier" in text and re.search(bad.classifier or "", text), text[-2000:]
     assert not models.marker.exists()
     assert stored_state() == before
-    uploads = media_path("studies/uploads")
-    assert not uploads.exists() or not any(uploads.iterdir())
+    assert upload_folders() == folders_before
 
 
 def test_a_torchvision_state_dict_with_the_wrong_keys_is_refused(alice_client, models, tmp_path):
