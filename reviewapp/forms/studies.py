@@ -79,7 +79,7 @@ class StudyForm(forms.Form):
 
 
 class CaseUploadForm(forms.Form):
-    files = MultipleFileField(label="Images (PNG, JPEG 8/16-bit, DICOM)")
+    files = MultipleFileField(label="Images (PNG, JPEG, TIFF, BMP 8/16-bit, DICOM)")
     split = forms.ChoiceField(choices=Case.Split.choices, initial=Case.Split.HELDOUT)
     labels_csv = forms.FileField(
         required=False, label="Labels CSV (optional)", help_text="Columns filename, label (0/1), split."
