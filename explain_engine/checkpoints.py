@@ -19,14 +19,15 @@ whose message says what is wrong.
 from __future__ import annotations
 
 import io
+import math
 import os
 import pickle
-import zipfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, cast
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from .autoencoder import ImageAutoencoder
 from .files import atomic_torch_save
@@ -42,6 +43,99 @@ NETWORK_CLASSES: dict[str, type[torch.nn.Module]] = {
 
 class CheckpointError(Exception):
     """A checkpoint file cannot be used; the message says why."""
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message (or its type's name)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    named = [line for line in lines if "Unsupported global" in line]  # torch names a refused global here
+    return (named or lines or [type(exc).__name__])[0][:300]
+
+
+def file_kind(head: bytes) -> str:
+    """What the first bytes of a file look like, for messages about a file that is not a checkpoint."""
+    if not head:
+        return "an empty file"
+    signatures = {
+        b"\x89PNG": "a PNG image",
+        b"\xff\xd8\xff": "a JPEG image",
+        b"GIF8": "a GIF image",
+        b"%PDF": "a PDF document",
+        b"\x1f\x8b": "a gzip archive",
+    }
+    for signature, kind in signatures.items():
+        if head.startswith(signature):
+            return kind
+    text = head.lstrip().lower()
+    if text.startswith((b"<!doctype html", b"<html")):
+        return "an HTML page"
+    if text.startswith((b"<?xml", b"<svg")):
+        return "an XML or SVG document"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "binary data of an unknown kind"
+    return "a text file"
+
+
+def is_torch_file_head(head: bytes) -> bool:
+    """Whether a file starts like a PyTorch file: a zip archive (``torch.save``) or a binary pickle."""
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Building a network from a file's config without letting the config allocate more than the file's weights
+
+
+class AllocationBudgetExceeded(Exception):
+    """A network being built asked for more tensor elements than its budget."""
+
+
+_FACTORIES = frozenset(
+    {torch.empty, torch.zeros, torch.ones, torch.full, torch.rand, torch.randn, torch.randint}
+)
+
+
+def _requested_elements(func, args: tuple, kwargs: dict) -> int:
+    size = kwargs.get("size")
+    if size is None:
+        if func is torch.full or func is torch.randint:
+            size = next((a for a in args if isinstance(a, list | tuple | torch.Size)), ())
+        elif args and isinstance(args[0], list | tuple | torch.Size):
+            size = args[0]
+        else:
+            size = [a for a in args if isinstance(a, int)]
+    try:
+        return math.prod(max(int(s), 0) for s in size)
+    except (TypeError, ValueError):
+        return 0
+
+
+class AllocationBudget(TorchFunctionMode):
+    """Within the block, tensor factories (``torch.empty``, ``zeros``, ``randn``, ...) may create at most
+    ``limit`` elements in all; one more raises ``AllocationBudgetExceeded`` before it is allocated. Used while
+    a network is built from init kwargs read from a file, so that a config naming a huge network is refused
+    instead of exhausting the memory."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.limit = limit
+        self.used = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in _FACTORIES:
+            self.used += _requested_elements(func, args, kwargs)
+            if self.used > self.limit:
+                raise AllocationBudgetExceeded(f"over {self.limit:,} tensor elements")
+        return func(*args, **kwargs)
+
+
+def construction_budget(state_dict: dict) -> int:
+    """Tensor elements a network may create while it is built: twice its weights in the file, plus slack for
+    buffers that are not saved."""
+    held = sum(int(v.numel()) for v in state_dict.values() if isinstance(v, torch.Tensor))
+    return 2 * held + 4_000_000
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -205,9 +299,11 @@ def read_network_pickle(path: str | os.PathLike) -> dict[str, Any]:
         raise
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint not found: {path}") from None
-    except (EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError) as exc:
+    except RecursionError:
+        raise CheckpointError(f"{path.name} is not a readable network pickle (nested too deeply)") from None
+    except Exception as exc:  # noqa: BLE001 - a corrupt pickle can raise almost any error while it is read
         raise CheckpointError(
-            f"{path.name} is not a readable network pickle (truncated or corrupt?): {exc}"
+            f"{path.name} is not a readable network pickle (truncated or corrupt?): {_first_line(exc)}"
         ) from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path.name}: expected a dict of networks, found {type(data).__name__}")
@@ -245,8 +341,8 @@ def _read_pt(path: Path) -> dict:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint not found: {path}") from None
-    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except Exception as exc:  # noqa: BLE001 - torch.load raises almost any error for a file that is not its own
+        msg = _first_line(exc)
         raise CheckpointError(
             f"{path.name} is not a readable checkpoint (truncated, corrupt, or it asks to run code): {msg}"
         ) from None
@@ -267,8 +363,17 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, dict]:
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint not found: {path}")
-    with open(path, "rb") as f:
-        head = f.read(4)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError as exc:
+        raise CheckpointError(f"{path} cannot be read: {exc.strerror or exc}") from None
+    if not head:
+        raise CheckpointError(f"{path.name} is empty")
+    if not is_torch_file_head(head):
+        raise CheckpointError(
+            f"{path.name} is {file_kind(head)}, neither a network pickle nor a PyTorch checkpoint"
+        )
     if head[:2] == b"PK":  # torch.save zip container
         return _read_pt(path)["networks"]
     if head[:1] == b"\x80":  # a raw pickle
@@ -276,29 +381,51 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, dict]:
         out = {}
         for name, obj in data.items():
             if isinstance(obj, PersistentObject):
-                out[name] = {
-                    "class": obj.class_name,
-                    "init_kwargs": obj.init_kwargs,
-                    "state_dict": obj.state_dict(),
-                }
+                try:
+                    out[str(name)] = {
+                        "class": obj.class_name,
+                        "init_kwargs": obj.init_kwargs,
+                        "state_dict": obj.state_dict(),
+                    }
+                except CheckpointError as exc:
+                    raise CheckpointError(f"{path.name}: network {name}: {exc}") from None
+                except Exception as exc:  # noqa: BLE001 - an object the pickle built without its state
+                    raise CheckpointError(
+                        f"{path.name}: network {name} is malformed: {_first_line(exc)}"
+                    ) from None
         return out
     raise CheckpointError(f"{path.name} is neither a network pickle nor a PyTorch checkpoint")
 
 
 def _build(record: dict, name: str, path: Path) -> torch.nn.Module:
-    cls = NETWORK_CLASSES.get(record.get("class", ""))
+    if not isinstance(record, dict):
+        raise CheckpointError(f"{path.name}: network {name} is not a network record")
+    class_name = record.get("class")
+    cls = NETWORK_CLASSES.get(class_name) if isinstance(class_name, str) else None
     if cls is None:
-        raise CheckpointError(f"{path.name}: network {name} has unsupported class {record.get('class')!r}")
-    kwargs = dict(record.get("init_kwargs") or {})
+        raise CheckpointError(f"{path.name}: network {name} has unsupported class {str(class_name)[:100]!r}")
+    kwargs = record.get("init_kwargs") or {}
+    state_dict = record.get("state_dict")
+    if not isinstance(kwargs, dict) or not isinstance(state_dict, dict):
+        raise CheckpointError(f"{path.name}: network {name} lacks its init kwargs or its state dict")
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state_dict.items()):
+        raise CheckpointError(f"{path.name}: the state dict of {name} holds entries that are not tensors")
+    budget = construction_budget(state_dict)
     try:
-        net = cls(**kwargs)
-    except TypeError as exc:
+        with AllocationBudget(budget):
+            net = cls(**{str(k): v for k, v in kwargs.items()})
+    except AllocationBudgetExceeded as exc:
         raise CheckpointError(
-            f"{path.name}: cannot build {record['class']} from its init kwargs: {exc}"
+            f"{path.name}: the init kwargs of {name} describe a network larger than the weights the file "
+            f"holds ({exc})"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - init kwargs of any type and value come from the file
+        raise CheckpointError(
+            f"{path.name}: cannot build {record['class']} from its init kwargs: {_first_line(exc)}"
         ) from None
     try:
-        net.load_state_dict(record["state_dict"], strict=True)
-    except RuntimeError as exc:
+        net.load_state_dict(state_dict, strict=True)
+    except Exception as exc:  # noqa: BLE001 - missing or unexpected keys, wrong shapes or dtypes
         raise CheckpointError(
             f"{path.name}: the weights of {name} do not fit a {record['class']} built from "
             f"its own config: {str(exc).splitlines()[0]}"

@@ -5,8 +5,9 @@ radiographs: every person name (VR PN), date, time and date-time anywhere in the
 institution, device and accession identifiers, free-text comments and every private tag are removed; study,
 series and instance UIDs are replaced by new ones; ``PatientIdentityRemoved`` is set to ``YES`` and the method
 recorded.
-Burnt-in text in the pixels cannot be removed this way: ``BurnedInAnnotation`` is reported so the admin can
-check such images.
+Burnt-in text in the pixels cannot be removed this way: a file whose ``BurnedInAnnotation`` is ``YES`` is refused
+before it gets here (``reviewapp.bridge.cases.convert_case_image``); the value of others is kept in the case's
+metadata.
 """
 
 from __future__ import annotations

@@ -147,9 +147,17 @@ WHITENOISE_USE_FINDERS = True
 
 MEDIA_ROOT = config.env_path("MEDIA_ROOT", default=VAR_DIR / "media")
 MEDIA_URL = "/media/"
-# Cases come in many files at a time; each file is checked for size by the import service.
+# Cases come in many files at a time; each file is checked by the import service before it is read or decoded
+# (docs/admin-guide.md, "Limits on imported files").
 DATA_UPLOAD_MAX_NUMBER_FILES = 2000
-CASE_UPLOAD_MAX_BYTES = 200 * 1024 * 1024
+CASE_UPLOAD_MAX_BYTES = 200 * 1024 * 1024  # one case file
+CASE_IMAGE_MAX_PIXELS = 50_000_000  # width x height its header declares
+CASE_IMAGE_MIN_SIDE = 32  # pixels on its shorter side
+CASE_IMAGE_MAX_ASPECT_RATIO = 3.0  # longer side / shorter side
+CASE_LABELS_MAX_BYTES = 10 * 1024 * 1024  # a labels CSV
+CASE_ZIP_MAX_MEMBERS = 20_000  # entries in a zip archive
+CASE_ZIP_MAX_TOTAL_BYTES = 20 * 1024 * 1024 * 1024  # uncompressed size its entries declare, all together
+CASE_ZIP_MAX_RATIO = 100  # declared uncompressed / compressed size of an entry (of more than 1 MiB)
 CHECKPOINT_UPLOAD_MAX_BYTES = 2 * 1024 * 1024 * 1024
 
 # Sweeps: units of SWEEP_IMAGE_CHUNK images x SWEEP_DIM_CHUNK dimensions, taken by up to SWEEP_PARALLEL_TASKS

@@ -16,8 +16,6 @@ Images given to a classifier are moved to the device of its weights.
 
 from __future__ import annotations
 
-import pickle
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +24,8 @@ from typing import Any, TypeVar
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..checkpoints import file_kind, is_torch_file_head
 
 DEFAULT_TARGET = "Pneumonia"
 
@@ -285,23 +285,20 @@ def _no_inplace_activations(network: nn.Module) -> None:
             setattr(module, "inplace", False)  # noqa: B010 - nn.Module's typing hides the attribute
 
 
-_LOAD_ERRORS = (
-    RuntimeError,
-    pickle.UnpicklingError,
-    EOFError,
-    zipfile.BadZipFile,
-    ValueError,
-    AttributeError,
-)
-
-
 def _read_torch_file(path: Path, what: str) -> Any:
     """``torch.load(weights_only=True)`` with errors turned into ``ClassifierError``."""
     if not path.is_file():
         raise ClassifierError(f"{what} not found: {path}")
     try:
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+    except OSError as exc:
+        raise ClassifierError(f"{path} cannot be read: {exc.strerror or exc}") from None
+    if not is_torch_file_head(head):
+        raise ClassifierError(f"{path.name} is {file_kind(head)}, not a {what} (a PyTorch file)")
+    try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except _LOAD_ERRORS as exc:
+    except Exception as exc:  # noqa: BLE001 - torch.load raises almost any error for a file that is not its own
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         # torch's refusal names the offending global on a later line; that line is the useful one.
         named = [line for line in lines if "Unsupported global" in line or "Unsupported operand" in line]
@@ -331,11 +328,16 @@ def _state_dict_from(obj: Any, path: Path) -> dict[str, torch.Tensor]:
 
 
 def _load_weights(network: nn.Module, state_dict: dict, path: Path, arch: str) -> None:
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state_dict.items()):
+        raise ClassifierError(
+            f"{path.name} does not fit {arch}: its state dict holds entries that are not tensors"
+        )
     try:
         result = network.load_state_dict(state_dict, strict=False)
-    except RuntimeError as exc:  # shape mismatches
+    except Exception as exc:  # noqa: BLE001 - shape mismatches (RuntimeError) and other misfits
         lines = [line.strip() for line in str(exc).splitlines() if "size mismatch" in line]
-        raise ClassifierError(f"{path.name} does not fit {arch}: " + "; ".join(lines[:3])) from None
+        shown = "; ".join(lines[:3]) or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ClassifierError(f"{path.name} does not fit {arch}: {shown}") from None
     if result.missing_keys or result.unexpected_keys:
         raise ClassifierError(
             f"{path.name} does not fit {arch}: {len(result.missing_keys)} missing parameters "

@@ -16,6 +16,7 @@ from typing import Any, cast
 
 import torch
 
+from ..checkpoints import AllocationBudget, AllocationBudgetExceeded, construction_budget
 from ..files import atomic_torch_save
 from .base import ClassifierError, ImageClassifier, _finish, _load_weights, _read_torch_file
 
@@ -94,10 +95,17 @@ def load_checkpoint_classifier(
     data = read_classifier_checkpoint(path)
     config = data["config"]
     arch = config.get("arch")
+    if not isinstance(arch, str):
+        raise ClassifierError(f"{path.name} names no architecture (config['arch'] is {type(arch).__name__})")
     cls = architecture_class(arch, path)
     try:
-        classifier = cls.from_config(config)
-    except (TypeError, ValueError) as exc:
+        with AllocationBudget(construction_budget(data["state_dict"])):
+            classifier = cls.from_config(config)
+    except AllocationBudgetExceeded as exc:
+        raise ClassifierError(
+            f"{path.name}: its {arch} config describes a network larger than the weights it holds ({exc})"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - a config of any type and value comes from the file
         raise ClassifierError(f"{path.name} has an invalid {arch} classifier config: {exc}") from None
     if target is not None and target != classifier.target:
         raise ClassifierError(f"{path.name} predicts {classifier.target!r}, not {target!r}")

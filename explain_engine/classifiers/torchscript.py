@@ -91,7 +91,7 @@ def load_torchscript_classifier(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice is not actionable
             network = torch.jit.load(str(path), map_location="cpu")
-    except (RuntimeError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - torch.jit.load raises many kinds of errors for broken files
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ClassifierError(f"{path.name} is not a readable TorchScript file: {msg}") from None
     classifier = TorchScriptClassifier(

@@ -33,12 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from ..checkpoints import CheckpointError
+    from ..classifiers import ClassifierError
+    from ..images import ImageReadError
 
     try:
         return COMMANDS[args.command][1](args)
-    except CheckpointError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as exc:
+    except (CheckpointError, ClassifierError, ImageReadError, FileNotFoundError) as exc:
+        # A file that cannot be used: its name and the reason, without a traceback.
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -99,20 +99,27 @@ def _read_case_folder(folder: Path, split: str | None) -> tuple[list[str], list[
     table = folder / "labels.csv"
     if not table.is_file():
         raise FileNotFoundError(f"{table} not found (expected columns filename,label,split)")
-    with open(table, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = {"filename", "label"} - set(reader.fieldnames or ())
-        if missing:
-            raise ValueError(f"{table} lacks column(s) {sorted(missing)}; expected filename,label,split")
-        rows = [
-            (line, row)
-            for line, row in enumerate(reader, start=2)
-            if split is None or (row.get("split") or "").strip() == split
-        ]
+    try:
+        with open(table, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            missing = {"filename", "label"} - set(reader.fieldnames or ())
+            if missing:
+                raise ValueError(f"{table} lacks column(s) {sorted(missing)}; expected filename,label,split")
+            rows = [
+                (line, row)
+                for line, row in enumerate(reader, start=2)
+                if split is None or (row.get("split") or "").strip() == split
+            ]
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{table} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); save it as UTF-8"
+        ) from None
+    except csv.Error as exc:
+        raise ValueError(f"{table} cannot be read as CSV: {exc}") from None
     names, images, labels = [], [], []
     for line, row in rows:
-        name = (row["filename"] or "").strip()
-        label = (row["label"] or "").strip()
+        name = (row.get("filename") or "").strip()
+        label = (row.get("label") or "").strip()
         if label not in ("0", "1"):
             raise ValueError(f"{table}:{line}: label must be 0 or 1, got {label!r}")
         path = folder / name

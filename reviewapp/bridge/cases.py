@@ -13,17 +13,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from django.conf import settings
 from PIL import Image
 
 from explain_engine import images as engine_images
-from explain_engine.images import DICOM_SUFFIXES, IMAGE_SUFFIXES, ImageReadError
+from explain_engine.images import DICOM_SUFFIXES, IMAGE_SUFFIXES, ImageLimits, ImageReadError
 from reviewapp.bridge.files import bytes_sha256, media_path, png_bytes
 from reviewapp.deidentify import deidentified_dicom_bytes, dicom_facts
 
 __all__ = [
     "CASE_SUFFIXES",
     "CaseImage",
+    "ImageLimits",
     "ImageReadError",
+    "case_image_limits",
     "case_pixels",
     "case_source_pixels",
     "case_tensor",
@@ -65,18 +68,43 @@ class CaseImage:
         return bytes_sha256(self.png)
 
 
-def convert_case_image(data: bytes, *, filename: str, size: int) -> CaseImage:
+def case_image_limits() -> ImageLimits:
+    """The limits on a case image's declared size, from the settings ``CASE_IMAGE_MAX_PIXELS``,
+    ``CASE_IMAGE_MIN_SIDE`` and ``CASE_IMAGE_MAX_ASPECT_RATIO``."""
+    return ImageLimits(
+        max_pixels=settings.CASE_IMAGE_MAX_PIXELS,
+        min_side=settings.CASE_IMAGE_MIN_SIDE,
+        max_aspect=settings.CASE_IMAGE_MAX_ASPECT_RATIO,
+    )
+
+
+def convert_case_image(
+    data: bytes, *, filename: str, size: int, limits: ImageLimits | None = None
+) -> CaseImage:
     """Read PNG/JPEG/TIFF/BMP (8/16-bit) or DICOM bytes and make the study's ``size`` x ``size`` greyscale PNG.
 
-    DICOM is de-identified here, before anything of it is returned. Raises ``ImageReadError`` with the reason.
+    The declared size is checked against ``limits`` (default: :func:`case_image_limits`) before any pixel is
+    decoded. An image whose pixels are all equal is refused, and so is a DICOM file that says text is burnt
+    into its pixels; other DICOM files are de-identified here, before anything of them is returned. Raises
+    ``ImageReadError`` with the reason.
     """
+    limits = limits or case_image_limits()
     if is_dicom(data, filename):
-        radiograph, dataset = engine_images.read_dicom(data)
-        source = deidentified_dicom_bytes(dataset)
-        metadata = {"format": "dicom", **dicom_facts(dataset)}
+        radiograph, dataset = engine_images.read_dicom(data, limits=limits)
+        burned_in = str(getattr(dataset, "BurnedInAnnotation", "") or "").strip().upper()
+        if burned_in == "YES":
+            raise ImageReadError(
+                "the DICOM says BurnedInAnnotation = YES: text burnt into the pixels may identify the patient "
+                "and cannot be removed by de-identification; remove it (or export the image without it) first"
+            )
+        try:
+            source = deidentified_dicom_bytes(dataset)
+            metadata = {"format": "dicom", **dicom_facts(dataset)}
+        except Exception as exc:  # noqa: BLE001 - a malformed element that pydicom cannot rewrite
+            raise ImageReadError(f"the DICOM file cannot be de-identified: {str(exc)[:200]}") from None
         suffix = ".dcm"
     else:
-        radiograph = engine_images.read_radiograph(data, filename=filename)
+        radiograph = engine_images.read_radiograph(data, filename=filename, limits=limits)
         source = data
         height, width = radiograph.pixels.shape
         metadata = {
@@ -85,7 +113,9 @@ def convert_case_image(data: bytes, *, filename: str, size: int) -> CaseImage:
             "rows": height,
             "columns": width,
         }
-        suffix = Path(filename).suffix.lower() or f".{radiograph.source_format}"
+        suffix = _SOURCE_SUFFIXES.get(radiograph.source_format, Path(filename).suffix.lower() or ".img")
+    if radiograph.pixels.size and float(radiograph.pixels.min()) == float(radiograph.pixels.max()):
+        raise ImageReadError("every pixel of the image has the same value: it holds no radiograph")
     pixels = engine_images.resize_square(radiograph.pixels, size)
     png = png_bytes(np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8))
     return CaseImage(
@@ -97,6 +127,10 @@ def convert_case_image(data: bytes, *, filename: str, size: int) -> CaseImage:
         bits=radiograph.bits,
         metadata=metadata,
     )
+
+
+#: The stored source file's suffix follows its content, not the name it was uploaded under.
+_SOURCE_SUFFIXES = {"png": ".png", "jpeg": ".jpg", "tiff": ".tif", "bmp": ".bmp"}
 
 
 def stored_case_image(case) -> np.ndarray:

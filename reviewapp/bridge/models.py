@@ -110,10 +110,18 @@ def inspect_study_files(
         G = load_generator(generator_file)
     except CheckpointError as error:
         raise StudyModelError(f"Generator: {error}") from None
+    except Exception as error:  # noqa: BLE001 - a file of any content reaches the loader
+        raise StudyModelError(
+            f"Generator: {generator_file.name} cannot be loaded: {_first_line(error)}"
+        ) from None
     try:
         D = load_discriminator(discriminator_file)
     except CheckpointError as error:
         raise StudyModelError(f"Discriminator: {error}") from None
+    except Exception as error:  # noqa: BLE001 - a file of any content reaches the loader
+        raise StudyModelError(
+            f"Discriminator: {discriminator_file.name} cannot be loaded: {_first_line(error)}"
+        ) from None
     if (D.img_resolution, D.img_channels) != (G.img_resolution, G.img_channels):
         raise StudyModelError(
             f"The discriminator takes {D.img_resolution}x{D.img_resolution}x{D.img_channels} images but the "
@@ -124,6 +132,8 @@ def inspect_study_files(
         classifier = load_classifier(classifier_spec(classifier_source).loader_source, **loader)
     except (ClassifierError, FileNotFoundError, ValueError) as error:
         raise StudyModelError(f"Classifier: {error}") from None
+    except Exception as error:  # noqa: BLE001 - a file of any content reaches the loader
+        raise StudyModelError(f"Classifier: it cannot be loaded: {_first_line(error)}") from None
     if classifier.target.lower() != target_label.lower():
         raise StudyModelError(
             f"Classifier: it predicts {classifier.target!r}, not the study's target {target_label!r}."
@@ -131,11 +141,16 @@ def inspect_study_files(
     if G.c_dim:
         raise StudyModelError("Generator: conditional generators (c_dim > 0) are not supported.")
     with torch.no_grad():
-        probe = G.synthesize(G.mapping(torch.zeros(1, G.z_dim), None))
+        try:
+            probe = G.synthesize(G.mapping(torch.zeros(1, G.z_dim), None))
+        except Exception as error:  # noqa: BLE001 - weights that load but do not compute
+            raise StudyModelError(f"Generator: it cannot make an image: {_first_line(error)}") from None
         try:
             predict_probabilities(classifier, probe.clamp(-1, 1))
-        except (RuntimeError, ValueError) as error:
-            raise StudyModelError(f"Classifier: it cannot read the generator's images: {error}") from None
+        except Exception as error:  # noqa: BLE001 - a classifier of any kind, reading an image it may not fit
+            raise StudyModelError(
+                f"Classifier: it cannot read the generator's images: {_first_line(error)}"
+            ) from None
     layout = G.style_layout
     classifier_file = classifier_spec(classifier_source).path
     return StudyInspection(
@@ -157,6 +172,11 @@ def inspect_study_files(
         discriminator_sha256=file_sha256(discriminator_file),
         classifier_sha256=file_sha256(classifier_file) if classifier_file else "",
     )
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return (lines or [type(error).__name__])[0][:300]
 
 
 def classifier_spec(source: str) -> ClassifierSpec:

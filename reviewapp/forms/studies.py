@@ -17,6 +17,8 @@ class MultipleFileField(forms.FileField):
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("widget", MultipleFileInput(attrs={"multiple": True}))
+        # An empty file among many is refused by the import, by its name, rather than the whole batch here.
+        kwargs.setdefault("allow_empty_file", True)
         super().__init__(*args, **kwargs)
 
     def clean(self, data, initial=None):
@@ -83,7 +85,7 @@ class StudyForm(forms.Form):
 
 
 class CaseUploadForm(forms.Form):
-    files = MultipleFileField(label="Images (PNG, JPEG 8/16-bit, DICOM)")
+    files = MultipleFileField(label="Images (PNG, JPEG, TIFF, BMP 8/16-bit, DICOM)")
     split = forms.ChoiceField(choices=Case.Split.choices, initial=Case.Split.HELDOUT)
     labels_csv = forms.FileField(
         required=False, label="Labels CSV (optional)", help_text="Columns filename, label (0/1), split."

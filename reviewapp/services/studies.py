@@ -24,6 +24,7 @@ from reviewapp.services.jobs import (
 from reviewapp.services.projections import projection_queue_waiting
 
 CHECKPOINT_SUFFIXES = {".pt", ".pth", ".pkl", ".ts", ".torchscript"}
+UPLOADS_FOLDER = "studies/uploads"
 
 
 def study_store_upload(*, upload: UploadedFile, role: str) -> str:
@@ -35,9 +36,22 @@ def study_store_upload(*, upload: UploadedFile, role: str) -> str:
         )
     if upload.size > settings.CHECKPOINT_UPLOAD_MAX_BYTES:
         raise ValidationError(f"{upload.name}: the file is larger than the allowed checkpoint size.")
-    name = f"studies/uploads/{uuid.uuid4().hex}/{role}{suffix}"
-    files.write_atomic(files.media_path(name), upload.chunks())
+    name = f"{UPLOADS_FOLDER}/{uuid.uuid4().hex}/{role}{suffix}"
+    try:
+        files.write_atomic(files.media_path(name), upload.chunks())
+    except BaseException:
+        study_discard_uploads(names=[name])
+        raise
     return name
+
+
+def study_discard_uploads(*, names: list[str]) -> None:
+    """Remove stored checkpoint uploads of a registration that failed, with the folders made for them."""
+    files.delete_media(names)
+    for name in names:
+        folder = files.media_path(name).parent
+        if name.startswith(f"{UPLOADS_FOLDER}/") and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def study_check_server_path(*, path: str, role: str) -> str:

@@ -11,7 +11,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from reviewapp.bridge.files import delete_media
 from reviewapp.forms.studies import CaseUploadForm, StudyForm
 from reviewapp.models import Job, Study
 from reviewapp.selectors.studies import (
@@ -22,12 +21,17 @@ from reviewapp.selectors.studies import (
     study_review_sets,
     study_sweeps,
 )
-from reviewapp.services.cases import case_import_files, case_read_labels_csv
+from reviewapp.services.cases import (
+    case_import_files,
+    case_incoming_upload,
+    case_labels_from_upload,
+)
 from reviewapp.services.projections import projection_retry_failed
 from reviewapp.services.studies import (
     study_check_classifier_source,
     study_check_server_path,
     study_create,
+    study_discard_uploads,
     study_queue_ranges,
     study_store_upload,
 )
@@ -46,8 +50,11 @@ def study_new(request: HttpRequest) -> HttpResponse:
         try:
             study = study_create(created_by=request.user, **_study_arguments(form.cleaned_data, stored))
         except ValidationError as error:
-            delete_media(stored)
+            study_discard_uploads(names=stored)
             form.add_error(None, error)
+        except BaseException:
+            study_discard_uploads(names=stored)
+            raise
         else:
             messages.success(request, f"Study {study.name} registered; its style ranges are being estimated.")
             return redirect("study", pk=study.pk)
@@ -120,10 +127,10 @@ def case_upload(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         try:
             labels_file = form.cleaned_data["labels_csv"]
-            labels = case_read_labels_csv(labels_file.read()) if labels_file else None
+            labels = case_labels_from_upload(labels_file) if labels_file else None
             report = case_import_files(
                 study=study,
-                files=((upload.name, upload.read()) for upload in form.cleaned_data["files"]),
+                files=[case_incoming_upload(upload) for upload in form.cleaned_data["files"]],
                 split=form.cleaned_data["split"],
                 labels=labels,
                 created_by=request.user,

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from PIL import Image
 
 from reviewapp.bridge.files import media_path
@@ -36,7 +37,7 @@ def stored_files() -> set:
 
 
 def test_8_and_16_bit_png_and_jpeg_become_pngs_at_the_study_resolution(study):
-    ramp = np.tile(np.linspace(0, 1, 40), (30, 1))
+    ramp = np.tile(np.linspace(0, 1, 48), (40, 1))
     files = [
         ("eight.png", png_bytes((ramp * 255).astype(np.uint8))),
         ("sixteen.png", encoded((ramp * 65535).astype(np.uint16), "PNG")),
@@ -65,7 +66,7 @@ def test_a_broken_file_is_listed_with_its_reason_and_nothing_of_it_is_stored(stu
 
     assert [c.original_filename for c in report.imported] == ["good.png"]
     reasons = dict(report.skipped)
-    assert "not a readable image" in reasons["broken.png"]
+    assert "not a PNG, JPEG, TIFF or BMP image" in reasons["broken.png"]
     assert "unsupported file type .txt" in reasons["notes.txt"]
     assert len(stored_files() - before) == 2  # the good case's PNG and its source
     assert Case.objects.count() == 1
@@ -124,7 +125,7 @@ def test_the_upload_page_lists_what_it_skipped(alice_client, study):
 
     assert response.status_code == 200
     page = response.content.decode()
-    assert "broken.dcm" in page and "not a readable DICOM image" in page
+    assert "broken.dcm" in page and "not a readable DICOM file" in page
     assert Case.objects.count() == 1
 
 
@@ -146,7 +147,8 @@ def test_import_cases_reads_a_zip_with_its_labels_csv(study, tmp_path, capsys):
         zf.writestr("images/broken.png", b"nope")
         zf.writestr("labels.csv", "filename,label,split\ncase000.png,1,heldout\ncase001.png,0,review\n")
 
-    call_command("import_cases", str(study.pk), str(archive))
+    with pytest.raises(CommandError, match="1 file\\(s\\) were refused"):
+        call_command("import_cases", str(study.pk), str(archive))
 
     assert {c.original_filename: c.split for c in Case.objects.all()} == {
         "case000.png": "heldout",
@@ -161,7 +163,7 @@ def test_tiff_and_bmp_from_a_folder_are_imported_like_uploads(study, tmp_path):
     from reviewapp.bridge.cases import CASE_SUFFIXES
     from reviewapp.services.cases import iter_folder_files
 
-    ramp = (np.tile(np.linspace(0, 1, 20), (20, 1)) * 255).astype(np.uint8)
+    ramp = (np.tile(np.linspace(0, 1, 32), (32, 1)) * 255).astype(np.uint8)
     (tmp_path / "scan.tif").write_bytes(encoded(ramp, "TIFF"))
     (tmp_path / "scan.bmp").write_bytes(encoded(ramp, "BMP"))
     (tmp_path / "notes.txt").write_text("not an image")
@@ -169,7 +171,7 @@ def test_tiff_and_bmp_from_a_folder_are_imported_like_uploads(study, tmp_path):
     files = list(iter_folder_files(tmp_path))
     report = case_import_files(study=study, files=files)
 
-    assert [name for name, _ in files] == ["scan.bmp", "scan.tif"]
+    assert [file.name for file in files] == ["scan.bmp", "scan.tif"]
     assert {".tif", ".tiff", ".bmp", ".dcm"} <= CASE_SUFFIXES
     assert [c.original_filename for c in report.imported] == ["scan.bmp", "scan.tif"]
     assert report.skipped == []

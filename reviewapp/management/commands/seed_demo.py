@@ -76,11 +76,10 @@ class Command(BaseCommand):
         except Exception as error:  # noqa: BLE001 - the demo must not stop the server from starting
             raise CommandError(f"The demo study could not be registered: {error}") from None
         total = options["heldout"] + options["review"]
-        self.stdout.write(f"Generating {total} phantom cases at {study.resolution}×{study.resolution}…")
+        size = max(study.resolution, settings.CASE_IMAGE_MIN_SIDE)  # the import refuses smaller images
+        self.stdout.write(f"Generating {total} phantom cases at {size}×{size}…")
         with tempfile.TemporaryDirectory() as folder:
-            write_demo_cases(
-                folder, heldout=options["heldout"], review=options["review"], size=study.resolution
-            )
+            write_demo_cases(folder, heldout=options["heldout"], review=options["review"], size=size)
             labels = case_read_labels_csv((Path(folder) / "labels.csv").read_bytes())
             report = case_import_files(
                 study=study, files=iter_folder_files(Path(folder)), labels=labels, created_by=admin
