@@ -15,7 +15,7 @@ from PIL import Image
 
 from reviewapp.models import Annotation
 from tests.app.conftest import PASSWORD
-from tests.helpers.browser import chromium, log_in
+from tests.helpers.browser import chromium, log_in, wait_until
 from tests.helpers.reviews import items_in_reader_order, review_set_with_items
 from tests.helpers.studies import dicom_bytes
 
@@ -72,7 +72,7 @@ def test_flicker_and_hold_move_no_pixel_at_either_viewport_size(live_server, bro
         page = open_item(browser, live_server.url, review_set, width=width, height=height)
         if difference:
             page.keyboard.press("d")
-            page.wait_for_function("document.querySelector('[data-panel=difference] img').complete")
+            wait_until(page, "document.querySelector('[data-panel=difference] img').complete")
         before = page.evaluate(RECTS)
         assert len(before) >= (16 if difference else 13)  # 3 or 4 panels, captions, viewports, images
 
@@ -185,7 +185,7 @@ def test_window_level_applies_to_the_16_bit_source_pixels(live_server, browser, 
     # The first preset is the full 16-bit range.
     assert page.locator("#wl-value").inner_text() == "W 65535 · L 32768"
     page.evaluate("window.reader.viewer.setWindow(1050, 200)")
-    page.wait_for_function("document.getElementById('wl-value').textContent === 'W 200 · L 1050'")
+    wait_until(page, "document.getElementById('wl-value').textContent === 'W 200 · L 1050'")
     page.wait_for_timeout(100)
     original = canvas_values(page, '[data-panel="original"] canvas')
     assert original == expected(values.ravel(), 1050, 200)
@@ -235,7 +235,7 @@ def test_an_edit_made_just_before_a_reload_is_the_draft_after_it(live_server, br
     page = open_item(browser, live_server.url, review_set)
     page.keyboard.press("n")
     page.keyboard.press("6")
-    page.wait_for_function("document.getElementById('save-state').textContent.startsWith('Draft saved')")
+    wait_until(page, "document.getElementById('save-state').textContent.startsWith('Draft saved')")
     assert re.fullmatch(r"Draft saved \d\d:\d\d:\d\d", page.locator("#save-state").inner_text())
 
     # The server is slow to take the last edit: its autosave and the beacon on leaving do not arrive before
@@ -250,7 +250,7 @@ def test_an_edit_made_just_before_a_reload_is_the_draft_after_it(live_server, br
 
     assert page.locator("#id_comment").input_value() == "first look: no change"
     assert page.locator('input[name="q2_pneumonia"][value="no"]').is_checked()
-    page.wait_for_function("document.getElementById('save-state').textContent.startsWith('Draft saved')")
+    wait_until(page, "document.getElementById('save-state').textContent.startsWith('Draft saved')")
     assert re.fullmatch(r"Draft saved \d\d:\d\d:\d\d", page.locator("#save-state").inner_text())
     assert Annotation.objects.get(reader=bob).comment == "first look: no change"
 

@@ -11,7 +11,7 @@ import pytest
 
 from reviewapp.models import Annotation
 from tests.app.conftest import PASSWORD
-from tests.helpers.browser import chromium, log_in
+from tests.helpers.browser import chromium, log_in, wait_until
 from tests.helpers.reviews import review_set_with_items
 
 pytestmark = [pytest.mark.usefixtures("media_root"), pytest.mark.timeout(300)]
@@ -28,7 +28,7 @@ def test_the_older_tab_gets_a_clear_conflict_and_the_newer_answer_is_kept(live_s
         second.goto(url)
 
         first.fill("#id_comment", "seen in the first tab")
-        first.wait_for_function("document.getElementById('save-state').textContent.startsWith('Draft saved')")
+        wait_until(first, "document.getElementById('save-state').textContent.startsWith('Draft saved')")
         assert first.locator("#id_version").input_value() == "1"
 
         second.fill("#id_comment", "typed in the second tab")
@@ -50,7 +50,7 @@ def test_the_older_tab_gets_a_clear_conflict_and_the_newer_answer_is_kept(live_s
 
         # The first tab holds the newest version: it keeps saving and submits.
         first.fill("#id_comment", "seen in the first tab, twice")
-        first.wait_for_function("document.getElementById('id_version').value === '2'")
+        wait_until(first, "document.getElementById('id_version').value === '2'")
         first.keyboard.press("Escape")
         first.locator('input[name="q1_meaningful"][value="no"]').check()
         first.locator('input[name="q2_pneumonia"][value="no"]').check()
