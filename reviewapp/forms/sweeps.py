@@ -20,17 +20,20 @@ class SweepForm(forms.ModelForm):
 
     class Meta:
         model = Sweep
-        fields = ["mode", "screening_top_k", "aggregate", "delta", "min_fraction", "strongest_k"]
+        fields = ["mode", "screening_top_k", "aggregate", "delta", "min_fraction", "strongest_k", "rule"]
         labels = {
             "screening_top_k": "Screening: dimensions per image evaluated exactly",
             "delta": "Delta (selection threshold)",
             "min_fraction": "Minimum fraction (fraction aggregate)",
             "strongest_k": "Or select the K strongest dimensions",
+            "rule": "Selection rule",
         }
         help_texts = {
             "strongest_k": "Leave empty to select by the threshold. Useful when the classifier's scores are "
             "mostly near 0 or 1, where no single change reaches delta on average; the paper reviewed 10 "
             "dimensions.",
+            "rule": "The interval rule asks the lower bound of the effect's bootstrap interval over the images to "
+            "pass the threshold, so a dimension selected by the accident of the sample is listed as borderline.",
         }
 
     def __init__(self, *args, cases, **kwargs):
