@@ -222,8 +222,12 @@ def measure_dimensions(
     if len(effects) < top:
         extra = [e for e in selection.ranking if not e.selected][: top - len(effects)]
         effects = list(effects) + extra
+    effects = list(effects)
     seen = {e.dim for e in effects}
-    effects = list(effects) + [e for e in also if e.dim not in seen and not seen.add(e.dim)]
+    for e in also:
+        if e.dim not in seen:
+            seen.add(e.dim)
+            effects.append(e)
     opacity = dataset.opacity_masks.astype(np.float64)
     lungs = dataset.lung_masks.astype(bool)
     rows = []
