@@ -40,6 +40,11 @@ class SweepForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["cases"].queryset = cases
         self.fields["cases"].label_from_instance = lambda case: case.original_filename
+        # A request without a rule (a script written before the rule existed) gets the engine's default.
+        self.fields["rule"].required = False
+
+    def clean_rule(self) -> str:
+        return self.cleaned_data.get("rule") or Sweep._meta.get_field("rule").get_default()
 
     def sweep_parameters(self) -> dict:
         return {name: self.cleaned_data[name] for name in self.Meta.fields}
