@@ -49,6 +49,24 @@ AbortFn = Callable[[], bool]
 MODES = ("naive", "exact", "screening")
 CLAMPS = ("minmax", "percentile")
 
+#: The largest error of a stored delta against float32, by the precision the sweep ran in: bf16 autocast on
+#: CUDA gave deltas within 5.0e-4 of float32 naive ones on paper256 + DenseNet-121 and within 2.7e-2 on the demo
+#: networks (bench/gpu.sh on an H200, docs/gpu.md); the larger is used. Selection treats dimensions within it of
+#: its threshold as borderline (``explain_engine.selection``).
+DELTA_TOLERANCE = {"float32": 0.0, "bf16": 2.7e-2}
+
+
+def sweep_precision(device: torch.device, config: SweepConfig) -> str:
+    """The precision a sweep's deltas are computed in on ``device``: "bf16" or "float32"."""
+    return "bf16" if device.type == "cuda" and config.bf16_on_cuda else "float32"
+
+
+def delta_tolerance(precision: str) -> float:
+    """The numeric tolerance of deltas computed in ``precision`` (a key of ``DELTA_TOLERANCE``)."""
+    if precision not in DELTA_TOLERANCE:
+        raise ValueError(f"precision must be one of {tuple(DELTA_TOLERANCE)}, got {precision!r}")
+    return DELTA_TOLERANCE[precision]
+
 
 @dataclass
 class SweepConfig:
@@ -88,6 +106,7 @@ class SweepResult:
     high: np.ndarray  # [D]
     exact_mask: np.ndarray | None  # [N, D] bool in screening mode, None when every entry is exact
     config: dict = field(default_factory=dict)
+    precision: str = "float32"  # of this run's deltas: "bf16" or "float32" (see ``sweep_precision``)
     seconds: float = 0.0
     perturbations: int = 0  # perturbed images actually evaluated
 
@@ -169,6 +188,13 @@ class SweepStore:
         if arr.shape != shape:
             raise ValueError(f"{path} has shape {arr.shape}, expected {shape}")
         return arr
+
+    def record_precision(self, precision: str) -> None:
+        """Note that some units were computed in ``precision``. Units may run on several workers, some on a GPU
+        in bf16 and some on a CPU: a marker file per reduced precision (written once, never removed) makes the
+        folder's precision the lowest any unit had, whichever worker wrote it."""
+        if precision != "float32":
+            (self.folder / f"precision-{precision}").touch()
 
     def mark_done(self, unit: SweepUnit) -> None:
         # Data first, then the done flag: a crash in between only repeats this unit.
@@ -463,6 +489,9 @@ def sweep_deltas(
         done = np.zeros(len(plan), bool)
         exact_mask = np.zeros((n, dims), bool) if cfg.mode == "screening" else None
     todo = [u for u in plan if (units is None or u.index in set(units)) and not done[u.index]]
+    precision = sweep_precision(device, cfg)
+    if store is not None and todo:
+        store.record_precision(precision)
     total = sum((u.image_stop - u.image_start) * (u.dim_stop - u.dim_start) for u in todo)
     finished, evaluated, t0 = 0, 0, time.time()
     for unit in todo:
@@ -486,6 +515,7 @@ def sweep_deltas(
         config=asdict(cfg),
         seconds=time.time() - t0,
         perturbations=evaluated,
+        precision=precision,
     )
 
 
@@ -540,9 +570,11 @@ def _run_unit(sweeper: StyleSweeper, styles, unit: SweepUnit, deltas, base, exac
 
 
 def open_deltas(folder: str | Path) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Memory-map a stored sweep: (deltas [N, D, 2], base_probs [N], metadata)."""
+    """Memory-map a stored sweep: (deltas [N, D, 2], base_probs [N], metadata). The metadata's ``precision``
+    is "bf16" when any unit was computed in bf16, else "float32"."""
     folder = Path(folder)
     meta = json.loads((folder / "sweep.json").read_text())
+    meta["precision"] = "bf16" if (folder / "precision-bf16").exists() else "float32"
     return (
         np.load(folder / "deltas.npy", mmap_mode="r"),
         np.load(folder / "base_probs.npy", mmap_mode="r"),

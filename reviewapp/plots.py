@@ -16,6 +16,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 INK = "#1d2430"
 ACCENT = "#1f5fa8"
 SELECTED = "#a8321f"
+BORDERLINE = "#d08a1e"
 MUTED = "#9aa5b1"
 
 
@@ -27,15 +28,37 @@ def _png(figure) -> bytes:
 
 
 def effect_overview_png(rows: Sequence[dict], *, delta: float, aggregate: str) -> bytes:
-    """Every dimension's effect against its index in StyleSpace (conv and toRGB), selected ones marked."""
+    """Every dimension's effect against its index in StyleSpace (conv and toRGB), selected and borderline ones
+    marked with their bootstrap intervals (where the rows have them); ``delta``: the threshold line."""
     dims = np.array([row["dim"] for row in rows])
     effects = np.array([row["effect"] for row in rows])
     selected = np.array([row["selected"] for row in rows])
+    borderline = np.array([bool(row.get("borderline")) for row in rows]) & ~selected
+    lower = np.array([np.nan if row.get("effect_lower") is None else row["effect_lower"] for row in rows])
+    upper = np.array([np.nan if row.get("effect_upper") is None else row["effect_upper"] for row in rows])
     torgb = np.array([row["kind"] == "torgb" for row in rows])
     figure, (by_dim, hist) = plt.subplots(1, 2, figsize=(9.5, 3.0), gridspec_kw={"width_ratios": [3, 1]})
-    by_dim.scatter(dims[~torgb & ~selected], effects[~torgb & ~selected], s=4, color=ACCENT, label="conv")
-    by_dim.scatter(dims[torgb & ~selected], effects[torgb & ~selected], s=4, color=MUTED, label="toRGB")
-    by_dim.scatter(dims[selected], effects[selected], s=18, color=SELECTED, label="selected")
+    plain = ~selected & ~borderline
+    by_dim.scatter(dims[~torgb & plain], effects[~torgb & plain], s=4, color=ACCENT, label="conv")
+    by_dim.scatter(dims[torgb & plain], effects[torgb & plain], s=4, color=MUTED, label="toRGB")
+    for mask, color, label in ((borderline, BORDERLINE, "borderline"), (selected, SELECTED, "selected")):
+        if not mask.any():
+            continue
+        with_interval = mask & np.isfinite(lower) & np.isfinite(upper)
+        if with_interval.any():
+            by_dim.errorbar(
+                dims[with_interval],
+                effects[with_interval],
+                yerr=[
+                    effects[with_interval] - lower[with_interval],
+                    upper[with_interval] - effects[with_interval],
+                ],
+                fmt="none",
+                ecolor=color,
+                elinewidth=1.0,
+                capsize=2,
+            )
+        by_dim.scatter(dims[mask], effects[mask], s=18, color=color, label=label)
     by_dim.axhline(delta, color=INK, linewidth=0.8, linestyle="--")
     by_dim.set_xlabel("style dimension")
     by_dim.set_ylabel(f"effect ({aggregate})")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from ..demo.cases import HELDOUT_SEED
 from ..selection import AGGREGATES, SelectionConfig
 from ..sweep import SweepConfig
 from .common import TqdmProgress, add_device_argument, command
@@ -56,6 +57,12 @@ def _validate_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--top", type=int, default=10, help="report at least this many dimensions")
     p.add_argument("--ranges-samples", type=int, default=100_000)
+    p.add_argument(
+        "--stream",
+        type=int,
+        default=HELDOUT_SEED,
+        help=f"phantom stream (seed) of the held-out phantoms [{HELDOUT_SEED}]; another one gives fresh phantoms",
+    )
     p.add_argument("--markdown", help="write the result table here")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     add_device_argument(p)
@@ -91,6 +98,7 @@ def _validate_demo(args: argparse.Namespace) -> int:
         strongest_k=args.top_k,
         top=args.top,
         ranges_samples=args.ranges_samples,
+        stream=args.stream,
         progress_fn=lambda d, t, m: print(f"[{d}/{t}] {m}", flush=True),
     )
     table = markdown_table(report)

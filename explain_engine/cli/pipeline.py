@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..selection import AGGREGATES, SelectionConfig
+from ..selection import AGGREGATES, RULES, SelectionConfig
 from ..sweep import SweepConfig
 from .common import TqdmProgress, add_device_argument, command, load_models
 
@@ -208,6 +208,24 @@ def _select_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--top-k", type=int, help="select the K strongest dimensions instead of those above the threshold"
     )
+    p.add_argument(
+        "--rule", choices=RULES, default=SelectionConfig.rule, help="estimate or interval (lower bound)"
+    )
+    p.add_argument(
+        "--resamples",
+        type=int,
+        default=SelectionConfig.resamples,
+        help="bootstrap resamples (0: no intervals)",
+    )
+    p.add_argument(
+        "--confidence", type=float, default=SelectionConfig.confidence, help="level of the intervals"
+    )
+    p.add_argument("--seed", type=int, default=SelectionConfig.seed, help="seed of the bootstrap")
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        help="numeric error of the deltas [default: from the precision the sweep was computed in]",
+    )
     p.add_argument("--csv", help="write the ranking of all dimensions here")
     p.add_argument("--show", type=int, default=20, help="print this many top dimensions")
     add_device_argument(p)
@@ -217,29 +235,44 @@ def _select_args(p: argparse.ArgumentParser) -> None:
 def _select(args: argparse.Namespace) -> int:
     from ..checkpoints import load_generator
     from ..selection import select_dimensions
-    from ..sweep import open_deltas
+    from ..sweep import delta_tolerance, open_deltas
 
     layout = load_generator(args.generator, device=args.device).style_layout
-    deltas, _, _ = open_deltas(args.sweep)
+    deltas, _, meta = open_deltas(args.sweep)
     if args.top_k is not None and args.top_k < 1:
         raise SystemExit("error: --top-k must be at least 1")
-    sel = select_dimensions(
-        deltas,
-        layout,
-        aggregate=args.aggregate,
-        delta=args.delta,
-        min_fraction=args.min_fraction,
-        strongest_k=args.top_k,
+    tolerance = delta_tolerance(meta["precision"]) if args.tolerance is None else args.tolerance
+    try:
+        sel = select_dimensions(
+            deltas,
+            layout,
+            aggregate=args.aggregate,
+            delta=args.delta,
+            min_fraction=args.min_fraction,
+            strongest_k=args.top_k,
+            rule=args.rule,
+            resamples=args.resamples,
+            confidence=args.confidence,
+            seed=args.seed,
+            tolerance=tolerance,
+        )
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
+    rule = f"top {args.top_k}" if args.top_k else f"delta {args.delta}, rule {args.rule}"
+    print(
+        f"selected: {len(sel.selected)} of {layout.dims} (aggregate {args.aggregate}, {rule}); "
+        f"borderline: {len(sel.borderline)}; deltas in {meta['precision']}, tolerance {tolerance:g}"
     )
-    rule = f"top {args.top_k}" if args.top_k else f"delta {args.delta}"
-    print(f"selected: {len(sel.selected)} of {layout.dims} (aggregate {args.aggregate}, {rule})")
-    print("rank  dim    layer        ch   effect  direction raises")
+    print("rank  dim    layer        ch   effect  interval           freq  direction raises")
     for e in sel.ranking[: args.show]:
-        mark = "*" if e.selected else " "
+        mark = "*" if e.selected else ("?" if e.borderline else " ")
         print(
-            f"{e.rank:>4}{mark} {e.dim:<6} {e.layer:<12} {e.channel:<4} {e.effect:7.4f} {e.direction:<9} "
+            f"{e.rank:>4}{mark} {e.dim:<6} {e.layer:<12} {e.channel:<4} {e.effect:7.4f} "
+            f"[{e.effect_lower:7.4f}, {e.effect_upper:7.4f}] {e.frequency:5.2f} {e.direction:<9} "
             f"{'yes' if e.raises_score else 'no'}"
         )
+    for e in sel.borderline[: args.show]:
+        print(f"borderline {e.dim}: {e.borderline_reason}")
     if args.csv:
         rows = [e.as_dict() for e in sel.ranking]
         with open(args.csv, "w", newline="") as f:

@@ -23,7 +23,7 @@ import dataclasses
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +34,7 @@ from ..device import module_device
 from ..files import atomic_torch_save
 from ..projection import ProjectionConfig, fidelity_summary, project_images
 from ..ranges import StyleRanges, estimate_style_ranges
-from ..selection import Selection, SelectionConfig, select_dimensions
+from ..selection import AGGREGATES, DimensionEffect, Selection, SelectionConfig, select_dimensions
 from ..sweep import SweepConfig, open_deltas, sweep_deltas
 from .cases import HELDOUT_SEED
 from .phantoms import PhantomDataset, make_phantom, make_phantom_dataset
@@ -95,10 +95,27 @@ def _relabel(ds: PhantomDataset, labels: np.ndarray) -> PhantomDataset:
     return dataclasses.replace(ds, labels=np.asarray(labels, np.int64))
 
 
-def train_probes(size: int, *, n_train: int = 2000, epochs: int = 4, seed: int = 77) -> dict:
+def train_probes(
+    size: int, *, n_train: int = 2000, epochs: int = 4, seed: int = 77, cache: str | Path | None = None
+) -> dict:
     """Two demo-architecture CNNs trained on shortcut-neutral phantoms: ``pathology`` (opacity present) and
-    ``shortcut`` (portable AP). Returns {"pathology": model, "shortcut": model, "metrics": {...}}."""
+    ``shortcut`` (portable AP). Returns {"pathology": model, "shortcut": model, "metrics": {...}}.
+
+    With ``cache`` (a file path) the trained probes are saved there and loaded on the next call with the same
+    settings instead of being trained again."""
+    from .classifier import DemoClassifier
     from .training.classifier import train_classifier
+
+    settings = {"size": size, "n_train": n_train, "epochs": epochs, "seed": seed}
+    if cache is not None and Path(cache).exists():
+        saved = torch.load(cache, weights_only=True)
+        if saved["settings"] == settings:
+            probes: dict = {"metrics": saved["metrics"]}
+            for kind in ("pathology", "shortcut"):
+                model = DemoClassifier()
+                model.load_state_dict(saved[kind])
+                probes[kind] = model.eval().requires_grad_(False)
+            return probes
 
     train = make_phantom_dataset(n_train, size=size, seed=seed, split="neutral")
     val = make_phantom_dataset(400, size=size, seed=seed + 1, split="neutral")
@@ -106,11 +123,18 @@ def train_probes(size: int, *, n_train: int = 2000, epochs: int = 4, seed: int =
     short, m2 = train_classifier(
         _relabel(train, train.shortcut_present), _relabel(val, val.shortcut_present), epochs=epochs
     )
-    return {
-        "pathology": patho,
-        "shortcut": short,
-        "metrics": {"pathology_auroc": m1["val"]["auroc"], "shortcut_auroc": m2["val"]["auroc"]},
-    }
+    metrics = {"pathology_auroc": m1["val"]["auroc"], "shortcut_auroc": m2["val"]["auroc"]}
+    if cache is not None:
+        atomic_torch_save(
+            {
+                "settings": settings,
+                "metrics": metrics,
+                "pathology": patho.state_dict(),
+                "shortcut": short.state_dict(),
+            },
+            Path(cache),
+        )
+    return {"pathology": patho, "shortcut": short, "metrics": metrics}
 
 
 @torch.no_grad()
@@ -188,12 +212,22 @@ def measure_dimensions(
     *,
     top: int = 10,
     batch_size: int = 32,
+    also: Sequence[DimensionEffect] = (),
 ) -> list[DimensionTruth]:
-    """Perturb every image in each reported dimension's direction and measure where and what it changes."""
+    """Perturb every image in each reported dimension's direction and measure where and what it changes.
+
+    The reported dimensions are the selected ones, at least the ``top`` strongest, then those of ``also`` not
+    among them (e.g. the strongest under another aggregate)."""
     effects = selection.selected or selection.ranking[:top]
     if len(effects) < top:
         extra = [e for e in selection.ranking if not e.selected][: top - len(effects)]
         effects = list(effects) + extra
+    effects = list(effects)
+    seen = {e.dim for e in effects}
+    for e in also:
+        if e.dim not in seen:
+            seen.add(e.dim)
+            effects.append(e)
     opacity = dataset.opacity_masks.astype(np.float64)
     lungs = dataset.lung_masks.astype(bool)
     rows = []
@@ -327,10 +361,14 @@ def validate_demo(
     top: int = 10,
     ranges_samples: int = 100_000,
     probe_epochs: int = 4,
+    stream: int = HELDOUT_SEED,
     progress_fn: ProgressFn | None = None,
 ) -> ValidationReport:
-    """Run the whole ground-truth check; intermediate results (ranges, styles, sweep) are cached in ``out_dir``
-    so an interrupted run resumes."""
+    """Run the whole ground-truth check; intermediate results (ranges, styles, sweep, probes) are cached in
+    ``out_dir`` so an interrupted run resumes.
+
+    ``stream``: the phantom stream (seed) of the held-out phantoms; any stream the models were not trained on
+    gives fresh phantoms drawn the same way."""
     t0 = time.time()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -349,19 +387,21 @@ def validate_demo(
         say(0, "style ranges")
         ranges = estimate_style_ranges(G, num_samples=ranges_samples, batch_size=1000)
         ranges.save(ranges_path)
-    ds = make_phantom_dataset(num_images, size=size, seed=HELDOUT_SEED, split="val")
+    ds = make_phantom_dataset(num_images, size=size, seed=stream, split="val")
+    # The default stream keeps the folder names of earlier runs; other streams get their own folders.
+    tag = key if stream == HELDOUT_SEED else f"{key}-stream-{stream}"
     styles, fidelity = _project_in_chunks(
         ds,
         G,
         D,
         classifier,
         ranges,
-        out / f"projection-{projection_steps}-steps-{key}",
+        out / f"projection-{projection_steps}-steps-{tag}",
         config,
         progress_fn,
     )
     say(2, "sweeping")
-    sweep_dir = out / f"sweep-{sweep_mode}-{num_images}-images-{projection_steps}-steps-{key}"
+    sweep_dir = out / f"sweep-{sweep_mode}-{num_images}-images-{projection_steps}-steps-{tag}"
     sweep_deltas(
         G,
         classifier,
@@ -376,10 +416,26 @@ def validate_demo(
         np.asarray(deltas), G.style_layout, aggregate=aggregate, delta=delta, strongest_k=strongest_k
     )
     say(3, "training probes")
-    probes = train_probes(size, epochs=probe_epochs)
+    probes = train_probes(size, epochs=probe_epochs, cache=out / f"probes-{size}px-{probe_epochs}-epochs.pt")
     say(4, "measuring dimensions")
+    # The strongest dimensions under the other aggregates are measured too, so that one run tells what each
+    # aggregate would find.
+    others = [
+        select_dimensions(np.asarray(deltas), G.style_layout, aggregate=other, delta=delta).ranking[:top]
+        for other in AGGREGATES
+        if other != aggregate and other != "mean_raise"
+    ]
     rows = measure_dimensions(
-        G, classifier, styles, ranges.minimum, ranges.maximum, selection, ds, probes, top=top
+        G,
+        classifier,
+        styles,
+        ranges.minimum,
+        ranges.maximum,
+        selection,
+        ds,
+        probes,
+        top=top,
+        also=[e for ranking in others for e in ranking],
     )
     report = ValidationReport(
         num_images=num_images,
@@ -395,6 +451,7 @@ def validate_demo(
             "aggregate": aggregate,
             "delta": delta,
             "strongest_k": strongest_k,
+            "stream": stream,
         },
         seconds=time.time() - t0,
     )

@@ -12,6 +12,7 @@ import numpy as np
 from django.conf import settings
 
 from explain_engine.selection import (
+    BOOTSTRAP_FIELDS,
     CurationFilters,
     DimensionEffect,
     ImageFacts,
@@ -19,7 +20,7 @@ from explain_engine.selection import (
     curate,
     select_dimensions,
 )
-from explain_engine.sweep import SweepConfig, open_deltas, plan_units, sweep_deltas
+from explain_engine.sweep import SweepConfig, delta_tolerance, open_deltas, plan_units, sweep_deltas
 from reviewapp.bridge.files import media_path, npy_facts
 from reviewapp.bridge.models import AbortFn, load_study_models
 from reviewapp.bridge.params import CURATION_PARAMETERS
@@ -108,15 +109,26 @@ def sweep_deltas_facts(sweep) -> dict[str, Any]:
     return {"deltas_shape": facts["shape"], "deltas_dtype": facts["dtype"], "deltas_sha256": facts["sha256"]}
 
 
+def sweep_precision_facts(sweep) -> dict[str, Any]:
+    """The precision a finished sweep's deltas were computed in ("bf16" when any unit ran in bf16 on a GPU,
+    else "float32") and the numeric tolerance selection allows them."""
+    _, _, meta = open_deltas(media_path(sweep_folder(sweep)))
+    return {"precision": meta["precision"], "tolerance": delta_tolerance(meta["precision"])}
+
+
 def sweep_arrays(sweep) -> tuple[np.ndarray, np.ndarray]:
     """(deltas [N, D, 2], base probabilities [N]) of a finished sweep, memory-mapped."""
     deltas, base_probs, _ = open_deltas(media_path(sweep_folder(sweep)))
     return deltas, base_probs
 
 
-def sweep_selection(sweep) -> Selection:
-    """Aggregate and rank every dimension of a finished sweep (papers/003 2.2)."""
+def sweep_selection(sweep, *, tolerance: float | None = None) -> Selection:
+    """Aggregate and rank every dimension of a finished sweep (papers/003 2.2), with bootstrap intervals over
+    its images. ``tolerance``: the deltas' numeric tolerance (default: that of the precision they were computed
+    in, see ``sweep_precision_facts``)."""
     deltas, _ = sweep_arrays(sweep)
+    if tolerance is None:
+        tolerance = sweep_precision_facts(sweep)["tolerance"]
     G = load_study_models(sweep.study, ranges=False).G
     return select_dimensions(
         np.asarray(deltas),
@@ -125,6 +137,10 @@ def sweep_selection(sweep) -> Selection:
         delta=sweep.delta,
         min_fraction=sweep.min_fraction,
         strongest_k=sweep.strongest_k,
+        rule=sweep.rule,
+        resamples=sweep.resamples,
+        confidence=sweep.confidence,
+        tolerance=tolerance,
     )
 
 
@@ -149,6 +165,9 @@ def dimension_effect_fields(selection: Selection) -> list[dict[str, Any]]:
             "fraction_low": _or_zero(effect.fraction_low),
             "fraction_high": _or_zero(effect.fraction_high),
             "max_abs": _or_zero(effect.max_abs),
+            **{name: _or_none(getattr(effect, name)) for name in BOOTSTRAP_FIELDS},
+            "borderline": bool(effect.borderline),
+            "borderline_reason": effect.borderline_reason[:300],
         }
         for effect in selection.ranking
     ]
@@ -156,6 +175,10 @@ def dimension_effect_fields(selection: Selection) -> list[dict[str, Any]]:
 
 def _or_zero(value: float) -> float:
     return float(value) if np.isfinite(value) else 0.0
+
+
+def _or_none(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
 
 
 def dimension_changes(sweep, dim: int, direction: str) -> np.ndarray:

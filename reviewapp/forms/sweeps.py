@@ -20,23 +20,31 @@ class SweepForm(forms.ModelForm):
 
     class Meta:
         model = Sweep
-        fields = ["mode", "screening_top_k", "aggregate", "delta", "min_fraction", "strongest_k"]
+        fields = ["mode", "screening_top_k", "aggregate", "delta", "min_fraction", "strongest_k", "rule"]
         labels = {
             "screening_top_k": "Screening: dimensions per image evaluated exactly",
             "delta": "Delta (selection threshold)",
             "min_fraction": "Minimum fraction (fraction aggregate)",
             "strongest_k": "Or select the K strongest dimensions",
+            "rule": "Selection rule",
         }
         help_texts = {
             "strongest_k": "Leave empty to select by the threshold. Useful when the classifier's scores are "
             "mostly near 0 or 1, where no single change reaches delta on average; the paper reviewed 10 "
             "dimensions.",
+            "rule": "The interval rule asks the lower bound of the effect's bootstrap interval over the images to "
+            "pass the threshold, so a dimension selected by the accident of the sample is listed as borderline.",
         }
 
     def __init__(self, *args, cases, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["cases"].queryset = cases
         self.fields["cases"].label_from_instance = lambda case: case.original_filename
+        # A request without a rule (a script written before the rule existed) gets the engine's default.
+        self.fields["rule"].required = False
+
+    def clean_rule(self) -> str:
+        return self.cleaned_data.get("rule") or Sweep._meta.get_field("rule").get_default()
 
     def sweep_parameters(self) -> dict:
         return {name: self.cleaned_data[name] for name in self.Meta.fields}

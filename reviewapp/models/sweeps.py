@@ -36,6 +36,14 @@ class Sweep(RunRecord):
         FRACTION = "fraction", "Fraction of images with |change| >= delta"
         MEAN_RAISE = "mean_raise", "Mean raise of the score"
 
+    class Rule(models.TextChoices):
+        ESTIMATE = "estimate", "The effect over all images exceeds the threshold"
+        INTERVAL = "interval", "The lower bound of its bootstrap interval exceeds the threshold"
+
+    class Precision(models.TextChoices):
+        FLOAT32 = "float32", "float32"
+        BF16 = "bf16", "bf16 (GPU)"
+
     study = models.ForeignKey("reviewapp.Study", on_delete=models.CASCADE, related_name="sweeps")
     job = models.ForeignKey(
         "reviewapp.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -57,11 +65,25 @@ class Sweep(RunRecord):
             "empty: the threshold.",
         )
     )
+    rule = models.CharField(max_length=16, choices=Rule.choices, **field_options(SelectionConfig, "rule"))
     config = models.JSONField(
         default=dict,
         blank=True,
         help_text="The engine's SweepConfig, stored at launch; every part runs with it.",
     )
+    precision = models.CharField(
+        max_length=16,
+        choices=Precision.choices,
+        blank=True,
+        help_text="Precision the deltas were computed in (bf16 when any unit ran in bf16 on a GPU).",
+    )
+    tolerance = models.FloatField(
+        default=0.0,
+        help_text="Numeric error of the deltas in that precision; selection lists dimensions within it of the "
+        "threshold as borderline.",
+    )
+    confidence = models.FloatField(**field_options(SelectionConfig, "confidence"))
+    resamples = models.PositiveIntegerField(**field_options(SelectionConfig, "resamples"))
 
     num_images = models.PositiveIntegerField(default=0)
     dims = models.PositiveIntegerField(default=0)
@@ -86,7 +108,8 @@ class Sweep(RunRecord):
 
     @property
     def selection_rule(self) -> str:
-        """How dimensions are selected, in words: "mean |change| > 0.25", "the 10 strongest by mean |change|"."""
+        """How dimensions are selected, in words: "mean |change| > 0.25", "the 10 strongest by mean |change|",
+        "lower bound of the 90% interval of mean |change| > 0.3"."""
         effect = {
             self.Aggregate.MEAN_ABS: "mean |change|",
             self.Aggregate.FRACTION: f"share of images with |change| ≥ {self.delta:g}",
@@ -95,7 +118,20 @@ class Sweep(RunRecord):
         if self.strongest_k:
             return f"the {self.strongest_k} strongest by {effect}"
         threshold = self.min_fraction if self.aggregate == self.Aggregate.FRACTION else self.delta
+        if self.rule == self.Rule.INTERVAL:
+            return f"lower bound of the {self.confidence:.0%} interval of {effect} > {threshold:g}"
         return f"{effect} > {threshold:g}"
+
+    @property
+    def borderline_rule(self) -> str:
+        """When a dimension that is not selected is listed as borderline, in words."""
+        words = f"its {self.confidence:.0%} bootstrap interval over the images reaches the threshold"
+        if self.tolerance:
+            words += (
+                f", or it misses the threshold by less than the deltas' numeric tolerance {self.tolerance:g} "
+                f"({self.get_precision_display()})"
+            )
+        return words
 
 
 class SweepCase(models.Model):
@@ -174,6 +210,18 @@ class DimensionEffect(models.Model):
     fraction_low = models.FloatField()
     fraction_high = models.FloatField()
     max_abs = models.FloatField()
+    # Bootstrap over the sweep's images (null when the sweep was selected without resampling).
+    effect_lower = models.FloatField(null=True, blank=True, help_text="Lower bound of the effect's interval.")
+    effect_upper = models.FloatField(null=True, blank=True)
+    low_lower = models.FloatField(null=True, blank=True, help_text="Interval of the aggregate clamped low.")
+    low_upper = models.FloatField(null=True, blank=True)
+    high_lower = models.FloatField(null=True, blank=True, help_text="Interval of the aggregate clamped high.")
+    high_upper = models.FloatField(null=True, blank=True)
+    frequency = models.FloatField(null=True, blank=True, help_text="Share of resamples selecting it.")
+    frequency_low = models.FloatField(null=True, blank=True)
+    frequency_high = models.FloatField(null=True, blank=True)
+    borderline = models.BooleanField(default=False, help_text="Not selected, but its selection is uncertain.")
+    borderline_reason = models.CharField(max_length=300, blank=True)
 
     mean_difference = models.FileField(
         upload_to="sweeps/", max_length=500, blank=True, help_text="Mean signed difference map (heatmap PNG)."

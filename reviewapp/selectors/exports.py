@@ -107,7 +107,7 @@ DIMENSION_COLUMNS = [
     ),
     ("direction", "low or high: the clamp with the larger effect."),
     ("raises_score", "yes when that clamp raises the classifier score."),
-    ("selected", "yes when the effect passed the sweep's threshold delta."),
+    ("selected", "yes when the sweep's selection rule selected the dimension (see the sweep page for the rule)."),
     ("mean_low", "Mean change of the score when clamped low, C(S_d-) - C(S)."),
     ("mean_high", "Mean change of the score when clamped high, C(S_d+) - C(S)."),
     ("mean_abs_low", "Mean |change| when clamped low."),
@@ -115,7 +115,18 @@ DIMENSION_COLUMNS = [
     ("fraction_low", "Share of images whose |change| reached delta when clamped low."),
     ("fraction_high", "Share of images whose |change| reached delta when clamped high."),
     ("max_abs", "Largest |change| over the images and both clamps."),
-]
+    ("effect_lower", "Lower bound of the bootstrap interval of the effect (resampling the images; the sweep's "
+     "confidence level); empty when the sweep has no intervals."),
+    ("effect_upper", "Upper bound of that interval."),
+    ("low_lower", "Lower bound of the interval of the aggregate when clamped low."),
+    ("low_upper", "Upper bound of the interval of the aggregate when clamped low."),
+    ("high_lower", "Lower bound of the interval of the aggregate when clamped high."),
+    ("high_upper", "Upper bound of the interval of the aggregate when clamped high."),
+    ("selection_frequency", "Share of bootstrap resamples in which the dimension passes the selection threshold."),
+    ("borderline", "yes when the dimension is not selected but its interval or the deltas' numeric tolerance "
+     "reaches the threshold."),
+    ("borderline_reason", "Why the dimension is borderline."),
+]  # fmt: skip
 
 AGREEMENT_COLUMNS = [
     ("review_set", "Name of the review set."),
@@ -245,14 +256,16 @@ def dimension_table_rows(*, sweep: Sweep) -> Iterator[list]:
     fields = (
         "dim", "layer", "channel", "kind", "resolution", "rank", "effect", "direction", "raises_score",
         "selected", "mean_low", "mean_high", "mean_abs_low", "mean_abs_high", "fraction_low", "fraction_high",
-        "max_abs",
+        "max_abs", "effect_lower", "effect_upper", "low_lower", "low_upper", "high_lower", "high_upper",
+        "frequency", "borderline", "borderline_reason",
     )  # fmt: skip
     rows = DimensionEffect.objects.filter(sweep=sweep).order_by("rank", "dim").values_list(*fields)
     for row in rows.iterator(chunk_size=CHUNK):
         (dim, layer, channel, kind, resolution, rank, effect, direction, raises, selected, *numbers) = row
+        *numbers, borderline, reason = numbers
         yield [
             sweep.pk, dim, layer, channel, kind, resolution, rank, _number(effect), direction, _yes_no(raises),
-            _yes_no(selected), *(_number(n) for n in numbers),
+            _yes_no(selected), *(_number(n) for n in numbers), _yes_no(borderline), reason,
         ]  # fmt: skip
 
 

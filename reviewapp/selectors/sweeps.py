@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.paginator import Page, Paginator
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from reviewapp.models import (
     Counterfactual,
@@ -28,6 +28,8 @@ DIMENSION_SORTS = {
     "low": "-mean_abs_low",
     "high": "-mean_abs_high",
     "max": "-max_abs",
+    "lower": "-effect_lower",
+    "frequency": "-frequency",
 }
 
 
@@ -38,10 +40,18 @@ def sweep_projections(sweep: Sweep) -> list[Projection]:
 
 
 def dimension_table(*, sweep: Sweep, sort: str = "rank", page: int = 1, per_page: int = 50) -> Page:
-    """All D dimensions, the selected ones on top, then ordered by ``sort`` (a key of DIMENSION_SORTS)."""
-    order = DIMENSION_SORTS.get(sort, "rank")
-    rows = DimensionEffect.objects.filter(sweep=sweep).order_by("-selected", order, "rank")
+    """All D dimensions, the selected ones on top, then the borderline ones, then the others, each group
+    ordered by ``sort`` (a key of DIMENSION_SORTS; dimensions without an interval last)."""
+    field = DIMENSION_SORTS.get(sort, "rank")
+    order = F(field[1:]).desc(nulls_last=True) if field.startswith("-") else F(field).asc(nulls_last=True)
+    rows = DimensionEffect.objects.filter(sweep=sweep).order_by("-selected", "-borderline", order, "rank")
     return Paginator(rows, per_page).get_page(page)
+
+
+def borderline_dimensions(*, sweep: Sweep) -> QuerySet[DimensionEffect]:
+    """The dimensions the selection left out but could have taken (interval or numeric tolerance), strongest
+    first."""
+    return DimensionEffect.objects.filter(sweep=sweep, borderline=True).order_by("rank")
 
 
 def sweep_unit_counts(*, sweep: Sweep) -> dict[str, int]:

@@ -38,7 +38,7 @@ from reviewapp.services.jobs import (
 )
 
 #: The Sweep fields a sweep is launched with: the engine's SweepConfig and SelectionConfig parameters.
-SWEEP_PARAMETERS = ("mode", "screening_top_k", "aggregate", "delta", "min_fraction", "strongest_k")
+SWEEP_PARAMETERS = ("mode", "screening_top_k", "aggregate", "delta", "min_fraction", "strongest_k", "rule")
 
 
 @transaction.atomic
@@ -198,11 +198,19 @@ def sweep_claim_finalisation(*, sweep: Sweep) -> bool:
 
 def sweep_finalise(*, sweep: Sweep, job: Job) -> str:
     """Rank every dimension, store the effects, render the selected dimensions' galleries, finish."""
-    selection = sweep_bridge.sweep_selection(sweep)
+    precision = sweep_bridge.sweep_precision_facts(sweep)
+    selection = sweep_bridge.sweep_selection(sweep, tolerance=precision["tolerance"])
+    Sweep.objects.filter(pk=sweep.pk).update(**precision)
+    for name, value in precision.items():
+        setattr(sweep, name, value)
     rows = sweep_bridge.dimension_effect_fields(selection)
     plot_name = write_media(
         f"{sweep_bridge.sweep_folder(sweep)}/effects.png",
-        plots.effect_overview_png(rows, delta=sweep.delta, aggregate=sweep.get_aggregate_display()),
+        plots.effect_overview_png(
+            rows,
+            delta=selection.threshold,
+            aggregate=sweep.get_aggregate_display(),
+        ),
     )
     sweep_record_selection(sweep=sweep, rows=rows, effect_plot=plot_name)
     selected = list(
@@ -220,7 +228,7 @@ def sweep_finalise(*, sweep: Sweep, job: Job) -> str:
     sweep_mark_succeeded(sweep=sweep)
     return (
         f"Swept {sweep.dims} dimensions of {sweep.num_images} images; "
-        f"{len(selection.selected)} selected (delta {sweep.delta})."
+        f"{len(selection.selected)} selected, {len(selection.borderline)} borderline (delta {sweep.delta})."
     )
 
 

@@ -11,7 +11,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 from reviewapp.forms.sweeps import SweepForm
 from reviewapp.models import AuditAction, Case, Study, Sweep
 from reviewapp.selectors.studies import projected_heldout_cases
-from reviewapp.selectors.sweeps import dimension_gallery, dimension_table, sweep_dimension, sweep_unit_counts
+from reviewapp.selectors.sweeps import (
+    borderline_dimensions,
+    dimension_gallery,
+    dimension_table,
+    sweep_dimension,
+    sweep_unit_counts,
+)
 from reviewapp.services import audit
 from reviewapp.services.dimensions import GALLERY_IMAGES, dimension_queue_gallery
 from reviewapp.services.sweeps import sweep_cancel, sweep_launch
@@ -56,6 +62,7 @@ def sweep_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "table": dimension_table(sweep=sweep, sort=sort, page=request.GET.get("page") or 1)
         if sweep.status == Sweep.Status.SUCCEEDED
         else None,
+        "borderline": borderline_dimensions(sweep=sweep) if sweep.status == Sweep.Status.SUCCEEDED else None,
         "review_sets": sweep.review_sets.order_by("-created_at"),
         "took": _duration(sweep),
     }

@@ -65,6 +65,47 @@ def test_the_dimension_table_puts_selected_dimensions_on_top_and_sorts(alice_cli
     assert positions == sorted(positions)
 
 
+def test_the_dimension_table_shows_intervals_frequencies_and_lists_borderline_dimensions_apart(alice_client):
+    sweep = SweepFactory(
+        status=Sweep.Status.SUCCEEDED, rule=Sweep.Rule.INTERVAL, tolerance=0.027, precision="bf16"
+    )
+    DimensionEffectFactory(
+        sweep=sweep,
+        dim=3,
+        rank=1,
+        effect=0.45,
+        selected=True,
+        effect_lower=0.41,
+        effect_upper=0.49,
+        frequency=1.0,
+    )
+    DimensionEffectFactory(
+        sweep=sweep,
+        dim=5,
+        rank=2,
+        effect=0.31,
+        selected=False,
+        effect_lower=0.26,
+        effect_upper=0.36,
+        frequency=0.62,
+        borderline=True,
+        borderline_reason="its 90% interval [0.260, 0.360] reaches the threshold 0.3",
+    )
+    DimensionEffectFactory(sweep=sweep, dim=7, rank=3, effect=0.05, selected=False)
+
+    page = alice_client.get(reverse("sweep", args=[sweep.pk])).content.decode()
+
+    assert "[0.410, 0.490]" in page and "[0.260, 0.360]" in page and "0.62" in page
+    assert "lower bound of the 90% interval of mean |change| &gt; 0.3" in page
+    assert "numeric tolerance 0.027" in page and "bf16" in page
+    borderline = page.index("Borderline dimensions (1)")
+    assert page.index("reaches the threshold 0.3", borderline) < page.index('id="dimensions"')
+    # Selected first, then borderline, then the rest; a dimension without an interval shows a dash.
+    positions = [page.index(f'/dimensions/{dim}/"', page.index('id="dimensions"')) for dim in (3, 5, 7)]
+    assert positions == sorted(positions)
+    assert 'class="borderline"' in page
+
+
 def test_a_dimension_page_shows_its_gallery_with_probabilities(alice_client):
     counterfactual = CounterfactualFactory(prob_perturbed=0.81)
     dimension = counterfactual.dimension

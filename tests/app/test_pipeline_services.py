@@ -91,8 +91,24 @@ def test_a_sweep_can_select_its_k_strongest_dimensions_instead_of_a_threshold(ti
     )
     assert selected == [1, 2, 3]
 
+    # Float32 deltas on the CPU: no numeric tolerance; every dimension has an interval and a frequency.
+    assert (sweep.precision, sweep.tolerance) == ("float32", 0.0)
+    for row in sweep.dimension_effects.all():
+        assert row.effect_lower - 1e-6 <= row.effect <= row.effect_upper + 1e-6 and 0 <= row.frequency <= 1
+    assert sweep.dimension_effects.get(rank=1).frequency > 0.5
+
     sweep.strongest_k = None
     assert not sweep_bridge.sweep_selection(sweep).selected
     assert sweep.selection_rule == "mean |change| > 0.99"
     sweep.aggregate = Sweep.Aggregate.FRACTION
     assert sweep.selection_rule == "share of images with |change| ≥ 0.99 > 0.1"
+    sweep.aggregate = Sweep.Aggregate.MEAN_ABS
+    # Had a unit run in bf16 on a GPU, a dimension within the bf16 tolerance of delta would be borderline.
+    strongest = sweep.dimension_effects.get(rank=1)
+    sweep.delta = strongest.effect + 0.01
+    (media_path(sweep.deltas_dir) / "precision-bf16").touch()
+    assert sweep_bridge.sweep_precision_facts(sweep) == {"precision": "bf16", "tolerance": 0.027}
+    borderline = {e.dim: e.borderline_reason for e in sweep_bridge.sweep_selection(sweep).borderline}
+    assert "numeric tolerance 0.027" in borderline[strongest.dim]
+    sweep.rule = Sweep.Rule.INTERVAL
+    assert sweep.selection_rule.startswith("lower bound of the 90% interval of mean |change| >")

@@ -101,13 +101,32 @@ def test_the_review_table_streams_many_rows(alice_client, bob, django_assert_max
 
 def test_the_sweep_dimension_table_lists_every_dimension_strongest_first(alice_client, bob):
     review_set = review_set_with_items(readers=[bob], dimensions=2, images_per_dimension=1)
-    DimensionEffectFactory(sweep=review_set.sweep, rank=3, dim=7, selected=False, effect=0.01)
+    DimensionEffectFactory(
+        sweep=review_set.sweep,
+        rank=3,
+        dim=7,
+        selected=False,
+        effect=0.01,
+        effect_lower=0.005,
+        effect_upper=0.02,
+        frequency=0.25,
+        borderline=True,
+        borderline_reason="within the deltas' numeric tolerance 0.027 of the threshold 0.03",
+    )
 
     rows = read_csv(alice_client.get(reverse("export-dimensions", args=[review_set.sweep_id])))
 
     assert list(rows[0]) == exports.header(exports.DIMENSION_COLUMNS)
     assert [r["style_dimension"] for r in rows] == ["1980", "2743", "7"]
     assert [r["selected"] for r in rows] == ["yes", "yes", "no"]
+    assert (rows[2]["effect_lower"], rows[2]["effect_upper"], rows[2]["selection_frequency"]) == (
+        "0.005",
+        "0.02",
+        "0.25",
+    )
+    assert [r["borderline"] for r in rows] == ["no", "no", "yes"]
+    assert rows[2]["borderline_reason"].startswith("within the deltas' numeric tolerance")
+    assert rows[0]["effect_lower"] == ""  # no interval stored
 
 
 def test_the_agreement_table_has_a_row_per_question(alice_client, bob, charlie):

@@ -114,8 +114,24 @@ def test_ranges_project_sweep_select_from_the_command_line(tmp_path, capsys):
         == 0
     )
     out = capsys.readouterr().out
-    assert "selected:" in out
-    assert len((tmp_path / "ranking.csv").read_text().splitlines()) == G.style_layout.dims + 1
+    assert "selected:" in out and "deltas in float32, tolerance 0" in out
+    ranking = (tmp_path / "ranking.csv").read_text().splitlines()
+    assert len(ranking) == G.style_layout.dims + 1
+    assert "effect_lower" in ranking[0] and "frequency" in ranking[0] and "borderline_reason" in ranking[0]
+    # The interval rule needs resamples: a clear error, not a traceback.
+    with pytest.raises(SystemExit, match="resamples"):
+        main(
+            [
+                "select",
+                str(tmp_path / "sweep"),
+                "--generator",
+                str(net),
+                "--rule",
+                "interval",
+                "--resamples",
+                "0",
+            ]
+        )
 
 
 def test_evaluate_gan_prints_the_measures_and_writes_the_samples_grid(tmp_path, capsys):

@@ -6,7 +6,14 @@ import torch
 
 from explain_engine.ranges import estimate_style_ranges
 from explain_engine.stylegan2 import Generator
-from explain_engine.sweep import SweepConfig, open_deltas, plan_units, sweep_deltas
+from explain_engine.sweep import (
+    SweepConfig,
+    delta_tolerance,
+    open_deltas,
+    plan_units,
+    sweep_deltas,
+    sweep_precision,
+)
 from tests.helpers.tiny import TINY_G
 
 
@@ -128,6 +135,24 @@ def test_units_can_be_split_between_workers(setup, tmp_path):
     sweep_deltas(G, clf, styles, ranges, config=cfg, out_dir=tmp_path / "sw", units=range(1, n_units, 2))
     deltas, _, _ = open_deltas(tmp_path / "sw")
     assert np.abs(np.asarray(deltas) - sweep_deltas(G, clf, styles, ranges).deltas).max() <= 1e-6
+
+
+def test_the_deltas_precision_is_recorded_with_the_sweep(setup, tmp_path):
+    G, clf, ranges, styles = setup
+    cfg = SweepConfig(image_chunk=2, dim_chunk=64)
+    res = sweep_deltas(G, clf, styles[:1], ranges, config=cfg, out_dir=tmp_path / "sw", units=[0])
+    assert res.precision == "float32" and sweep_precision(torch.device("cpu"), cfg) == "float32"
+    assert open_deltas(tmp_path / "sw")[2]["precision"] == "float32"
+    # bf16 on CUDA when the config asks for it (the default); float32 when it does not.
+    assert sweep_precision(torch.device("cuda"), cfg) == "bf16"
+    assert sweep_precision(torch.device("cuda"), SweepConfig(bf16_on_cuda=False)) == "float32"
+    # One unit computed in bf16 (by a GPU worker) makes the whole sweep's deltas bf16, whoever runs later.
+    (tmp_path / "sw" / "precision-bf16").touch()
+    sweep_deltas(G, clf, styles[:1], ranges, config=cfg, out_dir=tmp_path / "sw", units=[1])
+    assert open_deltas(tmp_path / "sw")[2]["precision"] == "bf16"
+    assert delta_tolerance("bf16") == 2.7e-2 and delta_tolerance("float32") == 0.0
+    with pytest.raises(ValueError, match="precision"):
+        delta_tolerance("fp8")
 
 
 def test_mismatched_ranges_are_refused(setup):
