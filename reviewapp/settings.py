@@ -114,6 +114,15 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 2000
 CASE_UPLOAD_MAX_BYTES = 200 * 1024 * 1024
 CHECKPOINT_UPLOAD_MAX_BYTES = 2 * 1024 * 1024 * 1024
 
+# Crash safety of background jobs (reviewapp.services.leases): a running task renews its lease every
+# JOB_HEARTBEAT_SECONDS; a lease not renewed for JOB_LEASE_SECONDS belongs to a lost worker and its work is
+# sent again, up to JOB_MAX_ATTEMPTS runs in all, then the job fails with the reason. Workers look for lost
+# leases every JOB_REAP_INTERVAL_SECONDS (and a job's progress page on every poll).
+JOB_HEARTBEAT_SECONDS = float(os.environ.get("JOB_HEARTBEAT_SECONDS", "10"))
+JOB_LEASE_SECONDS = float(os.environ.get("JOB_LEASE_SECONDS", "60"))
+JOB_REAP_INTERVAL_SECONDS = float(os.environ.get("JOB_REAP_INTERVAL_SECONDS", "15"))
+JOB_MAX_ATTEMPTS = int(os.environ.get("JOB_MAX_ATTEMPTS", "3"))
+
 # Sweeps: units of SWEEP_IMAGE_CHUNK images x SWEEP_DIM_CHUNK dimensions, taken by up to SWEEP_PARALLEL_TASKS
 # tasks at a time (one per worker that should share a sweep).
 SWEEP_IMAGE_CHUNK = int(os.environ.get("SWEEP_IMAGE_CHUNK", "2"))

@@ -1,6 +1,6 @@
 """Models of the review app, one module per area; import them from here."""
 
-from reviewapp.models.jobs import Job
+from reviewapp.models.jobs import Job, JobLease
 from reviewapp.models.lab import LabRun
 from reviewapp.models.reviews import (
     Annotation,
@@ -22,6 +22,7 @@ __all__ = [
     "FactorAnnotation",
     "FactorRelevance",
     "Job",
+    "JobLease",
     "LabRun",
     "PneumoniaRelevance",
     "Projection",
