@@ -175,7 +175,9 @@ MEDIA_CACHE_MAX_AGE = 3600
 
 # Celery: read by reviewapp/celery.py through the CELERY_ namespace.
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = config.broker_config(
-    os.environ.get("CELERY_BROKER_URL"), var_dir=VAR_DIR
+    os.environ.get("CELERY_BROKER_URL"),
+    var_dir=VAR_DIR,
+    key_prefix=os.environ.get("CELERY_BROKER_KEY_PREFIX", ""),
 )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
