@@ -49,7 +49,7 @@ class JobLease(models.Model):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         DONE = "done", "Done"
-        LOST = "lost", "Worker lost"
+        LOST = "lost", "Reclaimed (worker lost, or its job ended)"
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="leases")
     task_id = models.CharField(max_length=255, unique=True)

@@ -97,9 +97,7 @@ def job_create(*, kind: str, created_by: AbstractBaseUser | None = None, message
 
 
 @transaction.atomic
-def job_enqueue(
-    *, job: Job, task: Task | str, kwargs: dict[str, Any] | None = None, attempt: int = 1
-) -> str:
+def job_enqueue(*, job: Job, task: Task | str, kwargs: dict[str, Any] | None = None, attempt: int = 1) -> str:
     """Send ``task(job.pk, **kwargs)`` to its queue once the surrounding transaction commits.
 
     ``task``: the task, or its name (one of :class:`Tasks`; how services send tasks). The task id is chosen

@@ -164,6 +164,11 @@ RECOVERY: dict[str, Recovery] = {
 }
 
 
+def _drop_queued(job: Job) -> None:
+    """The job ended: messages of it still in the queue will be dropped when they arrive."""
+    JobLease.objects.filter(job=job, state=State.QUEUED).update(state=State.LOST, finished_at=timezone.now())
+
+
 def expired_leases(*, job: Job | None = None):
     """Running leases whose heartbeat is older than ``JOB_LEASE_SECONDS``."""
     stale_before = timezone.now() - timedelta(seconds=settings.JOB_LEASE_SECONDS)
@@ -200,6 +205,7 @@ def lease_reclaim(*, lease: JobLease) -> bool:
         if not job_live_leases(job=job).exists():
             recovery.cancelled(lease)
             job_mark_cancelled(job=job, message=f"Cancelled (the worker was lost: {lost}).")
+            _drop_queued(job)
         return True
     if lease.attempt >= settings.JOB_MAX_ATTEMPTS:
         error = (
@@ -208,6 +214,7 @@ def lease_reclaim(*, lease: JobLease) -> bool:
         )
         recovery.failed(lease, error)
         job_fail(job=job, error=error)
+        _drop_queued(job)
         return True
     Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
         message=(

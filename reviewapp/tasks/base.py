@@ -77,7 +77,9 @@ class Heartbeat(threading.Thread):
         self.join(timeout=30)
 
 
-def _run_and_record(fn: Callable[..., str | None], job: Job, kwargs: dict, heartbeat: Heartbeat | None) -> None:
+def _run_and_record(
+    fn: Callable[..., str | None], job: Job, kwargs: dict, heartbeat: Heartbeat | None
+) -> None:
     try:
         message = fn(job, **kwargs)
     except JobCancelled:

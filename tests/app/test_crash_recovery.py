@@ -85,6 +85,7 @@ def start_worker(broker_of_this_module):
             JOB_REAP_INTERVAL_SECONDS=str(REAP_S),
             **broker_of_this_module,
         )
+        print("START", time.strftime("%X"), flush=True)
         return running_worker(env=env)
 
     return start
@@ -92,6 +93,7 @@ def start_worker(broker_of_this_module):
 
 def kill(worker: WorkerProcess) -> None:
     """SIGKILL: no warm shutdown, no acknowledgement, no chance to give anything back."""
+    print("KILL", time.strftime("%X"), flush=True)
     os.killpg(worker.process.pid, signal.SIGKILL)
     worker.process.wait(timeout=10)
 
@@ -150,7 +152,7 @@ def test_a_projection_batch_whose_worker_is_killed_is_redone_with_the_same_resul
     transactional_db, start_worker, alice, alice_client, tiny_models
 ):
     study = study_with_ranges(
-        created_by=alice, models=tiny_models, projection_steps=150, projection_batch_size=4
+        created_by=alice, models=tiny_models, projection_steps=60, projection_batch_size=4
     )
     with start_worker() as first:
         case_import_files(study=study, files=tiny_case_files(2), created_by=alice)
@@ -256,7 +258,7 @@ def lab_case(alice, tiny_lab_models):
 
 
 #: Enough optimisation steps for a kill to land in the middle of a run.
-SLOW_GCI = {**FAST_LAB_PARAMETERS["gci"], "steps": 400}
+SLOW_GCI = {**FAST_LAB_PARAMETERS["gci"], "steps": 60}
 
 
 @pytest.mark.timeout(300)
@@ -281,7 +283,9 @@ def test_a_lab_run_whose_worker_is_killed_is_redone_with_the_same_result(
         assert watcher.statuses() <= {"running", "succeeded"}
         assert_reclaimed_once(job_of(run.job_id))
 
-        reference = lab_run_create(study=study, case=case, method="gci", parameters=SLOW_GCI, created_by=alice)
+        reference = lab_run_create(
+            study=study, case=case, method="gci", parameters=SLOW_GCI, created_by=alice
+        )
         wait_for(lambda: job_of(reference.job_id).is_finished, timeout_s=180, log=second.log)
     reference.refresh_from_db()
     assert reference.status == LabRun.Status.SUCCEEDED
