@@ -10,9 +10,9 @@ a lost worker.
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from celery import Task

@@ -85,7 +85,6 @@ def start_worker(broker_of_this_module):
             JOB_REAP_INTERVAL_SECONDS=str(REAP_S),
             **broker_of_this_module,
         )
-        print("START", time.strftime("%X"), flush=True)
         return running_worker(env=env)
 
     return start
@@ -93,7 +92,6 @@ def start_worker(broker_of_this_module):
 
 def kill(worker: WorkerProcess) -> None:
     """SIGKILL: no warm shutdown, no acknowledgement, no chance to give anything back."""
-    print("KILL", time.strftime("%X"), flush=True)
     os.killpg(worker.process.pid, signal.SIGKILL)
     worker.process.wait(timeout=10)
 

@@ -55,6 +55,7 @@ def test_a_live_lease_is_left_alone():
 
     assert leases_reap() == 0
     assert JobLease.objects.get(task_id="task-1").state == State.RUNNING
+    assert job_of(job).status == Job.Status.RUNNING
 
 
 def test_a_lost_sweep_part_gives_back_its_unit_and_is_sent_again(sweep_with_units):
@@ -155,6 +156,7 @@ def test_a_lab_run_lost_three_times_fails_with_the_reason():
     run.refresh_from_db()
     assert run.status == LabRun.Status.FAILED
     assert run.error.startswith("WorkerLost")
+    assert job_of(job).error == run.error
 
 
 def job_of(job: Job) -> Job:
