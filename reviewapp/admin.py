@@ -33,6 +33,17 @@ class JobLeaseInline(admin.TabularInline):
         return False
 
 
+@admin.register(JobLease)
+class JobLeaseAdmin(admin.ModelAdmin):
+    list_display = ["task_id", "job", "task_name", "attempt", "state", "worker", "heartbeat_at"]
+    list_filter = ["state", "task_name"]
+    search_fields = ["task_id", "worker"]
+    readonly_fields = [field.name for field in JobLease._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
     inlines = [JobLeaseInline]
