@@ -9,6 +9,7 @@ from reviewapp.models import (
     DimensionEffect,
     FactorAnnotation,
     Job,
+    JobLease,
     LabRun,
     Projection,
     ReviewAssignment,
@@ -21,8 +22,33 @@ from reviewapp.models import (
 )
 
 
+class JobLeaseInline(admin.TabularInline):
+    """The tasks that ran the job: where, their last heartbeat, which attempt, and whether they were lost."""
+
+    model = JobLease
+    extra = 0
+    can_delete = False
+    fields = ["task_name", "attempt", "state", "worker", "heartbeat_at", "created_at", "finished_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(JobLease)
+class JobLeaseAdmin(admin.ModelAdmin):
+    list_display = ["task_id", "job", "task_name", "attempt", "state", "worker", "heartbeat_at"]
+    list_filter = ["state", "task_name"]
+    search_fields = ["task_id", "worker"]
+    readonly_fields = [field.name for field in JobLease._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
+    inlines = [JobLeaseInline]
     list_display = ["pk", "kind", "status", "progress", "created_by", "created_at", "finished_at"]
     list_filter = ["status", "kind"]
     search_fields = ["kind", "message", "celery_task_id"]

@@ -102,13 +102,15 @@ def database_url(settings_dict: dict) -> str:
     raise ValueError(f"No URL form known for the database engine {engine}")
 
 
-def broker_config(url: str | None, *, var_dir: Path) -> tuple[str, dict]:
+def broker_config(url: str | None, *, var_dir: Path, key_prefix: str = "") -> tuple[str, dict]:
     """Celery's broker URL and transport options for a ``CELERY_BROKER_URL``.
 
     Unset, or ``filesystem://``, means kombu's filesystem transport under ``var_dir/broker``; an absolute
     path (``filesystem:///srv/broker``) names another folder. Messages, and the exchange tables that
     let ``celery inspect``/``control ping`` broadcast, live in that folder, so every process that shares it
-    shares the broker. Other URLs (``redis://``, ``amqp://``) pass through unchanged.
+    shares the broker. Other URLs (``redis://``, ``amqp://``) pass through unchanged; with Redis,
+    ``key_prefix`` (``CELERY_BROKER_KEY_PREFIX``) starts every key the broker writes, so that several
+    deployments can share one Redis database.
     """
     url = (url or "").strip() or "filesystem://"
     scheme = urlsplit(url).scheme
@@ -116,8 +118,12 @@ def broker_config(url: str | None, *, var_dir: Path) -> tuple[str, dict]:
         options: dict = {}
         if scheme in {"redis", "rediss"}:
             # A task's message is acknowledged when it ends (acks_late); Redis redelivers one that stays
-            # unacknowledged past this, so it must exceed the longest task.
+            # unacknowledged past this, so it must exceed the longest task. The work of a worker that died
+            # is sent again long before, by the job leases (reviewapp.services.leases); the late redelivery
+            # then finds its lease reclaimed and is dropped.
             options["visibility_timeout"] = 6 * 3600
+            if key_prefix:
+                options["global_keyprefix"] = key_prefix
         return url, options
     path = urlsplit(url).path
     folder = Path(path).resolve() if path.strip("/") else var_dir / "broker"

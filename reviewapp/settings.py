@@ -160,6 +160,15 @@ CASE_ZIP_MAX_TOTAL_BYTES = 20 * 1024 * 1024 * 1024  # uncompressed size its entr
 CASE_ZIP_MAX_RATIO = 100  # declared uncompressed / compressed size of an entry (of more than 1 MiB)
 CHECKPOINT_UPLOAD_MAX_BYTES = 2 * 1024 * 1024 * 1024
 
+# Crash safety of background jobs (reviewapp.services.leases): a running task renews its lease every
+# JOB_HEARTBEAT_SECONDS; a lease not renewed for JOB_LEASE_SECONDS belongs to a lost worker and its work is
+# sent again, up to JOB_MAX_ATTEMPTS runs in all, then the job fails with the reason. Workers look for lost
+# leases every JOB_REAP_INTERVAL_SECONDS (and a job's progress page on every poll).
+JOB_HEARTBEAT_SECONDS = float(os.environ.get("JOB_HEARTBEAT_SECONDS", "10"))
+JOB_LEASE_SECONDS = float(os.environ.get("JOB_LEASE_SECONDS", "60"))
+JOB_REAP_INTERVAL_SECONDS = float(os.environ.get("JOB_REAP_INTERVAL_SECONDS", "15"))
+JOB_MAX_ATTEMPTS = int(os.environ.get("JOB_MAX_ATTEMPTS", "3"))
+
 # Sweeps: units of SWEEP_IMAGE_CHUNK images x SWEEP_DIM_CHUNK dimensions, taken by up to SWEEP_PARALLEL_TASKS
 # tasks at a time (one per worker that should share a sweep).
 SWEEP_IMAGE_CHUNK = int(os.environ.get("SWEEP_IMAGE_CHUNK", "2"))
@@ -212,7 +221,9 @@ MEDIA_CACHE_MAX_AGE = 3600
 
 # Celery: read by reviewapp/celery.py through the CELERY_ namespace.
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = config.broker_config(
-    os.environ.get("CELERY_BROKER_URL"), var_dir=VAR_DIR
+    os.environ.get("CELERY_BROKER_URL"),
+    var_dir=VAR_DIR,
+    key_prefix=os.environ.get("CELERY_BROKER_KEY_PREFIX", ""),
 )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 3

@@ -1,7 +1,7 @@
 """Models of the review app, one module per area; import them from here."""
 
 from reviewapp.models.audit import AnswerVersion, AuditAction, AuditEvent
-from reviewapp.models.jobs import Job
+from reviewapp.models.jobs import Job, JobLease
 from reviewapp.models.lab import LabRun
 from reviewapp.models.reviews import (
     Annotation,
@@ -32,6 +32,7 @@ __all__ = [
     "Finding",
     "ItemFlag",
     "Job",
+    "JobLease",
     "LabRun",
     "PneumoniaRelevance",
     "Projection",

@@ -2,7 +2,9 @@
 
 pending -> running -> succeeded | failed | cancelled, and pending -> cancelled. Every transition is a
 conditional ``UPDATE`` on the current status, so a message delivered twice (acks_late redelivers after a
-lost worker) or a cancel racing a finish never moves a finished job.
+lost worker) or a cancel racing a finish never moves a finished job. Every message sent for a job has a
+:class:`~reviewapp.models.JobLease`, which :mod:`reviewapp.services.leases` uses to find and redo the work of
+a lost worker.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from celery import Task
 from celery.utils import uuid
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Value
@@ -21,7 +25,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from reviewapp.celery import app
-from reviewapp.models import AuditAction, Job
+from reviewapp.models import AuditAction, Job, JobLease
 from reviewapp.selectors.jobs import job_should_abort
 from reviewapp.services import audit
 
@@ -96,19 +100,22 @@ def job_create(*, kind: str, created_by: AbstractBaseUser | None = None, message
 
 
 @transaction.atomic
-def job_enqueue(*, job: Job, task: Task | str, kwargs: dict[str, Any] | None = None) -> str:
+def job_enqueue(*, job: Job, task: Task | str, kwargs: dict[str, Any] | None = None, attempt: int = 1) -> str:
     """Send ``task(job.pk, **kwargs)`` to its queue once the surrounding transaction commits.
 
     ``task``: the task, or its name (one of :class:`Tasks`; how services send tasks). The task id is chosen
     here and stored on the job, so the row names its message before the message exists and a worker never
-    sees a job that is not yet committed.
+    sees a job that is not yet committed. The message gets a queued lease (``attempt``: which run of this
+    work it is; the reaper sends the next one).
     """
     if isinstance(task, str):
         task = registered_task(task)
     task_id = uuid()
+    kwargs = dict(kwargs or {})
     Job.objects.filter(pk=job.pk).update(celery_task_id=task_id)
+    JobLease.objects.create(job=job, task_id=task_id, task_name=task.name, kwargs=kwargs, attempt=attempt)
     job.celery_task_id = task_id
-    transaction.on_commit(lambda: task.apply_async(args=[job.pk], kwargs=kwargs or {}, task_id=task_id))
+    transaction.on_commit(lambda: task.apply_async(args=[job.pk], kwargs=kwargs, task_id=task_id))
     return task_id
 
 
@@ -197,13 +204,30 @@ def job_fail(*, job: Job, error: str) -> bool:
     return bool(updated)
 
 
+def job_live_leases(*, job: Job):
+    """The leases of ``job`` whose task runs on a worker that showed it was alive within the lease time."""
+    fresh_since = timezone.now() - timedelta(seconds=settings.JOB_LEASE_SECONDS)
+    return JobLease.objects.filter(job=job, state=JobLease.State.RUNNING, heartbeat_at__gte=fresh_since)
+
+
 @transaction.atomic
 def job_request_cancel(*, job: Job) -> None:
-    """Ask a job to stop: a pending one is cancelled now, a running one when its task next checks."""
+    """Ask a job to stop: a pending one is cancelled now, a running one when its task next checks.
+
+    A running job that no live task holds (its worker is gone, or its work waits in the queue for a
+    worker) is cancelled now too; the message that comes later finds it cancelled and is dropped.
+    """
     Job.objects.filter(pk=job.pk, status=Status.PENDING).update(
         status=Status.CANCELLED, cancel_requested=True, finished_at=timezone.now(), message="Cancelled."
     )
     Job.objects.filter(pk=job.pk, status=Status.RUNNING).update(cancel_requested=True)
+    if not job_live_leases(job=job).exists():
+        Job.objects.filter(pk=job.pk, status=Status.RUNNING).update(
+            status=Status.CANCELLED, finished_at=timezone.now(), message="Cancelled."
+        )
+        JobLease.objects.filter(job=job, state__in=[JobLease.State.QUEUED, JobLease.State.RUNNING]).update(
+            state=JobLease.State.LOST, finished_at=timezone.now()
+        )
     job.refresh_from_db()
 
 

@@ -222,11 +222,13 @@ def lab_run_mark_finished(*, run: LabRun, status: str, error: str) -> None:
 
 @transaction.atomic
 def lab_run_cancel(*, run: LabRun) -> None:
-    """Stop a run: a pending one now, a running one when the method next checks."""
+    """Stop a run: a pending one, or one whose worker is gone, now; a running one when the method next checks."""
     if run.job is not None:
+        was_running = run.status == Status.RUNNING
         job_request_cancel(job=run.job)
         if run.job.status == Job.Status.CANCELLED:
-            lab_run_mark_finished(run=run, status=Status.CANCELLED, error="Cancelled before it started.")
+            error = "Cancelled (its worker was gone)." if was_running else "Cancelled before it started."
+            lab_run_mark_finished(run=run, status=Status.CANCELLED, error=error)
     run.refresh_from_db()
 
 

@@ -92,15 +92,18 @@ def projection_run(*, job: Job, projection_pks: Sequence[int]) -> str:
 
 @transaction.atomic
 def projection_record(*, projections: Sequence[Projection], rows: Sequence[dict]) -> None:
-    """Point the rows at their (already written) files and fidelity figures."""
+    """Point the rows at their (already written) files and fidelity figures.
+
+    Only rows still pending are recorded: a run that lost its worker's lease while another run of the same
+    batch took over writes nothing twice.
+    """
     now = timezone.now()
     for projection, fields in zip(projections, rows, strict=True):
-        for name, value in fields.items():
-            setattr(projection, name, value)
-        projection.status = Projection.Status.SUCCEEDED
-        projection.finished_at = now
-        projection.error = ""
-        projection.save()
+        recorded = Projection.objects.filter(pk=projection.pk, status=Projection.Status.PENDING).update(
+            **fields, status=Projection.Status.SUCCEEDED, finished_at=now, error=""
+        )
+        if recorded:
+            projection.refresh_from_db()
 
 
 @transaction.atomic

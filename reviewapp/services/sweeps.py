@@ -171,10 +171,14 @@ def sweep_unit_claim(*, sweep: Sweep, task_id: str) -> SweepUnit | None:
 
 
 @transaction.atomic
-def sweep_unit_finish(*, unit: SweepUnit, job: Job, seconds: float, perturbations: int) -> None:
-    SweepUnit.objects.filter(pk=unit.pk).update(
-        status=SweepUnit.Status.DONE, seconds=seconds, finished_at=timezone.now()
-    )
+def sweep_unit_finish(*, unit: SweepUnit, job: Job, seconds: float, perturbations: int) -> bool:
+    """Record a unit done by the task that holds it; False (nothing recorded) when the task lost it (its
+    lease was reclaimed and the unit handed to another task), so no unit is ever counted twice."""
+    finished = SweepUnit.objects.filter(
+        pk=unit.pk, status=SweepUnit.Status.RUNNING, claimed_by=unit.claimed_by
+    ).update(status=SweepUnit.Status.DONE, seconds=seconds, finished_at=timezone.now())
+    if not finished:
+        return False
     Sweep.objects.filter(pk=unit.sweep_id).update(
         compute_seconds=F("compute_seconds") + seconds, perturbations=F("perturbations") + perturbations
     )
@@ -183,6 +187,7 @@ def sweep_unit_finish(*, unit: SweepUnit, job: Job, seconds: float, perturbation
     done = units.filter(status=SweepUnit.Status.DONE).count()
     # The last step (selection and galleries) is kept out of the bar until it is done.
     job_progress(job=job, done=done, total=total + 1, message=f"{done} of {total} units")
+    return True
 
 
 @transaction.atomic
@@ -263,13 +268,14 @@ def sweep_mark_failed(*, sweep: Sweep, error: str) -> None:
 
 @transaction.atomic
 def sweep_mark_cancelled(*, sweep: Sweep, task_id: str = "") -> None:
-    """Stop the sweep; the units this task held go back to pending (their finished results are kept)."""
+    """Stop the sweep; the units this task held (no task: every unit held) go back to pending (their finished
+    results are kept)."""
+    held = SweepUnit.objects.filter(sweep=sweep, status=SweepUnit.Status.RUNNING)
     if task_id:
-        SweepUnit.objects.filter(sweep=sweep, status=SweepUnit.Status.RUNNING, claimed_by=task_id).update(
-            status=SweepUnit.Status.PENDING, claimed_by=""
-        )
+        held = held.filter(claimed_by=task_id)
+    held.update(status=SweepUnit.Status.PENDING, claimed_by="")
     Sweep.objects.filter(pk=sweep.pk).filter(
-        Q(status=Sweep.Status.PENDING) | Q(status=Sweep.Status.RUNNING)
+        Q(status=Sweep.Status.PENDING) | Q(status=Sweep.Status.RUNNING) | Q(status=Sweep.Status.FINALISING)
     ).update(status=Sweep.Status.CANCELLED, finished_at=timezone.now())
     sweep.refresh_from_db()
 

@@ -15,6 +15,7 @@ from reviewapp.services.jobs import (
     job_start,
     job_succeed,
 )
+from reviewapp.services.leases import lease_begin
 
 pytestmark = pytest.mark.django_db
 
@@ -94,6 +95,7 @@ def test_cancelling_a_pending_job_cancels_it_at_once():
 
 def test_cancelling_a_running_job_turns_its_abort_fn_true():
     job = job_create(kind="sweep")
+    lease_begin(job=job, task_id="part-1", task_name="selftest", kwargs={})  # a live task holds it
     job_start(job=job)
     abort_fn = job_abort_fn(job, min_interval_s=0)
     assert not abort_fn()

@@ -147,7 +147,10 @@ def test_a_run_cancelled_before_it_starts_never_runs(lab_study, lab_case):
 def test_a_running_run_stops_when_cancelled_and_keeps_no_files(lab_study, lab_case):
     run = lab_run_create(study=lab_study, case=lab_case, method="gci", parameters=FAST["gci"])
     from reviewapp.services.jobs import job_start
+    from reviewapp.services.leases import lease_begin
 
+    # A live worker holds the run's message.
+    lease_begin(job=run.job, task_id=run.job.celery_task_id, task_name="lab", kwargs={"run_pk": run.pk})
     job_start(job=run.job)
     job_request_cancel(job=run.job)
 
