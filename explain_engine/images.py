@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,7 +97,13 @@ def read_radiograph(data: bytes | str | os.PathLike, *, filename: str | None = N
             img.load()
             return _from_pil(img, (img.format or suffix.lstrip(".")).lower())
     except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds of errors for broken files
-        raise ImageReadError(f"not a readable image ({suffix or 'unknown type'}): {exc}") from None
+        raise ImageReadError(f"not a readable image ({suffix or 'unknown type'}): {_reason(exc)}") from None
+
+
+def _reason(error: Exception) -> str:
+    """An error's message without the ``<_io.BytesIO object at 0x...>`` that Pillow names the file by."""
+    text = re.sub(r"\s*<[^<>]* object at 0x[0-9a-fA-F]+>", "", str(error)).strip()
+    return text or type(error).__name__
 
 
 def resize_square(pixels: np.ndarray, size: int) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import django_filters
+from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Case as When_Case
 from django.db.models import IntegerField, QuerySet, Value, When
@@ -18,6 +19,7 @@ from reviewapp.api import serializers as s
 from reviewapp.api.pagination import Pages
 from reviewapp.api.permissions import IsAdmin, IsAdminOrReviewer
 from reviewapp.api.renderers import CSVRenderer
+from reviewapp.inputs import ID_MAX
 from reviewapp.models import (
     Annotation,
     Case,
@@ -365,8 +367,20 @@ class ReviewItemViewSet(viewsets.ReadOnlyModelViewSet):
 # Answers: everyone writes only their own; admins read all
 
 
+class IdFilter(django_filters.NumberFilter):
+    """An id in a query string: an integer a 64-bit id can hold, else a 400 (a plain ``NumberFilter`` hands
+    any decimal to the database driver)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 0)
+        kwargs.setdefault("max_value", ID_MAX)
+        super().__init__(*args, **kwargs)
+
+
 class AnnotationFilter(django_filters.FilterSet):
-    review_set = django_filters.NumberFilter(field_name="item__review_set")
+    review_set = IdFilter(field_name="item__review_set")
     reader = django_filters.CharFilter(field_name="reader__username")
     status = django_filters.ChoiceFilter(
         choices=[("draft", "draft"), ("submitted", "submitted")], method="filter_status"

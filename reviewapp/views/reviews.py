@@ -12,6 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from reviewapp.forms.reviews import AnnotationForm, FactorAnnotationForm
+from reviewapp.inputs import DB_INT_MAX, parse_int
 from reviewapp.models import ReviewAssignment, ReviewItem
 from reviewapp.selectors import reviews as selectors
 from reviewapp.services.annotations import (
@@ -265,8 +266,9 @@ def factor_annotate(request: HttpRequest, set_pk: int, number: int) -> HttpRespo
 
 def _after_factor(assignment: ReviewAssignment, after: str) -> str:
     set_pk = assignment.review_set_id
-    if after.isdigit():
-        following = selectors.reader_next_position(assignment=assignment, after=int(after))
+    position = parse_int(after, min_value=1, max_value=DB_INT_MAX)
+    if position is not None:
+        following = selectors.reader_next_position(assignment=assignment, after=position)
         if following is not None:
             return reverse("review-item", kwargs={"set_pk": set_pk, "position": following})
     return reverse("review-set", kwargs={"set_pk": set_pk})
