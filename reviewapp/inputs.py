@@ -6,8 +6,9 @@ layer so that each kind of input is bounded in one place.
   not a row: URL converters make the URL not match (404), :func:`query_int` / :func:`query_ints` raise
   ``BadRequest`` (400), form and serializer fields refuse it (400). Without these checks a value such as
   10**20 reaches the database driver, which raises ``OverflowError`` on SQLite.
-* JSON: at most ``MAX_JSON_DEPTH`` levels of nesting (:func:`json_depth`); deeper documents are refused
-  before the recursive parts of the stack (the ``json`` module, validators, the database) can overflow.
+* JSON: at most ``MAX_JSON_DEPTH`` levels of nesting and no NUL characters (:func:`json_problem`); deeper
+  documents are refused before the recursive parts of the stack (the ``json`` module, validators, the
+  database) can overflow.
 """
 
 from __future__ import annotations
@@ -89,23 +90,26 @@ def query_ints(params, name: str, *, min_value: int = 0, max_value: int = ID_MAX
     return numbers
 
 
-def json_depth(value: Any) -> int:
-    """How deeply lists and objects nest in a parsed JSON value (a scalar: 0), without recursion."""
-    deepest = 0
-    stack = [(value, 1)]
+def json_problem(value: Any) -> str | None:
+    """Why a parsed JSON value cannot be taken (nested more than ``MAX_JSON_DEPTH`` levels, or a string
+    with a NUL character, which no text column of PostgreSQL holds), or None; walks it without recursion."""
+    stack = [(value, 0)]
     while stack:
         item, depth = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "JSON strings must not contain NUL characters"
+            continue
         if isinstance(item, dict):
-            children = item.values()
+            children = [*item.keys(), *item.values()]
         elif isinstance(item, list | tuple):
-            children = item
+            children = list(item)
         else:
             continue
-        deepest = max(deepest, depth)
-        if deepest > MAX_JSON_DEPTH:
-            return deepest
+        if depth + 1 > MAX_JSON_DEPTH:
+            return f"JSON nested more than {MAX_JSON_DEPTH} levels deep"
         stack.extend((child, depth + 1) for child in children)
-    return deepest
+    return None
 
 
 def _refuse_constant(name: str) -> float:
@@ -119,6 +123,7 @@ def json_loads(text: str | bytes) -> Any:
         value = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
         raise ValueError(f"JSON nested more than {MAX_JSON_DEPTH} levels deep") from None
-    if json_depth(value) > MAX_JSON_DEPTH:
-        raise ValueError(f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
+    problem = json_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value

@@ -78,7 +78,7 @@ class StudyViewSet(viewsets.ReadOnlyModelViewSet):
     @action(
         detail=True, methods=["get"], url_path="factors-csv", renderer_classes=[CSVRenderer, JSONRenderer]
     )
-    def factors_csv(self, request, pk=None):
+    def factors_csv(self, request, pk=None, format=None):
         study = self.get_object()
         header = exports.header(exports.FACTOR_COLUMNS)
         return csv_stream(f"factors-{study.pk}.csv", header, exports.factor_catalogue_rows(study=study))
@@ -131,7 +131,7 @@ class SweepViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     @action(
         detail=True, methods=["get"], url_path="dimensions-csv", renderer_classes=[CSVRenderer, JSONRenderer]
     )
-    def dimensions_csv(self, request, pk=None):
+    def dimensions_csv(self, request, pk=None, format=None):
         sweep = self.get_object()
         header = exports.header(exports.DIMENSION_COLUMNS)
         return csv_stream(
@@ -252,7 +252,7 @@ class ReviewSetViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(summary="Agreement per question and per-dimension verdicts", responses=s.ResultsSerializer)
     @action(detail=True, methods=["get"], permission_classes=[IsAdmin])
-    def results(self, request, pk=None):
+    def results(self, request, pk=None, format=None):
         review_set = self.get_object()
         data = {
             "agreement": review_set_agreement(review_set=review_set),
@@ -276,7 +276,7 @@ class ReviewSetViewSet(viewsets.ReadOnlyModelViewSet):
         permission_classes=[IsAdmin],
         renderer_classes=[CSVRenderer, JSONRenderer],
     )
-    def export(self, request, pk=None):
+    def export(self, request, pk=None, format=None):
         review_set = self.get_object()
         table = request.query_params.get("table", "reviews")
         if table not in REVIEW_TABLES:
