@@ -24,8 +24,6 @@ ID_MAX = 2**63 - 1
 #: Largest integer a URL may carry: a positive id of a BigAutoField, far above any position or number.
 URL_INT_MAX = ID_MAX
 MAX_JSON_DEPTH = 32
-#: Reading time one save of an answer may add (a day): the total stays far inside an integer column.
-MAX_SECONDS_PER_SAVE = 86_400
 #: At most this many digits in an integer read from a URL or a query string (more cannot be in range).
 MAX_INT_DIGITS = 19
 

@@ -8,7 +8,6 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from reviewapp.inputs import MAX_SECONDS_PER_SAVE
 from reviewapp.models import (
     Annotation,
     Case,
@@ -261,9 +260,7 @@ class AnnotationSerializer(serializers.ModelSerializer):
     reader = serializers.CharField(source="reader.username", read_only=True)
     status = serializers.SerializerMethodField()
     submit = serializers.BooleanField(write_only=True, default=False)
-    seconds = serializers.IntegerField(
-        write_only=True, min_value=0, max_value=MAX_SECONDS_PER_SAVE, default=0
-    )
+    seconds = serializers.IntegerField(write_only=True, min_value=0, default=0)
     q1_meaningful = serializers.BooleanField(allow_null=True, default=None)
     clinical_description = serializers.CharField(
         allow_blank=True, default="", max_length=MAX_TEXT_LENGTH, trim_whitespace=True

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django import forms
 
-from reviewapp.inputs import MAX_SECONDS_PER_SAVE
 from reviewapp.models import FactorRelevance, PneumoniaRelevance
 from reviewapp.services.annotations import MAX_FACTOR_NAME_LENGTH, MAX_TEXT_LENGTH, Answers
 
@@ -47,9 +46,7 @@ class AnnotationForm(forms.Form):
         label="Confidence", choices=CONFIDENCE, coerce=int, empty_value=None, required=False,
         widget=forms.RadioSelect,
     )  # fmt: skip
-    seconds = forms.IntegerField(
-        required=False, min_value=0, max_value=MAX_SECONDS_PER_SAVE, widget=forms.HiddenInput
-    )
+    seconds = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
 
     def answers(self) -> Answers:
         data = self.cleaned_data
