@@ -78,11 +78,13 @@ class SweepConfig:
         None, min=0.0, max=50.0, help='with clamp="percentile": low = p-th, high = (100 - p)-th percentile'
     )
     batch_size: int = param(
-        16, min=1, help="perturbed images per pass (16 is fastest on the CPU; larger suits a GPU)"
+        16, min=1, max=4096, help="perturbed images per pass (16 is fastest on the CPU; larger suits a GPU)"
     )
-    image_chunk: int = param(8, min=1, help="images per unit")
-    dim_chunk: int = param(512, min=1, help="dimensions per unit")
-    screening_top_k: int = param(64, min=1, help="dimensions per image evaluated exactly in screening mode")
+    image_chunk: int = param(8, min=1, max=4096, help="images per unit")
+    dim_chunk: int = param(512, min=1, max=65536, help="dimensions per unit")
+    screening_top_k: int = param(
+        64, min=1, max=10000, help="dimensions per image evaluated exactly in screening mode"
+    )
     bf16_on_cuda: bool = True
 
     def __post_init__(self):

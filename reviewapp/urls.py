@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+import reviewapp.converters  # noqa: F401 - registers <id:...>
 from reviewapp.forms.auth import LoginForm
 from reviewapp.views import health, home, jobs
 
@@ -13,7 +14,7 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("jobs/<int:pk>/progress", jobs.job_progress, name="job-progress"),
+    path("jobs/<id:pk>/progress", jobs.job_progress, name="job-progress"),
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/", include("reviewapp.api.urls")),

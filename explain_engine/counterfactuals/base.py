@@ -179,6 +179,10 @@ def resolve_target(target: int | str, label: str) -> int:
     if isinstance(target, int):
         if target in (0, 1):
             return target
+    elif isinstance(target, str) and target.strip().lstrip("+-").isdigit():
+        # A number is read as a number ("-1" is not "1" with a dash).
+        if target.strip() in ("0", "1"):
+            return int(target.strip())
     elif isinstance(target, str):
         t = " ".join(target.strip().lower().replace("_", " ").replace("-", " ").split())
         lab = " ".join(label.strip().lower().replace("_", " ").replace("-", " ").split())

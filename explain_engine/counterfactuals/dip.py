@@ -48,8 +48,10 @@ from dataclasses import asdict, dataclass
 import torch
 
 from ..metrics import fidelity
+from ..params import check, param
 from .base import (
     ClassifierProbe,
+    CounterfactualError,
     CounterfactualResult,
     Reporter,
     check_non_negative,
@@ -87,23 +89,24 @@ class DIPConfig:
         seed: seed of the prior's weights and noise input.
     """
 
-    layer: str | None = None
-    pixel_warmup_steps: int = 200
-    preimage_steps: int = 200
-    counterfactual_steps: int = 500
-    lr: float = 0.01
-    lr_rampup_steps: int = 50
-    entropy_weight: float = 0.02
-    loss_estimator_weight: float = 0.1
-    loss_target: float | None = None
-    channels: tuple[int, ...] = (16, 32, 64, 64)
-    skip_channels: int = 4
-    input_channels: int = 32
-    noise_scale: float = 0.1
-    path_frames: int = 16
-    seed: int = 0
+    layer: str | None = param(None, optional=True)
+    pixel_warmup_steps: int = param(200, min=0, max=10_000)
+    preimage_steps: int = param(200, min=0, max=10_000)
+    counterfactual_steps: int = param(500, min=1, max=10_000)
+    lr: float = param(0.01, min=0.0, max=10.0)
+    lr_rampup_steps: int = param(50, min=0, max=10_000)
+    entropy_weight: float = param(0.02, min=0.0, max=1000.0)
+    loss_estimator_weight: float = param(0.1, min=0.0, max=1000.0)
+    loss_target: float | None = param(None, min=-1e6, max=1e6)
+    channels: tuple[int, ...] = param((16, 32, 64, 64), min=1, max=512, max_length=8)
+    skip_channels: int = param(4, min=0, max=512)
+    input_channels: int = param(32, min=1, max=512)
+    noise_scale: float = param(0.1, min=0.0, max=100.0)
+    path_frames: int = param(16, min=1, max=200)
+    seed: int = param(0, min=0, max=2**31 - 1)
 
     def __post_init__(self):
+        check(self, CounterfactualError)
         self.channels = tuple(int(c) for c in self.channels)
         check_positive(
             lr=self.lr, path_frames=self.path_frames, counterfactual_steps=self.counterfactual_steps

@@ -50,6 +50,7 @@ import torch.nn.functional as F
 
 from ..metrics import fidelity
 from ..metrics.realism import discriminator_logit
+from ..params import check, param
 from .base import (
     ClassifierProbe,
     CounterfactualError,
@@ -104,29 +105,30 @@ class DISCConfig:
         seed: seed of the prior and of the augmentations.
     """
 
-    prior: str = "dip"
-    layers: tuple[str, ...] | None = None
-    feature_weight: float = 1.0
-    manifold_weight: float = 0.1
-    counterfactual_weight: float = 1.0
-    manifold: str | None = None
-    loss_target: float | None = None
-    confidence_schedule: tuple[float, ...] = (0.5, 0.7, 0.9)
-    reconstruction_steps: int = 300
-    stage_steps: int = 200
-    lr: float | None = None
-    edit_lr: float | None = None
-    lr_rampup_steps: int = 50
-    augmentations: int = 4
-    dip_channels: tuple[int, ...] = (16, 32, 64, 64)
-    inr_frequencies: int = 128
-    inr_scale: float = 10.0
-    inr_hidden: int = 128
-    inr_depth: int = 3
-    path_frames: int = 16
-    seed: int = 0
+    prior: str = param("dip", choices=("dip", "inr"))
+    layers: tuple[str, ...] | None = param(None, max_length=64)
+    feature_weight: float = param(1.0, min=0.0, max=1000.0)
+    manifold_weight: float = param(0.1, min=0.0, max=1000.0)
+    counterfactual_weight: float = param(1.0, min=0.0, max=1000.0)
+    manifold: str | None = param(None, choices=MANIFOLD_TERMS)
+    loss_target: float | None = param(None, min=-1e6, max=1e6)
+    confidence_schedule: tuple[float, ...] = param((0.5, 0.7, 0.9), min=0.0, max=1.0, max_length=10)
+    reconstruction_steps: int = param(300, min=0, max=10_000)
+    stage_steps: int = param(200, min=1, max=10_000)
+    lr: float | None = param(None, min=0.0, max=10.0)
+    edit_lr: float | None = param(None, min=0.0, max=10.0)
+    lr_rampup_steps: int = param(50, min=0, max=10_000)
+    augmentations: int = param(4, min=1, max=64)
+    dip_channels: tuple[int, ...] = param((16, 32, 64, 64), min=1, max=512, max_length=8)
+    inr_frequencies: int = param(128, min=1, max=1024)
+    inr_scale: float = param(10.0, min=0.0, max=1000.0)
+    inr_hidden: int = param(128, min=1, max=1024)
+    inr_depth: int = param(3, min=1, max=16)
+    path_frames: int = param(16, min=1, max=200)
+    seed: int = param(0, min=0, max=2**31 - 1)
 
     def __post_init__(self):
+        check(self, CounterfactualError)
         if self.prior not in ("dip", "inr"):
             raise CounterfactualError(f"prior must be 'dip' or 'inr', got {self.prior!r}")
         if self.manifold is not None and self.manifold not in MANIFOLD_TERMS:

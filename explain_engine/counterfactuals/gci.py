@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from ..params import check, param
 from .base import (
     CounterfactualError,
     CounterfactualResult,
@@ -80,22 +81,23 @@ class GCIConfig:
         batch_size: images optimised together.
     """
 
-    steps: int = 100
-    lr: float = 0.02
-    lambda_init: float = 1.0
-    lambda_factor: float = 10.0
-    max_bracket_steps: int = 6
-    bisection_steps: int = 10
-    tolerance: float = 0.05
-    confidence: float = 0.5
-    prototype_confidence: float = 0.95
-    anchor: str = "query"
-    top_k: int = 5
-    path_frames: int = 16
-    projection_steps: int = 300
-    batch_size: int = 8
+    steps: int = param(100, min=1, max=10_000)
+    lr: float = param(0.02, min=0.0, max=10.0)
+    lambda_init: float = param(1.0, min=0.0, max=1e6)
+    lambda_factor: float = param(10.0, min=1.0, max=1000.0)
+    max_bracket_steps: int = param(6, min=0, max=50)
+    bisection_steps: int = param(10, min=0, max=50)
+    tolerance: float = param(0.05, min=0.0, max=10.0)
+    confidence: float = param(0.5, min=0.0, max=1.0)
+    prototype_confidence: float = param(0.95, min=0.0, max=1.0)
+    anchor: str = param("query", choices=ANCHORS)
+    top_k: int = param(5, min=0, max=1000)
+    path_frames: int = param(16, min=1, max=200)
+    projection_steps: int = param(300, min=1, max=10_000)
+    batch_size: int = param(8, min=1, max=256)
 
     def __post_init__(self):
+        check(self, CounterfactualError)
         check_positive(
             steps=self.steps,
             lr=self.lr,

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from ..params import check, param
 from .base import (
     CounterfactualError,
     CounterfactualResult,
@@ -63,13 +64,14 @@ class SaliencyConfig:
         batch_size: images (Grad-CAM) or path points (integrated gradients) per pass.
     """
 
-    layer: str | None = None
-    steps: int = 32
-    baseline: str = "blur"
-    blur_sigma: float | None = None
-    batch_size: int = 16
+    layer: str | None = param(None, optional=True)
+    steps: int = param(32, min=1, max=1024)
+    baseline: str = param("blur", choices=BASELINES)
+    blur_sigma: float | None = param(None, min=0.0, max=1000.0)
+    batch_size: int = param(16, min=1, max=256)
 
     def __post_init__(self):
+        check(self, CounterfactualError)
         if self.baseline not in BASELINES:
             raise CounterfactualError(f"baseline must be one of {BASELINES}, got {self.baseline!r}")
         check_positive(steps=self.steps, batch_size=self.batch_size)

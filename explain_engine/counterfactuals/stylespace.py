@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from ..params import check, param
 from ..sweep import StyleSweeper, SweepConfig, sweep_deltas
 from .base import (
     ClampedInput,
@@ -55,16 +56,17 @@ class StyleSpaceConfig:
         projection_steps: projection steps when no styles are given.
     """
 
-    dimension: int | None = None
-    direction: str | None = None
-    clamp: str = "minmax"
-    percentile: float | None = None
-    screening_top_k: int = 64
-    ranges_samples: int = 10_000
-    path_frames: int = 12
-    projection_steps: int = 300
+    dimension: int | None = param(None, min=0, max=10_000_000)
+    direction: str | None = param(None, choices=DIRECTIONS)
+    clamp: str = param("minmax", choices=("minmax", "percentile"))
+    percentile: float | None = param(None, min=0.0, max=50.0)
+    screening_top_k: int = param(64, min=1, max=10_000)
+    ranges_samples: int = param(10_000, min=1, max=10_000_000)
+    path_frames: int = param(12, min=1, max=200)
+    projection_steps: int = param(300, min=1, max=10_000)
 
     def __post_init__(self):
+        check(self, CounterfactualError)
         if self.direction is not None and self.direction not in DIRECTIONS:
             raise CounterfactualError(f"direction must be 'low', 'high' or None, got {self.direction!r}")
         if self.direction is not None and self.dimension is None:

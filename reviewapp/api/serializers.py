@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -58,7 +60,21 @@ class SweepSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class SweepLaunchSerializer(SweepSerializer):
+class RefusesUnknownFields:
+    """A write serializer that answers 400 for a field it does not take, instead of ignoring it (a misspelt
+    or misplaced parameter, e.g. a curation filter sent with a sweep, must not pass for accepted)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            unknown = sorted(str(name) for name in set(data) - writable)
+            if unknown:
+                message = f"Not a field that can be set here; the fields are: {', '.join(sorted(writable))}."
+                raise serializers.ValidationError({name: [message] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class SweepLaunchSerializer(RefusesUnknownFields, SweepSerializer):
     """Launching a sweep: the study, optionally the cases (default: every projected held-out case) and the
     sweep's parameters (missing ones take the engine's defaults; the bounds are the model fields' validators,
     the same as the form's)."""
@@ -75,6 +91,8 @@ class SweepLaunchSerializer(SweepSerializer):
         if cases is not None:
             if not cases:
                 raise serializers.ValidationError({"cases": "Give at least one case, or leave it out."})
+            if len({case.pk for case in cases}) != len(cases):
+                raise serializers.ValidationError({"cases": "Give each case once."})
             if any(case.study_id != study.pk for case in cases):
                 raise serializers.ValidationError({"cases": "Every case must belong to the study."})
         return attrs
@@ -397,7 +415,7 @@ class LabRunSerializer(serializers.ModelSerializer):
         }
 
 
-class LabRunLaunchSerializer(serializers.Serializer):
+class LabRunLaunchSerializer(RefusesUnknownFields, serializers.Serializer):
     """Launching a lab run: the study's case, the method, the target (0/1 or the label's name; empty = the
     other class than the classifier's decision) and the method's options."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import django_filters
+from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Case as When_Case
 from django.db.models import IntegerField, QuerySet, Value, When
@@ -18,6 +19,7 @@ from reviewapp.api import serializers as s
 from reviewapp.api.pagination import Pages
 from reviewapp.api.permissions import IsAdmin, IsAdminOrReviewer
 from reviewapp.api.renderers import CSVRenderer
+from reviewapp.inputs import ID_MAX
 from reviewapp.models import (
     Annotation,
     AuditAction,
@@ -87,7 +89,7 @@ class StudyViewSet(viewsets.ReadOnlyModelViewSet):
     @action(
         detail=True, methods=["get"], url_path="factors-csv", renderer_classes=[CSVRenderer, JSONRenderer]
     )
-    def factors_csv(self, request, pk=None):
+    def factors_csv(self, request, pk=None, format=None):
         study = self.get_object()
         audit.record(request.user, AuditAction.EXPORT, study, table="factors", via="api")
         header = exports.header(exports.FACTOR_COLUMNS)
@@ -141,7 +143,7 @@ class SweepViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     @action(
         detail=True, methods=["get"], url_path="dimensions-csv", renderer_classes=[CSVRenderer, JSONRenderer]
     )
-    def dimensions_csv(self, request, pk=None):
+    def dimensions_csv(self, request, pk=None, format=None):
         sweep = self.get_object()
         audit.record(request.user, AuditAction.EXPORT, sweep, table="dimensions", via="api")
         header = exports.header(exports.DIMENSION_COLUMNS)
@@ -263,7 +265,7 @@ class ReviewSetViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(summary="Agreement per question and per-dimension verdicts", responses=s.ResultsSerializer)
     @action(detail=True, methods=["get"], permission_classes=[IsAdmin])
-    def results(self, request, pk=None):
+    def results(self, request, pk=None, format=None):
         review_set = self.get_object()
         data = {
             "agreement": review_set_agreement(review_set=review_set),
@@ -287,7 +289,7 @@ class ReviewSetViewSet(viewsets.ReadOnlyModelViewSet):
         permission_classes=[IsAdmin],
         renderer_classes=[CSVRenderer, JSONRenderer],
     )
-    def export(self, request, pk=None):
+    def export(self, request, pk=None, format=None):
         review_set = self.get_object()
         table = request.query_params.get("table", "reviews")
         if table not in REVIEW_TABLES:
@@ -379,8 +381,20 @@ class ReviewItemViewSet(viewsets.ReadOnlyModelViewSet):
 # Answers: everyone writes only their own; admins read all
 
 
+class IdFilter(django_filters.NumberFilter):
+    """An id in a query string: an integer a 64-bit id can hold, else a 400 (a plain ``NumberFilter`` hands
+    any decimal to the database driver)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 0)
+        kwargs.setdefault("max_value", ID_MAX)
+        super().__init__(*args, **kwargs)
+
+
 class AnnotationFilter(django_filters.FilterSet):
-    review_set = django_filters.NumberFilter(field_name="item__review_set")
+    review_set = IdFilter(field_name="item__review_set")
     reader = django_filters.CharFilter(field_name="reader__username")
     status = django_filters.ChoiceFilter(
         choices=[("draft", "draft"), ("submitted", "submitted")], method="filter_status"

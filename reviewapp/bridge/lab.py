@@ -28,6 +28,7 @@ from explain_engine.counterfactuals.disc import MANIFOLD_TERMS
 from explain_engine.counterfactuals.gci import ANCHORS
 from explain_engine.counterfactuals.saliency import BASELINES
 from explain_engine.counterfactuals.stylespace import DIRECTIONS
+from explain_engine.params import ParamSpec, spec
 from reviewapp.bridge.cases import case_tensor
 from reviewapp.bridge.files import media_path
 from reviewapp.bridge.models import AbortFn, ProgressFn, load_lab_models, study_classifier
@@ -39,12 +40,19 @@ __all__ = [
     "DIRECTIONS",
     "MANIFOLD_TERMS",
     "METHODS",
+    "ParamSpec",
     "CounterfactualError",
     "case_probability",
     "lab_files",
     "make_config",
+    "option_spec",
     "resolve_target",
 ]
+
+
+def option_spec(method: str, name: str) -> ParamSpec:
+    """Default and bounds of option ``name`` of ``method`` (from the method's config dataclass)."""
+    return spec(METHODS[method].config, name)
 
 
 def case_probability(study, case) -> float:

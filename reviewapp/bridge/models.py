@@ -300,15 +300,18 @@ def study_ranges(study) -> StyleRanges:
 
 def load_study_models(study, *, discriminator: bool = False, ranges: bool = True) -> StudyModels:
     """The generator, classifier, and optionally discriminator and style ranges of ``study``, frozen, on the
-    engine device."""
+    engine device. Raises :class:`StudyModelError` when a checkpoint cannot be loaded."""
     device = engine_device()
-    models = StudyModels(
-        G=study_generator(study, device=device), classifier=study_classifier(study, device=device)
-    )
-    if discriminator:
-        models.D = study_discriminator(study, device=device)
-    if ranges:
-        models.ranges = study_ranges(study)
+    try:
+        models = StudyModels(
+            G=study_generator(study, device=device), classifier=study_classifier(study, device=device)
+        )
+        if discriminator:
+            models.D = study_discriminator(study, device=device)
+        if ranges:
+            models.ranges = study_ranges(study)
+    except (CheckpointError, ClassifierError, FileNotFoundError) as error:
+        raise StudyModelError(f"The study's models cannot be loaded: {error}") from None
     return models
 
 

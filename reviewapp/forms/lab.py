@@ -13,7 +13,8 @@ from typing import Any
 
 from django import forms
 
-from reviewapp.bridge.lab import ANCHORS, BASELINES, DIRECTIONS, MANIFOLD_TERMS, METHODS
+from reviewapp.bridge.lab import ANCHORS, BASELINES, DIRECTIONS, MANIFOLD_TERMS, METHODS, option_spec
+from reviewapp.inputs import json_loads
 from reviewapp.models import Case, LabRun, ReviewSet, Study
 
 #: One sentence per method, shown beside the method's options and in the admin guide.
@@ -69,9 +70,11 @@ OPTION_HELP = {
 
 
 def _option_field(method: str, field: dataclasses.Field) -> forms.Field:
+    """A form field of one option; its default and bounds are the method's config's (``option_spec``)."""
     kinds = [kind.strip() for kind in str(field.type).split("|")]
     optional = "None" in kinds
     default = None if field.default is dataclasses.MISSING else field.default
+    bounds = option_spec(method, field.name)
     label = field.name.replace("_", " ").capitalize()
     help_text = OPTION_HELP.get((method, field.name), "")
     if field.name in OPTION_CHOICES:
@@ -83,11 +86,21 @@ def _option_field(method: str, field: dataclasses.Field) -> forms.Field:
         )
     if "int" in kinds:
         return forms.IntegerField(
-            required=False, initial=default, min_value=0, label=label, help_text=help_text
+            required=False,
+            initial=default,
+            min_value=int(bounds.min) if bounds.min is not None else None,
+            max_value=int(bounds.max) if bounds.max is not None else None,
+            label=label,
+            help_text=help_text,
         )
     if "float" in kinds:
         return forms.FloatField(
-            required=False, initial=default, min_value=0, label=label, help_text=help_text
+            required=False,
+            initial=default,
+            min_value=bounds.min,
+            max_value=bounds.max,
+            label=label,
+            help_text=help_text,
         )
     return forms.CharField(required=False, initial=default or "", label=label, help_text=help_text)
 
@@ -144,9 +157,11 @@ class LabRunForm(forms.Form):
         if not text:
             return {}
         try:
-            value = json.loads(text)
+            value = json_loads(text)
         except json.JSONDecodeError as error:
             raise forms.ValidationError(f"Not valid JSON: {error.msg} (line {error.lineno}).") from None
+        except ValueError as error:
+            raise forms.ValidationError(f"Not valid JSON: {error}.") from None
         if not isinstance(value, dict):
             raise forms.ValidationError('Give an object of option names and values, e.g. {"lr": 0.05}.')
         return value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from reviewapp.forms.fields import IdsField
 from reviewapp.models import ReviewSet, Sweep
 
 
@@ -14,7 +15,7 @@ class SweepForm(forms.ModelForm):
     ``SweepConfig`` and ``SelectionConfig``); the model's validators check them.
     """
 
-    cases = forms.ModelMultipleChoiceField(
+    cases = IdsField(
         queryset=None, widget=forms.CheckboxSelectMultiple, label="Held-out cases", required=False
     )
 
@@ -55,9 +56,7 @@ class ReviewSetForm(forms.ModelForm):
     filters (defaults and bounds from the ReviewSet model, which takes them from the engine's
     ``CurationFilters``), and what readers see."""
 
-    dimensions = forms.ModelMultipleChoiceField(
-        queryset=None, widget=forms.CheckboxSelectMultiple, label="Dimensions"
-    )
+    dimensions = IdsField(queryset=None, widget=forms.CheckboxSelectMultiple, label="Dimensions")
 
     class Meta:
         model = ReviewSet
@@ -97,9 +96,7 @@ class ReviewSetForm(forms.ModelForm):
 
 
 class AssignForm(forms.Form):
-    readers = forms.ModelMultipleChoiceField(
-        queryset=None, widget=forms.CheckboxSelectMultiple, label="Reviewers"
-    )
+    readers = IdsField(queryset=None, widget=forms.CheckboxSelectMultiple, label="Reviewers")
 
     def __init__(self, *args, readers, **kwargs):
         super().__init__(*args, **kwargs)

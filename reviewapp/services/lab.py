@@ -26,6 +26,7 @@ from reviewapp.bridge.lab import (
     make_config,
     resolve_target,
 )
+from reviewapp.inputs import json_problem
 from reviewapp.models import Case, Job, LabRun, ReviewItem, ReviewSet, Study
 from reviewapp.selectors.projections import latest_projections
 from reviewapp.services.jobs import (
@@ -75,6 +76,9 @@ def lab_validate_parameters(*, method: str, parameters: dict) -> dict:
     the config's own checks (``make_config``). Raises ``ValidationError`` naming every problem."""
     if not isinstance(parameters, dict) or not all(isinstance(key, str) for key in parameters):
         raise ValidationError("The parameters must be an object of option names and values.")
+    problem = json_problem(parameters)
+    if problem:
+        raise ValidationError(f"Invalid parameters: {problem}.")
     fields = {field.name: field.type for field in dataclasses.fields(METHODS[method].config)}
     unknown = sorted(set(parameters) - set(fields))
     if unknown:

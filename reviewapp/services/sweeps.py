@@ -74,6 +74,8 @@ def sweep_launch(
         raise ValidationError("Choose at least one projected held-out case.")
     if any(case.study_id != study.pk for case in cases):
         raise ValidationError("Every case must belong to the study.")
+    if len({case.pk for case in cases}) != len(cases):
+        raise ValidationError("Give each case once.")
     sweep = Sweep(study=study, created_by=created_by, num_images=len(cases), dims=study.style_dims or 0)
     for name, value in parameters.items():
         setattr(sweep, name, value)

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET
 
 from reviewapp import explore
 from reviewapp.bridge.models import StudyModelError
+from reviewapp.inputs import DB_INT_MAX, parse_int
 from reviewapp.models import Case, DimensionEffect, Projection, ReviewItem, Sweep
 from reviewapp.selectors.reviews import reader_can_explore
 from reviewapp.selectors.users import user_is_admin
@@ -45,7 +46,9 @@ def _projection(case: Case) -> Projection:
 def _dimensions_to_show(case: Case, requested: str) -> list[int]:
     """Dimensions asked for in ``?dims=``, then those shown with this case in review sets, then the
     strongest selected dimensions of the study's newest sweep."""
-    dims = [int(d) for d in requested.split(",") if d.strip().isdigit()]
+    dims = [
+        dim for dim in (parse_int(d, max_value=DB_INT_MAX) for d in requested.split(",")) if dim is not None
+    ]
     dims += ReviewItem.objects.filter(
         counterfactual__isnull=False, counterfactual__projection__case=case
     ).values_list("counterfactual__dimension__dim", flat=True)

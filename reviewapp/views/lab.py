@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from reviewapp.forms.lab import AddToReviewSetForm, LabRunForm
+from reviewapp.inputs import query_int, query_ints
 from reviewapp.models import AuditAction, LabRun, Study
 from reviewapp.selectors.lab import (
     lab_metric_rows,
@@ -107,10 +108,8 @@ def lab_run_stop(request: HttpRequest, pk: int) -> HttpResponse:
 def lab_compare(request: HttpRequest, pk: int) -> HttpResponse:
     """Runs side by side: ``?run=1&run=2`` (chosen runs) or ``?case=7`` (every run of one case)."""
     study = get_object_or_404(Study, pk=pk)
-    run_ids = [int(value) for value in request.GET.getlist("run") if value.isdigit()]
-    case = request.GET.get("case", "")
-    runs = lab_runs_to_compare(
-        study=study, run_ids=run_ids, case_id=int(case) if case.isdigit() and not run_ids else None
-    )
+    run_ids = query_ints(request.GET, "run")
+    case_id = query_int(request.GET, "case")
+    runs = lab_runs_to_compare(study=study, run_ids=run_ids, case_id=None if run_ids else case_id)
     context = {"study": study, "runs": runs, "metrics": lab_metric_rows(runs=runs)}
     return render(request, "reviewapp/lab/compare.html", context)

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from reviewapp.bridge.cases import case_source_pixels
 from reviewapp.forms.reviews import AnnotationForm, FactorAnnotationForm
+from reviewapp.inputs import DB_INT_MAX, parse_int
 from reviewapp.models import AuditAction, ReviewAssignment, ReviewItem
 from reviewapp.selectors import reviews as selectors
 from reviewapp.services import audit
@@ -372,8 +373,9 @@ def factor_annotate(request: HttpRequest, set_pk: int, number: int) -> HttpRespo
 
 def _after_factor(assignment: ReviewAssignment, after: str) -> str:
     set_pk = assignment.review_set_id
-    if after.isdigit():
-        following = selectors.reader_next_position(assignment=assignment, after=int(after))
+    position = parse_int(after, min_value=1, max_value=DB_INT_MAX)
+    if position is not None:
+        following = selectors.reader_next_position(assignment=assignment, after=position)
         if following is not None:
             return reverse("review-item", kwargs={"set_pk": set_pk, "position": following})
     return reverse("review-set", kwargs={"set_pk": set_pk})

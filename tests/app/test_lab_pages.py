@@ -74,7 +74,14 @@ def test_an_admin_launches_a_run_and_sees_its_result(alice_client, lab_study, la
     "fields, message",
     [
         ({"method": "magic"}, "Select a valid choice"),
-        ({"method": "gci", "gci-steps": 0}, "must be positive"),
+        ({"method": "gci", "gci-steps": 0}, "greater than or equal to 1"),
+        ({"method": "gci", "gci-steps": 10**30}, "less than or equal to 10000"),
+        (
+            {"method": "dip", "options_json": '{"channels": [1000000, 1000000]}'},
+            "channels[0] must be at most 512",
+        ),
+        ({"method": "gci", "options_json": '{"lr": NaN}'}, "Not valid JSON"),
+        ({"method": "gci", "options_json": "[" * 5000 + "]" * 5000}, "nested more than 32 levels"),
         ({"method": "gci", "options_json": "{steps: 3}"}, "Not valid JSON"),
         ({"method": "gci", "options_json": '{"stepz": 3}'}, "Unknown option(s) for gci: stepz"),
         ({"method": "dip", "options_json": '{"channels": "wide"}'}, "channels must be a list of int"),
