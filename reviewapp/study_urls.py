@@ -21,6 +21,8 @@ urlpatterns = [
     path("lab-runs/<int:pk>/add-to-review-set", lab.lab_run_add, name="lab-run-add"),
     path("sweeps/<int:pk>/", sweeps.sweep_detail, name="sweep"),
     path("sweeps/<int:pk>/cancel", sweeps.sweep_stop, name="sweep-cancel"),
+    path("sweeps/<int:pk>/resume", sweeps.sweep_continue, name="sweep-resume"),
+    path("sweeps/<int:pk>/progress", sweeps.sweep_progress, name="sweep-progress"),
     path("sweeps/<int:pk>/dimensions/<int:dim>/", sweeps.dimension_detail, name="sweep-dimension"),
     path(
         "sweeps/<int:pk>/dimensions/<int:dim>/render", sweeps.dimension_render, name="sweep-dimension-render"

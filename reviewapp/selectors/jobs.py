@@ -8,7 +8,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from reviewapp.models import Job
+from reviewapp.models import Job, Sweep
+from reviewapp.selectors.sweeps import sweep_eta_seconds
 from reviewapp.selectors.users import user_is_admin
 
 
@@ -24,9 +25,18 @@ def job_list_visible_to(*, user: AbstractBaseUser) -> QuerySet[Job]:
 
 
 def job_eta_seconds(*, job: Job) -> float | None:
-    """Seconds left, extrapolated from the time spent so far; None when it cannot be estimated."""
+    """Seconds left, extrapolated from the time spent so far; None when it cannot be estimated.
+
+    A sweep's job is measured on the rate of its latest finished units rather than on its whole run, so the
+    time spent loading models and planning, or a slower start, does not swing the estimate.
+    """
     if job.status != Job.Status.RUNNING or job.started_at is None or not 0.0 < job.progress < 1.0:
         return None
+    if job.kind == "sweep":
+        sweep = Sweep.objects.filter(job=job).select_related("job").first()
+        eta = sweep_eta_seconds(sweep=sweep) if sweep is not None else None
+        if eta is not None:
+            return eta
     elapsed = (timezone.now() - job.started_at).total_seconds()
     return round(elapsed * (1.0 - job.progress) / job.progress, 1)
 

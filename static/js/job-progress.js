@@ -4,6 +4,15 @@
 // to show its results, and when it starts, to show the page of a running job.
 
 const POLL_MS = 1000;
+// Each answer moves the shown estimate this share of the way to the server's (about a 20 s time constant at one
+// poll a second), so the time left counts down steadily instead of jumping with every finished unit.
+const ETA_SMOOTHING = 0.05;
+
+export function smoothEta(shown, received) {
+  if (shown == null || !isFinite(shown)) return received;
+  if (received == null) return null;
+  return shown + ETA_SMOOTHING * (received - shown);
+}
 
 function formatSeconds(seconds) {
   if (seconds == null || !isFinite(seconds)) return "";
@@ -41,7 +50,9 @@ function watch(element) {
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const state = await response.json();
       render(element, state);
-      etaAt = state.eta_seconds == null ? null : [state.eta_seconds, Date.now()];
+      const shown = etaAt ? etaAt[0] - (Date.now() - etaAt[1]) / 1000 : null;
+      const smoothed = smoothEta(shown, state.eta_seconds);
+      etaAt = smoothed == null ? null : [smoothed, Date.now()];
       tick();
       const reloads = element.hasAttribute("data-reload-on-finish");
       if (state.finished) {
