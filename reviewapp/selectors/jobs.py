@@ -5,12 +5,52 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from reviewapp.models import Job, Sweep
 from reviewapp.selectors.sweeps import sweep_eta_seconds
 from reviewapp.selectors.users import user_is_admin
+
+
+#: The queue of each kind of job (the queue its tasks are declared on; see reviewapp/tasks).
+JOB_KIND_QUEUES = {
+    "counterfactual": "interactive",
+    "sweep": "gpu",
+    "projection": "gpu",
+    "style ranges": "gpu",
+    "review set": "gpu",
+    "gallery": "gpu",
+}
+
+
+def job_queue(*, job: Job) -> str:
+    """The Celery queue the job's tasks wait on."""
+    return JOB_KIND_QUEUES.get(job.kind, "default")
+
+
+def job_queue_position(*, job: Job) -> dict[str, Any] | None:
+    """Where a pending job waits: its queue, the jobs queued before it there and those running there.
+
+    None once the job has started or finished.
+    """
+    if job.status != Job.Status.PENDING:
+        return None
+    queue = job_queue(job=job)
+    kinds = [kind for kind, name in JOB_KIND_QUEUES.items() if name == queue]
+    same_queue = (
+        Job.objects.filter(kind__in=kinds)
+        if kinds
+        else Job.objects.exclude(kind__in=list(JOB_KIND_QUEUES))
+    )
+    ahead = same_queue.filter(status=Job.Status.PENDING).filter(
+        Q(created_at__lt=job.created_at) | Q(created_at=job.created_at, pk__lt=job.pk)
+    )
+    return {
+        "queue": queue,
+        "ahead": ahead.count(),
+        "running": same_queue.filter(status=Job.Status.RUNNING).count(),
+    }
 
 
 def job_should_abort(*, job: Job) -> bool:
@@ -52,4 +92,5 @@ def job_progress_payload(*, job: Job) -> dict[str, Any]:
         "message": job.message,
         "error": job.error,
         "eta_seconds": job_eta_seconds(job=job),
+        "queue": job_queue_position(job=job),
     }

@@ -40,11 +40,12 @@ from reviewapp.services.jobs import (
 
 logger = get_task_logger(__name__)
 
-QUEUES = frozenset({"default", "gpu"})
+QUEUES = frozenset({"default", "gpu", "interactive"})
 
 
 def job_task(*, queue: str = "default", **options: Any) -> Callable[[Callable[..., str | None]], Task]:
-    """Declare ``fn(job, **kwargs)`` as a task ``(job_pk, **kwargs)`` on ``queue`` ("default" or "gpu")."""
+    """Declare ``fn(job, **kwargs)`` as a task ``(job_pk, **kwargs)`` on ``queue`` ("default", "gpu" or
+    "interactive")."""
     if queue not in QUEUES:
         raise ValueError(f"Unknown queue {queue!r}; expected one of {', '.join(sorted(QUEUES))}.")
 

@@ -32,6 +32,15 @@ function render(element, state) {
   status.textContent = state.status.charAt(0).toUpperCase() + state.status.slice(1);
   status.className = `tag job-status job-status-${state.status}`;
   element.querySelector(".job-message").textContent = state.error || state.message || "";
+  const queue = element.querySelector(".job-queue");
+  if (queue) queue.textContent = queueText(state.queue);
+}
+
+export function queueText(queue) {
+  // Where a pending job waits, from /jobs/<pk>/progress's "queue"; empty once it runs.
+  if (!queue) return "";
+  const ahead = queue.ahead === 0 ? "next in line" : `${queue.ahead} job${queue.ahead === 1 ? "" : "s"} ahead`;
+  return `Waiting for a worker on the ${queue.queue} queue: ${ahead}, ${queue.running} running there.`;
 }
 
 function watch(element) {
