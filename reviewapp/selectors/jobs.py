@@ -39,9 +39,7 @@ def job_queue_position(*, job: Job) -> dict[str, Any] | None:
     queue = job_queue(job=job)
     kinds = [kind for kind, name in JOB_KIND_QUEUES.items() if name == queue]
     same_queue = (
-        Job.objects.filter(kind__in=kinds)
-        if kinds
-        else Job.objects.exclude(kind__in=list(JOB_KIND_QUEUES))
+        Job.objects.filter(kind__in=kinds) if kinds else Job.objects.exclude(kind__in=list(JOB_KIND_QUEUES))
     )
     ahead = same_queue.filter(status=Job.Status.PENDING).filter(
         Q(created_at__lt=job.created_at) | Q(created_at=job.created_at, pk__lt=job.pk)

@@ -32,7 +32,9 @@ def test_the_demo_runs_a_worker_for_the_interactive_queue_only():
 
     assert queues_of(processes["worker"]) == ["default", "gpu"]
     assert queues_of(processes["interactive worker"]) == ["interactive"]
-    hostnames = {argv[argv.index("--hostname") + 1] for name, argv in processes.items() if name != "web server"}
+    hostnames = {
+        argv[argv.index("--hostname") + 1] for name, argv in processes.items() if name != "web server"
+    }
     assert len(hostnames) == 2
 
 
