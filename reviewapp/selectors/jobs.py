@@ -12,7 +12,6 @@ from reviewapp.models import Job, Sweep
 from reviewapp.selectors.sweeps import sweep_eta_seconds
 from reviewapp.selectors.users import user_is_admin
 
-
 #: The queue of each kind of job (the queue its tasks are declared on; see reviewapp/tasks).
 JOB_KIND_QUEUES = {
     "counterfactual": "interactive",

@@ -44,7 +44,6 @@ def review_set_new(request: HttpRequest, pk: int) -> HttpResponse:
         initial=initial,
     )
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
         try:
             review_set = review_set_create(
                 sweep=sweep,
