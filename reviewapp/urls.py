@@ -15,6 +15,7 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("jobs/", jobs.job_list, name="jobs"),
     path("jobs/<int:pk>/progress", jobs.job_progress, name="job-progress"),
     path("healthz", health.healthz, name="healthz"),
     # Browsers ask for /favicon.ico whatever the page links.
