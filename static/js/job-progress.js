@@ -4,14 +4,16 @@
 // to show its results, and when it starts, to show the page of a running job.
 
 const POLL_MS = 1000;
-// Each answer moves the shown estimate this share of the way to the server's (about a 20 s time constant at one
-// poll a second), so the time left counts down steadily instead of jumping with every finished unit.
-const ETA_SMOOTHING = 0.05;
+// Each answer moves the shown estimate part of the way to the server's, so the time left counts down steadily
+// instead of jumping with every finished unit: with a time constant of a tenth of the time left, at least 20 s
+// for long jobs (5 % per poll) and none for the last seconds of short ones.
+const ETA_SMOOTHING_MIN = 0.05;
 
 export function smoothEta(shown, received) {
   if (shown == null || !isFinite(shown)) return received;
   if (received == null) return null;
-  return shown + ETA_SMOOTHING * (received - shown);
+  const share = Math.min(1, Math.max(ETA_SMOOTHING_MIN, POLL_MS / 1000 / (0.1 * Math.max(shown, 1e-3))));
+  return shown + share * (received - shown);
 }
 
 function formatSeconds(seconds) {
