@@ -135,17 +135,17 @@ class ReviewSetForm(forms.ModelForm):
         data = super().clean()
         ticked = list(data.get("dimensions") or [])
         ranks = data.get("ranks") or []
-        if "dimensions" in data and "ranks" in data:
-            by_rank = list(self.ranked.filter(rank__in=ranks)) if ranks else []
-            chosen = {d.pk: d for d in [*ticked, *by_rank]}
-            if not chosen:
-                raise forms.ValidationError("Tick at least one dimension or add some by rank.")
-            data["chosen_dimensions"] = sorted(chosen.values(), key=lambda d: d.rank)
+        by_rank = list(self.ranked.filter(rank__in=ranks)) if ranks else []
+        chosen = {d.pk: d for d in [*ticked, *by_rank]}
+        data["chosen_dimensions"] = sorted(chosen.values(), key=lambda d: d.rank)
         return data
 
+    #: The form error when neither a ticked dimension nor a rank was given.
+    NO_DIMENSIONS = "Tick at least one dimension or add some by rank."
+
     def chosen_dimensions(self) -> list:
-        """The ticked dimensions and those added by rank, strongest first."""
-        return self.cleaned_data["chosen_dimensions"]
+        """The ticked dimensions and those added by rank, strongest first (empty when none was given)."""
+        return self.cleaned_data.get("chosen_dimensions", [])
 
     def review_set_parameters(self) -> dict:
         """The review set's fields as ``review_set_create`` takes them (the dimensions apart)."""

@@ -43,6 +43,8 @@ def review_set_new(request: HttpRequest, pk: int) -> HttpResponse:
         ranked=sweep.dimension_effects.order_by("rank"),
         initial=initial,
     )
+    if request.method == "POST" and form.is_valid() and not form.chosen_dimensions():
+        form.add_error(None, ReviewSetForm.NO_DIMENSIONS)
     if request.method == "POST" and form.is_valid():
         try:
             review_set = review_set_create(
