@@ -20,7 +20,9 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     # Browsers ask for /favicon.ico whatever the page links.
     path(
-        "favicon.ico", login_not_required(RedirectView.as_view(url=static("img/favicon.ico"), permanent=True))
+        "favicon.ico",
+        login_not_required(RedirectView.as_view(url=static("img/favicon.ico"), permanent=True)),
+        name="favicon",
     ),
     path("admin/", admin.site.urls),
     path("api/", include("reviewapp.api.urls")),

@@ -38,6 +38,11 @@ def own_broker(tmp_path):
     use_filesystem_broker(tmp_path / "broker")
     yield
     app.conf.broker_url, app.conf.broker_transport_options = url, options
+    # Connections made to this test's folder must not serve the tests that follow.
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
 
 
 @pytest.fixture
