@@ -13,10 +13,10 @@ from django.utils import timezone
 
 from reviewapp.models import Job, Projection, Sweep, SweepUnit
 from reviewapp.services.cases import case_import_files
-from reviewapp.services.jobs import job_mark_cancelled, job_start
+from reviewapp.services.jobs import Tasks, job_mark_cancelled, job_start
 from reviewapp.services.sweeps import sweep_launch, sweep_mark_cancelled, sweep_unit_claim, sweep_unit_finish
 from reviewapp.tasks import projection_run_task, sweep_prepare_task
-from tests.app.conftest import PASSWORD, use_filesystem_broker
+from tests.app.conftest import PASSWORD
 from tests.helpers.browser import chromium, log_in
 from tests.helpers.studies import tiny_case_files
 
@@ -30,23 +30,22 @@ def browser():
 
 
 @pytest.fixture
-def own_broker(tmp_path):
-    """Messages this test sends (the resumed sweep's parts) go to a broker folder of its own."""
-    from reviewapp.celery import app
+def sent(monkeypatch):
+    """The tasks the projections and the sweep send, recorded instead of sent, so that no worker of the
+    session runs them during the test (the test runs them itself or writes their results)."""
+    calls = []
 
-    url, options = app.conf.broker_url, dict(app.conf.broker_transport_options)
-    use_filesystem_broker(tmp_path / "broker")
-    yield
-    app.conf.broker_url, app.conf.broker_transport_options = url, options
-    # Connections made to this test's folder must not serve the tests that follow.
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
-    app.amqp._producer_pool = None
+    def record(*, job, task, kwargs=None):
+        calls.append((job.pk, task))
+        return ""
+
+    for module in ("projections", "studies", "sweeps"):
+        monkeypatch.setattr(f"reviewapp.services.{module}.job_enqueue", record)
+    return calls
 
 
 @pytest.fixture
-def running_sweep(transactional_db, tiny_study, alice):
+def running_sweep(transactional_db, sent, tiny_study, alice):
     """A sweep of 5 projected cases (3 units) with one unit done in 10 s: 40 perturbed images per second."""
     case_import_files(study=tiny_study, files=tiny_case_files(5), created_by=alice)
     for job in Job.objects.filter(kind="projection"):
@@ -68,7 +67,7 @@ def running_sweep(transactional_db, tiny_study, alice):
     return sweep
 
 
-def test_cost_live_figures_confirmed_cancel_and_resume(browser, live_server, own_broker, running_sweep):
+def test_cost_live_figures_confirmed_cancel_and_resume(browser, live_server, running_sweep, sent):
     sweep, study = running_sweep, running_sweep.study
     dims = study.style_dims
     page = browser.new_page(viewport={"width": 1440, "height": 900})
@@ -123,3 +122,5 @@ def test_cost_live_figures_confirmed_cancel_and_resume(browser, live_server, own
     assert sweep.job_id != old_job.pk
     assert SweepUnit.objects.filter(sweep=sweep, status=SweepUnit.Status.DONE).count() == 1
     assert page.get_by_role("button", name="Resume sweep").count() == 0
+    resumed = [task for job, task in sent if job == sweep.job_id]
+    assert resumed and set(resumed) == {Tasks.SWEEP_RUN_UNITS}
