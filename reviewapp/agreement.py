@@ -9,6 +9,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Hashable, Sequence
 
+import numpy as np
+
+#: Below this many shared items a kappa says little: its interval spans most of [-1, 1].
+MIN_KAPPA_ITEMS = 10
+
 
 def observed_agreement(a: Sequence[Hashable], b: Sequence[Hashable]) -> float:
     """Fraction of items on which two readers gave the same answer."""
@@ -81,6 +86,48 @@ def kappa(ratings: Sequence[Sequence[Hashable]]) -> tuple[str, float | None]:
     if readers == 2:
         return "cohen", cohen_kappa([r[0] for r in ratings], [r[1] for r in ratings])
     return "fleiss", fleiss_kappa(fleiss_table(ratings))
+
+
+def kappa_interval(
+    ratings: Sequence[Sequence[Hashable]], *, level: float = 0.95, resamples: int = 1000, seed: int = 0
+) -> tuple[float, float] | None:
+    """A percentile bootstrap interval of :func:`kappa` over the items (``ratings[item][reader]``).
+
+    Items are drawn with replacement ``resamples`` times with a fixed seed, so the same answers always give the
+    same interval. Each resample's kappa is the same formula as :func:`cohen_kappa` (two readers) or
+    :func:`fleiss_kappa`, computed for all resamples at once. Resamples whose kappa is undefined (all answers
+    alike) are left out; None when more than half of them are, or with fewer than two items.
+    """
+    n = len(ratings)
+    if n < 2:
+        return None
+    table = np.asarray(fleiss_table(ratings), dtype=np.float64)  # [items, categories]
+    picks = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    readers = len(ratings[0])
+    if readers == 2:
+        categories: dict[Hashable, int] = {}
+        for row in ratings:
+            for answer in row:
+                categories.setdefault(answer, len(categories))
+        first = np.zeros((n, len(categories)))
+        second = np.zeros((n, len(categories)))
+        first[np.arange(n), [categories[row[0]] for row in ratings]] = 1.0
+        second[np.arange(n), [categories[row[1]] for row in ratings]] = 1.0
+        agree = (first * second).sum(axis=1)
+        p_o = agree[picks].mean(axis=1)
+        p_e = (first[picks].mean(axis=1) * second[picks].mean(axis=1)).sum(axis=1)
+    else:
+        per_item = ((table * table).sum(axis=1) - readers) / (readers * (readers - 1))
+        p_o = per_item[picks].mean(axis=1)
+        shares = table[picks].sum(axis=1) / (n * readers)
+        p_e = (shares * shares).sum(axis=1)
+    defined = p_e < 1.0 - 1e-12
+    if 2 * int(defined.sum()) < resamples:
+        return None
+    values = (p_o[defined] - p_e[defined]) / (1.0 - p_e[defined])
+    tail = 100.0 * (1.0 - level) / 2.0
+    low, high = np.percentile(values, [tail, 100.0 - tail])
+    return float(low), float(high)
 
 
 def kappa_strength(value: float | None) -> str:

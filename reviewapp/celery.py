@@ -1,7 +1,9 @@
 """The project's Celery application.
 
-Two queues: ``default`` for bookkeeping and ``gpu`` for the engine's heavy work (projection, sweeps), so that
-production workers on GPU machines can take only ``celery -A reviewapp worker -Q gpu``. Tasks are declared
+Three queues: ``default`` for bookkeeping, ``gpu`` for the engine's heavy work (projection, sweeps), and
+``interactive`` for the engine's short runs a person waits for (the Counterfactual lab), so that production
+workers on GPU machines can take only ``celery -A reviewapp worker -Q gpu`` and a lab run never waits behind a
+sweep when a worker takes ``interactive``. Tasks are declared
 with :func:`reviewapp.tasks.base.job_task`, never with ``app.task`` directly.
 """
 

@@ -236,6 +236,7 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_TASK_QUEUES = (
     Queue("default", Exchange("default"), routing_key="default"),
     Queue("gpu", Exchange("gpu"), routing_key="gpu"),
+    Queue("interactive", Exchange("interactive"), routing_key="interactive"),
 )
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = ("reviewapp.celery.route_task",)

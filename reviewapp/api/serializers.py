@@ -417,7 +417,8 @@ class LabRunSerializer(serializers.ModelSerializer):
 
 class LabRunLaunchSerializer(RefusesUnknownFields, serializers.Serializer):
     """Launching a lab run: the study's case, the method, the target (0/1 or the label's name; empty = the
-    other class than the classifier's decision) and the method's options."""
+    other class than the classifier's decision, or the decision itself for a saliency map) and the method's
+    options."""
 
     study = serializers.PrimaryKeyRelatedField(queryset=Study.objects.all())
     case = serializers.PrimaryKeyRelatedField(queryset=Case.objects.all())

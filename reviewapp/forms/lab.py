@@ -128,7 +128,7 @@ class LabRunForm(forms.Form):
         )
         label = study.target_label
         self.fields["target"].choices = [
-            ("", "the other class than the classifier's decision"),
+            ("", "default: the other class than the classifier's decision (saliency maps: the decision)"),
             ("1", label),
             ("0", f"no {label.lower()}"),
         ]

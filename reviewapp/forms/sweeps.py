@@ -51,12 +51,56 @@ class SweepForm(forms.ModelForm):
         return {name: self.cleaned_data[name] for name in self.Meta.fields}
 
 
+#: The most dimensions one "add by rank" entry may add (each dimension renders its images).
+MAX_RANKED_DIMENSIONS = 100
+
+
+def parse_ranks(text: str, *, highest: int) -> list[int]:
+    """Ranks from "2-10, 15": single ranks and inclusive ranges, separated by commas or spaces.
+
+    Raises ``ValidationError`` for anything else, a rank outside 1..``highest``, or more than
+    ``MAX_RANKED_DIMENSIONS`` ranks.
+    """
+    ranks: set[int] = set()
+    for part in text.replace(",", " ").split():
+        first, dash, last = part.partition("-")
+        try:
+            low = int(first)
+            high = int(last) if dash else low
+        except ValueError:
+            raise forms.ValidationError(
+                f"{part!r} is not a rank or a range of ranks such as 2-10.", code="invalid"
+            ) from None
+        if low > high:
+            low, high = high, low
+        if low < 1 or high > highest:
+            raise forms.ValidationError(f"Ranks go from 1 to {highest}; {part!r} is outside.", code="range")
+        if high - low + 1 + len(ranks) > MAX_RANKED_DIMENSIONS:
+            raise forms.ValidationError(
+                f"At most {MAX_RANKED_DIMENSIONS} dimensions can be added by rank.", code="too_many"
+            )
+        ranks.update(range(low, high + 1))
+    return sorted(ranks)
+
+
 class ReviewSetForm(forms.ModelForm):
     """Create a review set from a sweep: its dimensions, how many images per dimension and the curation
     filters (defaults and bounds from the ReviewSet model, which takes them from the engine's
-    ``CurationFilters``), and what readers see."""
+    ``CurationFilters``), and what readers see.
 
-    dimensions = IdsField(queryset=None, widget=forms.CheckboxSelectMultiple, label="Dimensions")
+    The dimensions are the ticked ones (the sweep's selected dimensions are offered) and any other ranked
+    dimension of the sweep added by rank ("2-10, 15"), so that no new sweep is needed to review more.
+    """
+
+    dimensions = IdsField(
+        queryset=None, widget=forms.CheckboxSelectMultiple, label="Dimensions", required=False
+    )
+    ranks = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Add dimensions by rank",
+        help_text="Any dimension of the sweep's ranking, e.g. 2-10 or 2-10, 15 (rank 1 = strongest effect).",
+    )
 
     class Meta:
         model = ReviewSet
@@ -83,12 +127,34 @@ class ReviewSetForm(forms.ModelForm):
         }
         widgets = {"instructions": forms.Textarea(attrs={"rows": 3})}
 
-    def __init__(self, *args, dimensions, **kwargs):
+    def __init__(self, *args, dimensions, ranked=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["dimensions"].queryset = dimensions
         self.fields["dimensions"].label_from_instance = lambda d: (
-            f"{d.dim} · {d.layer}:{d.channel} · effect {d.effect:.3f} ({d.get_direction_display().lower()})"
+            f"#{d.rank} · {d.dim} · {d.layer}:{d.channel} · effect {d.effect:.3f} "
+            f"({d.get_direction_display().lower()})"
         )
+        #: Every dimension of the sweep, which "Add dimensions by rank" picks from.
+        self.ranked = ranked if ranked is not None else dimensions
+
+    def clean_ranks(self) -> list[int]:
+        return parse_ranks(self.cleaned_data.get("ranks") or "", highest=self.ranked.count())
+
+    def clean(self) -> dict:
+        data = super().clean()
+        ticked = list(data.get("dimensions") or [])
+        ranks = data.get("ranks") or []
+        by_rank = list(self.ranked.filter(rank__in=ranks)) if ranks else []
+        chosen = {d.pk: d for d in [*ticked, *by_rank]}
+        data["chosen_dimensions"] = sorted(chosen.values(), key=lambda d: d.rank)
+        return data
+
+    #: The form error when neither a ticked dimension nor a rank was given.
+    NO_DIMENSIONS = "Tick at least one dimension or add some by rank."
+
+    def chosen_dimensions(self) -> list:
+        """The ticked dimensions and those added by rank, strongest first (empty when none was given)."""
+        return self.cleaned_data.get("chosen_dimensions", [])
 
     def review_set_parameters(self) -> dict:
         """The review set's fields as ``review_set_create`` takes them (the dimensions apart)."""

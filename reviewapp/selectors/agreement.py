@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from reviewapp.agreement import kappa, kappa_strength
+from reviewapp.agreement import MIN_KAPPA_ITEMS, kappa, kappa_interval, kappa_strength
 from reviewapp.models import (
     Annotation,
     DimensionEffect,
@@ -53,10 +53,21 @@ class QuestionAgreement:
     items: int
     readers: int
     note: str = ""
+    #: The 95 % bootstrap interval of kappa over the items; None when it cannot be estimated.
+    interval: tuple[float, float] | None = None
+
+    @property
+    def too_few_items(self) -> bool:
+        """True when kappa rests on too few shared items to say how well the readers agree."""
+        return bool(self.method) and self.items < MIN_KAPPA_ITEMS
 
     @property
     def strength(self) -> str:
-        return kappa_strength(self.kappa) if self.method else ""
+        if not self.method:
+            return ""
+        if self.too_few_items:
+            return "too few items"
+        return kappa_strength(self.kappa)
 
 
 def _submitted(review_set: ReviewSet) -> dict[int, dict[int, tuple[bool, str]]]:
@@ -108,10 +119,27 @@ def review_set_agreement(*, review_set: ReviewSet) -> list[QuestionAgreement]:
                 ratings.append([is_relevant(q2) for _, q2 in row])
         method, value = kappa(ratings)
         method = "Cohen's kappa" if method == "cohen" else "Fleiss' kappa"
-        note = "" if value is not None else "Undefined: every reader gave the same answer to every item."
+        if value is None:
+            note = "Undefined: every reader gave the same answer to every item."
+        elif len(common) < MIN_KAPPA_ITEMS:
+            note = (
+                f"Only {len(common)} item(s) answered by every reader: too few to judge agreement "
+                f"(at least {MIN_KAPPA_ITEMS} are needed)."
+            )
+        else:
+            note = ""
+        interval = kappa_interval(ratings) if value is not None else None
         results.append(
             QuestionAgreement(
-                key, label, method, value, _pairwise_agreement(ratings), len(common), len(readers), note
+                key,
+                label,
+                method,
+                value,
+                _pairwise_agreement(ratings),
+                len(common),
+                len(readers),
+                note,
+                interval,
             )
         )
     return results
@@ -142,6 +170,11 @@ class DimensionVerdict:
     source: str = "items"
     clinically_meaningful: bool = False
     pneumonia_relevant: bool = False
+
+    @property
+    def raters(self) -> int:
+        """How many readers rated the factor (the verdict from factors rests on them alone)."""
+        return sum(self.clinical_votes.values())
 
     @property
     def clinical_majority(self) -> str:

@@ -137,7 +137,12 @@ AGREEMENT_COLUMNS = [
     ("observed_agreement", "Mean share of reader pairs giving the same answer to an item."),
     ("items", "Items answered by every reader, which the kappa is computed on."),
     ("readers", "Readers with submitted answers."),
-    ("note", "Why a value is missing, if it is."),
+    ("note", "Why a value is missing or says little (too few items), if it does."),
+    (
+        "kappa_ci_low",
+        "Lower end of the 95 % bootstrap interval of kappa over the items; empty when not estimable.",
+    ),
+    ("kappa_ci_high", "Upper end of the same interval."),
 ]
 
 SUMMARY_COLUMNS = [
@@ -277,6 +282,8 @@ def agreement_rows(*, review_set: ReviewSet) -> Iterator[list]:
             "" if result.kappa is None else f"{result.kappa:.4f}", result.strength,
             "" if result.observed is None else f"{result.observed:.4f}", result.items, result.readers,
             result.note,
+            "" if result.interval is None else f"{result.interval[0]:.4f}",
+            "" if result.interval is None else f"{result.interval[1]:.4f}",
         ]  # fmt: skip
 
 

@@ -37,6 +37,23 @@ LAB_METRICS = [
 ]
 
 
+#: Figures of an edit, which a saliency map (which changes nothing) does not have: not shown for its runs.
+COUNTERFACTUAL_ONLY = frozenset(
+    {
+        "prob_start",
+        "flipped",
+        "reached_target",
+        "l1",
+        "ssim",
+        "perceptual",
+        "changed_fraction",
+        "discriminator_logit",
+        "loss_estimate",
+        "cout",
+    }
+)
+
+
 def lab_runs_of_study(*, study: Study) -> QuerySet[LabRun]:
     """The study's runs, newest first."""
     return LabRun.objects.filter(study=study).select_related("case", "job", "created_by", "study")
@@ -81,17 +98,54 @@ class MetricRow:
 
 
 def lab_metric_rows(*, runs: Sequence[LabRun]) -> list[MetricRow]:
-    """One row per figure of LAB_METRICS, one value per run (only finished runs have values)."""
+    """One row per figure of LAB_METRICS, one value per run (only finished runs have values).
+
+    The figures of an edit (COUNTERFACTUAL_ONLY) are left out for saliency maps: "—" beside other runs, and
+    no row at all when every run is a saliency map.
+    """
     rows = []
+    all_saliency = bool(runs) and all(run.is_saliency for run in runs)
     for key, label, meaning in LAB_METRICS:
+        if key in COUNTERFACTUAL_ONLY and all_saliency:
+            continue
         values = []
         for run in runs:
-            value = _figure(run, key) if run.status == LabRun.Status.SUCCEEDED else None
+            hidden = key in COUNTERFACTUAL_ONLY and run.is_saliency
+            value = _figure(run, key) if run.status == LabRun.Status.SUCCEEDED and not hidden else None
             if key == "reached_target" and value is not None:
                 value = bool(value)
             values.append(_shown(value))
         rows.append(MetricRow(key=key, label=label, meaning=meaning, values=values))
     return rows
+
+
+@dataclass(frozen=True)
+class ChangedStyle:
+    dim: int
+    layer: str
+    channel: int | None
+    change: float
+    change_scaled: float | None
+
+
+def lab_changed_styles(*, run: LabRun) -> list[ChangedStyle]:
+    """The run's most changed style dimensions, largest change first (in units of the dimension's spread when
+    the engine measured it so, else raw)."""
+    styles = []
+    for entry in (run.details or {}).get("top_changed_styles") or []:
+        scaled = entry.get("change_scaled")
+        styles.append(
+            ChangedStyle(
+                dim=int(entry["dim"]),
+                layer=str(entry.get("layer", "")),
+                channel=entry.get("channel"),
+                change=float(entry.get("change", 0.0)),
+                change_scaled=None if scaled is None else float(scaled),
+            )
+        )
+    return sorted(
+        styles, key=lambda s: (-abs(s.change_scaled if s.change_scaled is not None else s.change), s.dim)
+    )
 
 
 def lab_review_sets_for(*, run: LabRun) -> QuerySet[ReviewSet]:

@@ -112,3 +112,74 @@ def projected_heldout_cases(*, study: Study) -> list[Case]:
     cases = list(study.cases.filter(split=Case.Split.HELDOUT).order_by("pk"))
     latest = latest_projections(cases=cases)
     return [case for case in cases if case.pk in latest]
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """What an admin should do next on a study: a sentence, and the page (URL name and pk) to do it on."""
+
+    study: Study
+    text: str
+    url_name: str
+    pk: int
+    action: str
+
+
+def study_next_step(*, study: Study) -> NextStep:
+    """The first thing the study waits for, in the order of the pipeline."""
+
+    def step(text: str, url_name: str, pk: int, action: str) -> NextStep:
+        return NextStep(study=study, text=text, url_name=url_name, pk=pk, action=action)
+
+    counts = study_counts(study=study)
+    if not study.has_ranges:
+        return step("Its style ranges are being estimated.", "study", study.pk, "Open study")
+    if counts.total == 0:
+        return step("It has no cases yet.", "study", study.pk, "Upload cases")
+    if counts.failed:
+        return step(f"{counts.failed} projection(s) failed.", "study", study.pk, "Retry projections")
+    if counts.projected == 0:
+        return step("Its cases are being projected.", "study", study.pk, "Open study")
+    sweep = study.sweeps.order_by("-created_at", "-pk").first()
+    if sweep is None:
+        return step(
+            f"{counts.projected} case(s) are projected; no sweep yet.", "sweep-new", study.pk, "Launch sweep"
+        )
+    if sweep.status in (Sweep.Status.PENDING, Sweep.Status.RUNNING, Sweep.Status.FINALISING):
+        return step(f"Sweep {sweep.pk} is running.", "sweep", sweep.pk, "Watch sweep")
+    if sweep.status == Sweep.Status.CANCELLED:
+        return step(f"Sweep {sweep.pk} was cancelled.", "sweep", sweep.pk, "Resume sweep")
+    if sweep.status == Sweep.Status.FAILED:
+        return step(f"Sweep {sweep.pk} failed.", "sweep", sweep.pk, "See the error")
+    review_set = study_review_sets(study=study).filter(sweep=sweep).first()
+    if review_set is None:
+        return step(
+            f"Sweep {sweep.pk} selected {sweep.num_selected or 0} dimension(s).",
+            "review-set-new",
+            sweep.pk,
+            "Create review set",
+        )
+    if review_set.status == ReviewSet.Status.RENDERING:
+        return step(
+            f"Review set “{review_set.name}” is rendering.", "curation-review-set", review_set.pk, "Open"
+        )
+    if review_set.status == ReviewSet.Status.FAILED:
+        return step(
+            f"Review set “{review_set.name}” failed.", "curation-review-set", review_set.pk, "See the error"
+        )
+    if review_set.num_readers == 0:
+        return step(
+            f"Review set “{review_set.name}” has no readers.",
+            "curation-review-set",
+            review_set.pk,
+            "Assign readers",
+        )
+    if review_set.num_finalised < review_set.num_readers:
+        return step(
+            f"{review_set.num_finalised} of {review_set.num_readers} reader(s) have finished "
+            f"“{review_set.name}”.",
+            "review-set-results",
+            review_set.pk,
+            "Results so far",
+        )
+    return step(f"Every reader finished “{review_set.name}”.", "review-set-results", review_set.pk, "Results")

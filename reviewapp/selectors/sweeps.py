@@ -117,3 +117,110 @@ def review_set_curation_drops(*, review_set: ReviewSet) -> list[tuple[str, int]]
     """(reason, number of swept images it removed) for each curation filter, as people read them."""
     dropped = review_set.curation.get("dropped", {})
     return [(CURATION_DROP_REASONS.get(key, key), count) for key, count in dropped.items()]
+
+
+#: How many of the latest finished units the rate of a running sweep is measured over.
+RATE_WINDOW_UNITS = 24
+
+
+@dataclass(frozen=True)
+class SweepRate:
+    """How fast a sweep ran on this installation's workers, measured on its finished units (wall clock).
+
+    ``units_per_second`` counts whole units over the span from the first start to the last finish of the
+    measured units, so several workers sharing a sweep are counted in; ``perturbations_per_second`` is the same
+    rate in perturbed images evaluated.
+    """
+
+    sweep_pk: int
+    units: int
+    seconds: float
+    units_per_second: float
+    perturbations_per_second: float
+    mode: str
+
+
+def sweep_rate(*, sweep: Sweep, window: int | None = None) -> SweepRate | None:
+    """The measured rate of ``sweep`` over its last ``window`` finished units (all of them when None).
+
+    Only units started by the sweep's latest job are measured, so the idle time of a cancelled and resumed
+    sweep is not counted. None when no unit is done or no time has passed.
+    """
+    units = SweepUnit.objects.filter(sweep=sweep, status=SweepUnit.Status.DONE, finished_at__isnull=False)
+    job = sweep.job if sweep.job_id else None
+    if job is not None and job.started_at is not None:
+        units = units.filter(started_at__gte=job.started_at)
+    rows = list(units.order_by("-finished_at").values("started_at", "finished_at")[: window or None])
+    done_total = SweepUnit.objects.filter(sweep=sweep, status=SweepUnit.Status.DONE).count()
+    if not rows or not done_total or sweep.perturbations <= 0:
+        return None
+    starts = [row["started_at"] for row in rows if row["started_at"] is not None]
+    if not starts:
+        return None
+    seconds = (max(row["finished_at"] for row in rows) - min(starts)).total_seconds()
+    if seconds <= 0:
+        return None
+    units_per_second = len(rows) / seconds
+    per_unit = sweep.perturbations / done_total
+    return SweepRate(
+        sweep_pk=sweep.pk,
+        units=len(rows),
+        seconds=seconds,
+        units_per_second=units_per_second,
+        perturbations_per_second=units_per_second * per_unit,
+        mode=sweep.mode,
+    )
+
+
+def sweep_eta_seconds(*, sweep: Sweep) -> float | None:
+    """Seconds left of a running sweep's units at the rate of its latest units; None before one is done."""
+    if sweep.status != Sweep.Status.RUNNING:
+        return None
+    rate = sweep_rate(sweep=sweep, window=RATE_WINDOW_UNITS)
+    if rate is None:
+        return None
+    left = SweepUnit.objects.filter(sweep=sweep).exclude(status=SweepUnit.Status.DONE).count()
+    return round(left / rate.units_per_second, 1)
+
+
+def sweep_rate_for_study(*, study) -> SweepRate | None:
+    """The rate of the latest sweep (any outcome) that ran the study's models here, for estimates.
+
+    Sweeps of the study come first, then sweeps of other studies with the same generator and classifier.
+    """
+    candidates = Sweep.objects.filter(perturbations__gt=0).order_by("-created_at", "-pk")
+    same_models = candidates.filter(
+        study__generator_sha256=study.generator_sha256, study__classifier_sha256=study.classifier_sha256
+    ).exclude(study=study)
+    for queryset in (candidates.filter(study=study), same_models if study.generator_sha256 else None):
+        if queryset is None:
+            continue
+        for sweep in queryset[:5]:
+            rate = sweep_rate(sweep=sweep)
+            if rate is not None:
+                return rate
+    return None
+
+
+def sweep_planned_perturbations(*, mode: str, images: int, dims: int, screening_top_k: int) -> int:
+    """Perturbed images a sweep evaluates: 2 per dimension per image (exact); in screening mode 2 per top-k
+    dimension and one gradient pass per image (counted as one, as the engine counts it)."""
+    if mode == Sweep.Mode.SCREENING:
+        return images * (2 * min(screening_top_k, dims) + 1)
+    return 2 * images * dims
+
+
+def sweep_unit_progress(*, sweep: Sweep) -> dict:
+    """What a sweep's page polls: status, units, perturbations so far and the measured rate."""
+    counts = sweep_unit_counts(sweep=sweep)
+    rate = sweep_rate(sweep=sweep, window=RATE_WINDOW_UNITS)
+    return {
+        "id": sweep.pk,
+        "status": sweep.status,
+        "status_display": sweep.get_status_display(),
+        "perturbations": sweep.perturbations,
+        "units_done": counts[SweepUnit.Status.DONE],
+        "units_total": counts["total"],
+        "perturbations_per_second": round(rate.perturbations_per_second, 2) if rate else None,
+        "eta_seconds": sweep_eta_seconds(sweep=sweep),
+    }

@@ -97,8 +97,11 @@ def lab_validate_parameters(*, method: str, parameters: dict) -> dict:
     return {key: list(value) if isinstance(value, tuple) else value for key, value in parameters.items()}
 
 
-def lab_default_target(*, study: Study, case: Case) -> int:
-    """The other class than the classifier's decision on the case (from its projection when it has one)."""
+def lab_default_target(*, study: Study, case: Case, method: str = "") -> int:
+    """The target a run takes when none is chosen: for a counterfactual, the other class than the classifier's
+    decision on the case; for a saliency map, the decision itself (evidence for the class it did not decide
+    is mostly absent, and Grad-CAM's map of it comes out empty). The decision is read from the case's
+    projection when it has one."""
     projection = latest_projections(cases=[case]).get(case.pk)
     if projection is not None and projection.prob_original is not None:
         probability = projection.prob_original
@@ -107,7 +110,8 @@ def lab_default_target(*, study: Study, case: Case) -> int:
             probability = case_probability(study, case)
         except (models.StudyModelError, OSError, ValueError) as error:
             raise ValidationError(f"The classifier cannot read the case: {error}") from None
-    return 0 if probability >= 0.5 else 1
+    decision = 1 if probability >= 0.5 else 0
+    return decision if method in LabRun.SALIENCY_METHODS else 1 - decision
 
 
 @transaction.atomic
@@ -123,7 +127,8 @@ def lab_run_create(
     """A pending lab run and its queued ``counterfactual`` job.
 
     ``target``: 0/1 or a spelling of the study's label ("Pneumonia", "no pneumonia"); None = the other class
-    than the classifier's decision on the case. ``parameters``: options of the method's config. Raises
+    than the classifier's decision on the case, or the decision itself for a saliency map
+    (:func:`lab_default_target`). ``parameters``: options of the method's config. Raises
     ``ValidationError`` with a message naming the problem, and stores nothing then.
     """
     if method not in METHODS:
@@ -150,7 +155,7 @@ def lab_run_create(
         # A case without a projection is projected by the method, with the study's projection length.
         parameters.setdefault("projection_steps", study.projection_steps)
     if target is None or target == "":
-        target = lab_default_target(study=study, case=case)
+        target = lab_default_target(study=study, case=case, method=method)
     else:
         try:
             target = resolve_target(target, study.target_label)

@@ -291,3 +291,50 @@ def sweep_cancel(*, sweep: Sweep) -> None:
             sweep_mark_cancelled(sweep=sweep)
     else:
         sweep_mark_cancelled(sweep=sweep)
+
+
+#: A unit still marked running this long after its sweep was cancelled belongs to a worker that is gone.
+RESUME_STALE_UNIT_SECONDS = 10 * 60
+
+
+@transaction.atomic
+def sweep_resume(*, sweep: Sweep, created_by: AbstractBaseUser | None = None) -> Sweep:
+    """Continue a cancelled sweep on a new job: its finished units are kept, the others run.
+
+    A sweep cancelled before its units were planned starts again from the plan. Raises ``ValidationError``
+    when the sweep is not cancelled, or when parts of the cancelled run are still finishing their units.
+    """
+    sweep = Sweep.objects.select_for_update().select_related("study").get(pk=sweep.pk)
+    if sweep.status != Sweep.Status.CANCELLED:
+        raise ValidationError("Only a cancelled sweep can be resumed.")
+    units = SweepUnit.objects.filter(sweep=sweep)
+    running = units.filter(status=SweepUnit.Status.RUNNING)
+    stopped_at = sweep.finished_at or timezone.now()
+    if running.exists():
+        if (timezone.now() - stopped_at).total_seconds() < RESUME_STALE_UNIT_SECONDS:
+            raise ValidationError(
+                f"{running.count()} unit(s) of the cancelled run are still finishing; resume in a moment."
+            )
+        running.update(status=SweepUnit.Status.PENDING, claimed_by="")
+    total = units.count()
+    done = units.filter(status=SweepUnit.Status.DONE).count()
+    job = job_create(
+        kind="sweep",
+        created_by=created_by,
+        message=f"{sweep.study.name}: resumed, {done} of {total} units done" if total else "Resumed",
+    )
+    if total:
+        Job.objects.filter(pk=job.pk).update(progress=done / (total + 1))
+        Sweep.objects.filter(pk=sweep.pk).update(
+            status=Sweep.Status.RUNNING, job=job, finished_at=None, error=""
+        )
+        parts = max(1, min(settings.SWEEP_PARALLEL_TASKS, total - done))
+        for _ in range(parts):
+            job_enqueue(job=job, task=Tasks.SWEEP_RUN_UNITS, kwargs={"sweep_pk": sweep.pk})
+    else:
+        Sweep.objects.filter(pk=sweep.pk).update(
+            status=Sweep.Status.PENDING, job=job, finished_at=None, error=""
+        )
+        job_enqueue(job=job, task=Tasks.SWEEP_PREPARE, kwargs={"sweep_pk": sweep.pk})
+    sweep.refresh_from_db()
+    return sweep

@@ -46,7 +46,7 @@ from reviewapp.services.leases import lease_begin, lease_end, lease_heartbeat
 
 logger = get_task_logger(__name__)
 
-QUEUES = frozenset({"default", "gpu"})
+QUEUES = frozenset({"default", "gpu", "interactive"})
 
 
 class Heartbeat(threading.Thread):
@@ -101,7 +101,8 @@ def _run_and_record(
 
 
 def job_task(*, queue: str = "default", **options: Any) -> Callable[[Callable[..., str | None]], Task]:
-    """Declare ``fn(job, **kwargs)`` as a task ``(job_pk, **kwargs)`` on ``queue`` ("default" or "gpu")."""
+    """Declare ``fn(job, **kwargs)`` as a task ``(job_pk, **kwargs)`` on ``queue`` ("default", "gpu" or
+    "interactive")."""
     if queue not in QUEUES:
         raise ValueError(f"Unknown queue {queue!r}; expected one of {', '.join(sorted(QUEUES))}.")
 

@@ -24,7 +24,8 @@ def _reviewers():
 @admin_required
 @require_http_methods(["GET", "POST"])
 def review_set_new(request: HttpRequest, pk: int) -> HttpResponse:
-    """Curate a review set from the sweep's selected dimensions (its own images per dimension and filters)."""
+    """Curate a review set from the sweep's selected dimensions and any others added by rank (its own images
+    per dimension and filters). ``?ranks=2-10`` fills in the ranks to add."""
     sweep = get_object_or_404(Sweep.objects.select_related("study"), pk=pk, status=Sweep.Status.SUCCEEDED)
     dimensions = sweep.dimension_effects.filter(selected=True).order_by("rank")
     if not dimensions.exists():
@@ -34,14 +35,21 @@ def review_set_new(request: HttpRequest, pk: int) -> HttpResponse:
     initial = {
         "name": f"{sweep.study.name}: sweep {sweep.pk}",
         "dimensions": list(dimensions.filter(selected=True)),
+        "ranks": request.GET.get("ranks", "")[:200],
     }
-    form = ReviewSetForm(request.POST or None, dimensions=dimensions, initial=initial)
+    form = ReviewSetForm(
+        request.POST or None,
+        dimensions=dimensions,
+        ranked=sweep.dimension_effects.order_by("rank"),
+        initial=initial,
+    )
+    if request.method == "POST" and form.is_valid() and not form.chosen_dimensions():
+        form.add_error(None, ReviewSetForm.NO_DIMENSIONS)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
         try:
             review_set = review_set_create(
                 sweep=sweep,
-                dimensions=list(data["dimensions"]),
+                dimensions=form.chosen_dimensions(),
                 created_by=request.user,
                 **form.review_set_parameters(),
             )

@@ -13,6 +13,7 @@ from reviewapp.forms.lab import AddToReviewSetForm, LabRunForm
 from reviewapp.inputs import query_int, query_ints
 from reviewapp.models import AuditAction, LabRun, Study
 from reviewapp.selectors.lab import (
+    lab_changed_styles,
     lab_metric_rows,
     lab_review_sets_for,
     lab_run_items,
@@ -59,6 +60,7 @@ def _run_page(request: HttpRequest, run: LabRun, add_form: AddToReviewSetForm, *
         "run": run,
         "study": run.study,
         "metrics": lab_metric_rows(runs=[run]),
+        "changed_styles": lab_changed_styles(run=run),
         "items": lab_run_items(run=run),
         "add_form": add_form,
     }

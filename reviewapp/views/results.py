@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET
 
+from reviewapp.agreement import MIN_KAPPA_ITEMS
 from reviewapp.forms.audit import AuditFilterForm
 from reviewapp.models import AuditAction, ReviewSet, Study, Sweep
 from reviewapp.selectors import exports
@@ -53,6 +54,7 @@ def review_set_results(request: HttpRequest, pk: int) -> HttpResponse:
         "progress": review_set_progress(review_set=review_set),
         "agreement": review_set_agreement(review_set=review_set),
         "summary": review_set_summary(review_set=review_set),
+        "min_kappa_items": MIN_KAPPA_ITEMS,
     }
     return render(request, "reviewapp/results/review_set.html", context)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from reviewapp.forms.sweeps import SweepForm
 from reviewapp.models import AuditAction, Case, Study, Sweep
@@ -16,11 +17,14 @@ from reviewapp.selectors.sweeps import (
     dimension_gallery,
     dimension_table,
     sweep_dimension,
+    sweep_planned_perturbations,
+    sweep_rate_for_study,
     sweep_unit_counts,
+    sweep_unit_progress,
 )
 from reviewapp.services import audit
 from reviewapp.services.dimensions import GALLERY_IMAGES, dimension_queue_gallery
-from reviewapp.services.sweeps import sweep_cancel, sweep_launch
+from reviewapp.services.sweeps import sweep_cancel, sweep_launch, sweep_resume
 from reviewapp.views.access import admin_required
 
 
@@ -40,13 +44,31 @@ def sweep_new(request: HttpRequest, pk: int) -> HttpResponse:
             form.add_error(None, error)
         else:
             return redirect("sweep", pk=sweep.pk)
+    dims = study.style_dims or 0
+    exact_perturbations = sweep_planned_perturbations(
+        mode=Sweep.Mode.EXACT, images=len(eligible), dims=dims, screening_top_k=0
+    )
+    rate = sweep_rate_for_study(study=study)
     context = {
         "study": study,
         "form": form,
         "eligible": eligible,
-        "exact_perturbations": 2 * len(eligible) * (study.style_dims or 0),
+        "exact_perturbations": exact_perturbations,
+        "rate": rate,
+        "estimate": _format_duration(exact_perturbations / rate.perturbations_per_second) if rate else "",
     }
     return render(request, "reviewapp/sweeps/new.html", context, status=400 if form.errors else 200)
+
+
+def _format_duration(seconds: float) -> str:
+    """ "40 s", "12 min", "2 h 05 min": the same words as static/js/sweep-estimate.js."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 @admin_required
@@ -69,6 +91,15 @@ def sweep_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "reviewapp/sweeps/detail.html", context)
 
 
+@admin_required
+@never_cache
+@require_GET
+def sweep_progress(request: HttpRequest, pk: int) -> JsonResponse:
+    """The live figures of a sweep's page: units and perturbations done, the measured rate, seconds left."""
+    sweep = get_object_or_404(Sweep.objects.select_related("job"), pk=pk)
+    return JsonResponse(sweep_unit_progress(sweep=sweep))
+
+
 def _duration(sweep: Sweep) -> str:
     if not (sweep.started_at and sweep.finished_at):
         return ""
@@ -82,7 +113,23 @@ def sweep_stop(request: HttpRequest, pk: int) -> HttpResponse:
     sweep = get_object_or_404(Sweep.objects.select_related("job"), pk=pk)
     sweep_cancel(sweep=sweep)
     audit.record(request.user, AuditAction.CANCEL_JOB, sweep.job or sweep, kind="sweep", sweep=sweep.pk)
-    messages.info(request, "The sweep stops after the units in progress; finished units are kept.")
+    messages.info(
+        request, "The sweep stops after the units in progress; finished units are kept and it can be resumed."
+    )
+    return redirect("sweep", pk=sweep.pk)
+
+
+@admin_required
+@require_POST
+def sweep_continue(request: HttpRequest, pk: int) -> HttpResponse:
+    """Resume a cancelled sweep: its finished units are kept, the rest run on a new job."""
+    sweep = get_object_or_404(Sweep, pk=pk)
+    try:
+        sweep_resume(sweep=sweep, created_by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.info(request, "The sweep resumes with the units that were not finished.")
     return redirect("sweep", pk=sweep.pk)
 
 

@@ -4,6 +4,17 @@
 // to show its results, and when it starts, to show the page of a running job.
 
 const POLL_MS = 1000;
+// Each answer moves the shown estimate part of the way to the server's, so the time left counts down steadily
+// instead of jumping with every finished unit: with a time constant of a tenth of the time left, at least 20 s
+// for long jobs (5 % per poll) and none for the last seconds of short ones.
+const ETA_SMOOTHING_MIN = 0.05;
+
+export function smoothEta(shown, received) {
+  if (shown == null || !isFinite(shown)) return received;
+  if (received == null) return null;
+  const share = Math.min(1, Math.max(ETA_SMOOTHING_MIN, POLL_MS / 1000 / (0.1 * Math.max(shown, 1e-3))));
+  return shown + share * (received - shown);
+}
 
 function formatSeconds(seconds) {
   if (seconds == null || !isFinite(seconds)) return "";
@@ -23,6 +34,15 @@ function render(element, state) {
   status.textContent = state.status.charAt(0).toUpperCase() + state.status.slice(1);
   status.className = `tag job-status job-status-${state.status}`;
   element.querySelector(".job-message").textContent = state.error || state.message || "";
+  const queue = element.querySelector(".job-queue");
+  if (queue) queue.textContent = queueText(state.queue);
+}
+
+export function queueText(queue) {
+  // Where a pending job waits, from /jobs/<pk>/progress's "queue"; empty once it runs.
+  if (!queue) return "";
+  const ahead = queue.ahead === 0 ? "next in line" : `${queue.ahead} job${queue.ahead === 1 ? "" : "s"} ahead`;
+  return `Waiting for a worker on the ${queue.queue} queue: ${ahead}, ${queue.running} running there.`;
 }
 
 function watch(element) {
@@ -41,7 +61,9 @@ function watch(element) {
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const state = await response.json();
       render(element, state);
-      etaAt = state.eta_seconds == null ? null : [state.eta_seconds, Date.now()];
+      const shown = etaAt ? etaAt[0] - (Date.now() - etaAt[1]) / 1000 : null;
+      const smoothed = smoothEta(shown, state.eta_seconds);
+      etaAt = smoothed == null ? null : [smoothed, Date.now()];
       tick();
       const reloads = element.hasAttribute("data-reload-on-finish");
       if (state.finished) {

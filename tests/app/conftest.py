@@ -87,7 +87,7 @@ def django_db_modify_db_settings(
 
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup: None, django_db_blocker) -> Iterator[WorkerProcess]:
-    """One real worker for the session, on this session's database and broker (solo pool, both queues).
+    """One real worker for the session, on this session's database and broker (solo pool, every queue).
 
     It sees only committed rows: tests that use it need ``transactional_db``.
     """

@@ -79,11 +79,18 @@ def test_a_gradcam_run_stores_a_heatmap_and_no_counterfactual_change(lab_study, 
     assert run.prob_counterfactual == pytest.approx(run.prob_original)
 
 
-def test_the_default_target_is_the_other_class_than_the_classifier_decision(lab_study, lab_case):
+def test_the_default_target_is_the_other_class_for_a_counterfactual_and_the_decision_for_a_map(
+    lab_study, lab_case
+):
     projection = lab_case.projections.get()
-    run = lab_run_create(study=lab_study, case=lab_case, method="gradcam")
+    decision = 1 if projection.prob_original >= 0.5 else 0
 
-    assert run.target == (0 if projection.prob_original >= 0.5 else 1)
+    counterfactual = lab_run_create(study=lab_study, case=lab_case, method="stylespace")
+    saliency = lab_run_create(study=lab_study, case=lab_case, method="gradcam")
+
+    assert counterfactual.target == 1 - decision
+    # Grad-CAM toward the class the classifier did not decide has little positive evidence: an empty map.
+    assert saliency.target == decision
 
 
 def test_a_target_can_be_named_by_the_label(lab_study, lab_case):

@@ -6,7 +6,8 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 # Django's admin handles its own log-in; /accounts/logout/ only ends a session.
-OPEN_VIEWS = {"login", "logout", "healthz", "admin:login"}
+# favicon: a redirect to the static icon, which browsers fetch before anybody logs in.
+OPEN_VIEWS = {"login", "logout", "healthz", "admin:login", "favicon"}
 
 
 def named_views(patterns=None, namespace: str = ""):

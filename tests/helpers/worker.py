@@ -6,7 +6,7 @@
 
 The worker gets the database and broker this test process uses (inside a test session: the test database,
 which must be committed data, so tests use ``transactional_db``; and the session's broker folder), runs the
-solo pool on both queues and is stopped (SIGTERM, then SIGKILL) when the block ends.
+solo pool on every queue and is stopped (SIGTERM, then SIGKILL) when the block ends.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def wait_until_answers_ping(worker: WorkerProcess, *, timeout_s: float) -> None:
 def running_worker(
     *,
     env: Mapping[str, str] | None = None,
-    queues: tuple[str, ...] = ("default", "gpu"),
+    queues: tuple[str, ...] = ("default", "gpu", "interactive"),
     pool: str = "solo",
     ready_timeout_s: float = 90.0,
 ) -> Iterator[WorkerProcess]:

@@ -1,4 +1,8 @@
-"""``manage.py rundemo``: migrate, load the demo study, print log-ins, serve with one worker until Ctrl-C."""
+"""``manage.py rundemo``: migrate, load the demo study, print log-ins, serve with two workers until Ctrl-C.
+
+One worker takes the ``default`` and ``gpu`` queues (sweeps, projections), the other only ``interactive``
+(lab runs), so a lab run starts at once even while a sweep keeps the first worker busy.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,10 @@ from reviewapp.supervisor import supervise
 
 
 class Command(BaseCommand):
-    help = "Run the demo: web server and one Celery worker (queues default and gpu) until Ctrl-C."
+    help = (
+        "Run the demo: web server, a Celery worker on the default and gpu queues and one on the interactive "
+        "queue, until Ctrl-C."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--addr", default="127.0.0.1:8000", help="Address of the web server.")
@@ -30,30 +37,39 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"\nServing {url}/ (health: {url}/healthz)"))
         for username, (role, password) in logins.items():
             self.stdout.write(f"  {role:<9} log-in: {username} / {password}")
-        self.stdout.write("Ctrl-C stops the web server and the worker.\n")
+        self.stdout.write("Ctrl-C stops the web server and the workers.\n")
         self.stdout.flush()
 
         manage_py = str(settings.BASE_DIR / "manage.py")
-        status = supervise(
-            {
-                "web server": [sys.executable, manage_py, "runserver", "--noreload", addr],
-                "worker": [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "reviewapp",
-                    "worker",
-                    "--queues",
-                    "default,gpu",
-                    "--hostname",
-                    "demo@%h",
-                    "--concurrency",
-                    str(concurrency),
-                    "--loglevel",
-                    "INFO",
-                ],
-            }
-        )
+        status = supervise(demo_processes(manage_py=manage_py, addr=addr, concurrency=concurrency))
         if status:
             sys.exit(status)
+
+
+def demo_processes(*, manage_py: str, addr: str, concurrency: int) -> dict[str, list[str]]:
+    """The demo's processes (name -> argv): the web server, the worker of the heavy work and the worker of
+    the interactive queue (one process: lab runs are short and one at a time is enough for a demo)."""
+
+    def worker(queues: str, hostname: str, processes: int) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "reviewapp",
+            "worker",
+            "--queues",
+            queues,
+            "--hostname",
+            hostname,
+            "--concurrency",
+            str(processes),
+            "--loglevel",
+            "INFO",
+        ]
+
+    return {
+        "web server": [sys.executable, manage_py, "runserver", "--noreload", addr],
+        "worker": worker("default,gpu", "demo@%h", concurrency),
+        "interactive worker": worker("interactive", "demo-interactive@%h", 1),
+    }
