@@ -197,10 +197,18 @@ class Reviewer:
         q2 = re.findall(r'name="q2_pneumonia" value="([^"]+)"', page)
         confidence = re.findall(r'name="confidence" value="([^"]+)"', page)
         answers = {**fields, "q1_meaningful": "no", "comment": f"{self.username} on item {position}"}
-        self.request("autosave", "POST", config["autosaveUrl"], data={**answers, "seconds": "5"})
+        self.autosave(config["autosaveUrl"], answers, seconds=5)
         answers.update(q2_pneumonia=q2[0], confidence=confidence[len(confidence) // 2])
-        self.request("autosave", "POST", config["autosaveUrl"], data={**answers, "seconds": "9"})
+        self.autosave(config["autosaveUrl"], answers, seconds=9)
         self.request("submit", "POST", path, data={**answers, "seconds": "12"}, expect=302)
+
+    def autosave(self, url: str, answers: dict, *, seconds: int) -> None:
+        """One autosave; like the page, the next save names the version this one stored."""
+        response, content = self.request("autosave", "POST", url, data={**answers, "seconds": str(seconds)})
+        if response is not None:
+            version = json.loads(content or b"{}").get("version")
+            if version is not None:
+                answers["version"] = str(version)
 
     def run(self, items: int, stop_at: float) -> None:
         position = 1

@@ -66,7 +66,11 @@ class Command(BaseCommand):
                 ranges_samples=options["ranges_samples"],
                 projection_steps=options["steps"],
                 projection_batch_size=options["batch"],
-                autoencoder_path=str(DEMO_AUTOENCODER) if DEMO_AUTOENCODER.exists() else "",
+                # The demo autoencoder fits the demo generator's images only.
+                autoencoder_path=str(DEMO_AUTOENCODER)
+                if Path(options["generator"]).resolve() == DEMO_GENERATOR.resolve()
+                and DEMO_AUTOENCODER.exists()
+                else "",
                 notes=(
                     "Procedural chest radiograph phantoms with a planted pneumonia-like opacity and a planted "
                     f"shortcut. Projections use {options['steps']} steps (the paper: 500) to keep the demo quick."
