@@ -19,6 +19,7 @@ from reviewapp.selectors.sweeps import (
 )
 from reviewapp.services.cases import case_import_files
 from reviewapp.services.jobs import JobCancelled, job_start
+from reviewapp.services.leases import lease_begin
 from reviewapp.services.sweeps import (
     sweep_cancel,
     sweep_launch,
@@ -195,7 +196,9 @@ def test_only_a_cancelled_sweep_resumes(prepared_sweep, alice):
 
 def test_a_sweep_whose_parts_are_still_stopping_waits(prepared_sweep, alice):
     job_start(job=prepared_sweep.job)
-    sweep_unit_claim(sweep=prepared_sweep, task_id="part-a")  # a part is still inside this unit
+    # a live part (its lease is fresh) is still inside this unit
+    lease_begin(job=prepared_sweep.job, task_id="part-a", task_name="sweep part", kwargs={})
+    sweep_unit_claim(sweep=prepared_sweep, task_id="part-a")
     sweep_cancel(sweep=prepared_sweep)
     Sweep.objects.filter(pk=prepared_sweep.pk).update(status="cancelled", finished_at=timezone.now())
 
