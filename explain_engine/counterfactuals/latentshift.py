@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from ..params import check, param
 from .base import (
     IMAGE_RANGE,
     CounterfactualError,
@@ -61,16 +62,17 @@ class LatentShiftConfig:
         batch_size: images per pass.
     """
 
-    lambda_step: float = 0.05
-    max_steps: int = 100
-    refine_steps: int = 8
+    lambda_step: float = param(0.05, min=1e-6, max=10.0)
+    max_steps: int = param(100, min=1, max=10_000)
+    refine_steps: int = param(8, min=0, max=64)
     iterative: bool = False
-    confidence: float = 0.5
-    prototype_confidence: float = 0.95
-    path_frames: int = 10
-    batch_size: int = 16
+    confidence: float = param(0.5, min=1e-6, max=1 - 1e-6)
+    prototype_confidence: float = param(0.95, min=1e-6, max=1 - 1e-6)
+    path_frames: int = param(10, min=2, max=200)
+    batch_size: int = param(16, min=1, max=256)
 
     def __post_init__(self):
+        check(self, CounterfactualError)
         check_positive(
             lambda_step=self.lambda_step,
             max_steps=self.max_steps,

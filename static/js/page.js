@@ -1,15 +1,10 @@
 // What every page needs without inline code (the Content-Security-Policy allows none):
 // - data-percent="N" on a progress bar's inner span sets its width to N %;
-// - data-grid-columns="N" sets the --runs custom property a grid reads;
 // - a form with data-confirm="question" asks that question before it is sent.
 
 for (const bar of document.querySelectorAll("[data-percent]")) {
   const percent = Math.min(100, Math.max(0, Number(bar.dataset.percent) || 0));
   bar.style.width = `${percent}%`;
-}
-
-for (const grid of document.querySelectorAll("[data-grid-columns]")) {
-  grid.style.setProperty("--runs", String(Number(grid.dataset.gridColumns) || 1));
 }
 
 for (const form of document.querySelectorAll("form[data-confirm]")) {

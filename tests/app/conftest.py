@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import kombu.pools
 import pytest
 from django.test import Client
 
@@ -18,11 +19,20 @@ def use_filesystem_broker(folder) -> None:
     """Point this process's Celery app at a filesystem broker rooted at ``folder``."""
     celery_app.conf.broker_url = FILESYSTEM_BROKER_URL
     celery_app.conf.broker_transport_options = filesystem_transport_options(folder)
-    # Drop connections made with earlier settings, if any.
+    drop_broker_connections()
+
+
+def drop_broker_connections() -> None:
+    """Forget every broker connection and producer of this process (after the broker settings changed).
+
+    kombu keeps its connection and producer pools in process-wide groups keyed by the broker's URL: closing
+    the app's pool alone would leave a closed pool there for the next user of the same URL to acquire from.
+    """
     if celery_app._pool is not None:
         celery_app._pool.force_close_all()
         celery_app._pool = None
     celery_app.amqp._producer_pool = None
+    kombu.pools.reset()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -28,7 +28,7 @@ from reviewapp.services.cases import case_import_files
 from reviewapp.services.lab import lab_run_create
 from reviewapp.services.projections import projection_queue
 from reviewapp.services.sweeps import sweep_launch
-from tests.app.conftest import use_filesystem_broker
+from tests.app.conftest import drop_broker_connections, use_filesystem_broker
 from tests.helpers.reviews import review_set_with_items
 from tests.helpers.services import POSTGRES_URL, postgres_url, redis_url
 from tests.helpers.studies import FAST_LAB_PARAMETERS, projected_cases, study_with_ranges, tiny_case_files
@@ -59,19 +59,12 @@ def broker_of_this_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     else:
         prefix = f"{options.get('global_keyprefix', '')}crash-{uuid.uuid4().hex[:8]}:"
         celery_app.conf.broker_transport_options = {**options, "global_keyprefix": prefix}
-        _drop_connections()
+        drop_broker_connections()
         extra_env["CELERY_BROKER_KEY_PREFIX"] = prefix
     yield extra_env
     celery_app.conf.broker_url = url
     celery_app.conf.broker_transport_options = options
-    _drop_connections()
-
-
-def _drop_connections() -> None:
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
-        celery_app._pool = None
-    celery_app.amqp._producer_pool = None
+    drop_broker_connections()
 
 
 @pytest.fixture

@@ -86,4 +86,4 @@ def test_an_unreadable_image_is_named_without_a_python_object():
     with pytest.raises(ImageReadError) as error:
         read_radiograph(b"this is not an image", filename="scan.png")
     assert "object at 0x" not in str(error.value) and "BytesIO" not in str(error.value)
-    assert str(error.value).startswith("not a readable image (.png): ")
+    assert str(error.value).startswith("not a PNG, JPEG, TIFF or BMP image (.png")
