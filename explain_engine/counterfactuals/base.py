@@ -35,6 +35,7 @@ __all__ = [
     "Reporter",
     "as_image_batch",
     "classifier_logit",
+    "confidence_goal",
     "default_layers",
     "evenly_spaced_steps",
     "feature_distance",
@@ -214,6 +215,25 @@ def target_cross_entropy(logit: torch.Tensor, targets: torch.Tensor, confidence=
     """
     conf = torch.as_tensor(confidence, dtype=logit.dtype, device=logit.device).clamp(1e-6, 1 - 1e-6)
     return F.softplus(-(target_log_odds(logit, targets) - torch.logit(conf)))
+
+
+def confidence_goal(
+    pt_query: torch.Tensor, pt_reconstruction: torch.Tensor, *, confidence: float, prototype_confidence: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(prototype, p0, goal)`` per image from the target-class probabilities of the queries and of their
+    reconstructions ``[N]``: a prototype (the classifier already decides for the target) must beat the larger
+    of the two, ``goal = max(prototype_confidence, p0 + (1 - p0) / 2)``, or the unchanged image would do; a
+    criticism's goal is ``confidence``."""
+    prototype = pt_query >= 0.5
+    p0 = torch.maximum(pt_query, pt_reconstruction)
+    goal = torch.where(
+        prototype,
+        torch.clamp(
+            torch.maximum(torch.full_like(p0, prototype_confidence), p0 + (1 - p0) / 2), max=1 - 1e-4
+        ),
+        torch.full_like(p0, confidence),
+    )
+    return prototype, p0, goal
 
 
 def feature_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -46,6 +46,7 @@ from .base import (
     check_positive,
     check_probability,
     classifier_logit,
+    confidence_goal,
     evenly_spaced_steps,
     stack_frames,
     styles_for,
@@ -392,15 +393,9 @@ def run_gci(
         p_recon = torch.sigmoid(logits[n:])
     pt_query = torch.where(tg.bool(), p_query, 1 - p_query)
     pt_recon = torch.where(tg.bool(), p_recon, 1 - p_recon)
-    prototype = pt_query >= 0.5
     # Prototypes must beat the query's own confidence, or S = S0 would be a solution.
-    p0 = torch.maximum(pt_query, pt_recon)
-    goal = torch.where(
-        prototype,
-        torch.clamp(
-            torch.maximum(torch.full_like(p0, cfg.prototype_confidence), p0 + (1 - p0) / 2), max=1 - 1e-4
-        ),
-        torch.full_like(p0, cfg.confidence),
+    prototype, p0, goal = confidence_goal(
+        pt_query, pt_recon, confidence=cfg.confidence, prototype_confidence=cfg.prototype_confidence
     )
     threshold_end = torch.where(prototype, 1 - (1 - goal) / 10, goal)
     threshold_start = torch.where(prototype, p0.clamp(1e-4, 1 - 1e-4), goal)

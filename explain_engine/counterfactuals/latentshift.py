@@ -39,6 +39,7 @@ from .base import (
     check_positive,
     check_probability,
     classifier_logit,
+    confidence_goal,
     module_device,
     stack_frames,
     target_log_odds,
@@ -156,14 +157,8 @@ def _shift_batch(x, tg, AE, C, cfg: LatentShiftConfig, reporter: Reporter, label
         logits = classifier_logit(C, torch.cat([x, recon]))
     pt_query = torch.sigmoid(target_log_odds(logits[:m], tg))
     pt_recon = torch.sigmoid(target_log_odds(logits[m:], tg))
-    prototype = pt_query >= 0.5
-    p0 = torch.maximum(pt_query, pt_recon)
-    goal = torch.where(
-        prototype,
-        torch.clamp(
-            torch.maximum(torch.full_like(p0, cfg.prototype_confidence), p0 + (1 - p0) / 2), max=1 - 1e-4
-        ),
-        torch.full_like(p0, cfg.confidence),
+    prototype, _, goal = confidence_goal(
+        pt_query, pt_recon, confidence=cfg.confidence, prototype_confidence=cfg.prototype_confidence
     )
     shape = (m,) + (1,) * (z0.ndim - 1)
     direction = latent_direction(AE, C, z0, tg)
