@@ -81,10 +81,12 @@ def build_world(alice, bob, charlie) -> World:
     ReviewAssignment.objects.filter(review_set=bob_done, reader=bob).update(finalised_at=timezone.now())
     charlie_set = review_set_with_items(readers=[charlie], dimensions=1, images_per_dimension=2)
     bob_item = bob_set.items.order_by("position").first()
-    # A 16-bit source film behind bob's first item, so its source-pixels view has something to serve.
+    # A 16-bit source film behind each of bob's items (his reading order may be shuffled), so the
+    # source-pixels view has something to serve.
     film = io.BytesIO()
     Image.fromarray(np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16).save(film, format="PNG")
-    bob_item.case.source_file.save("film.png", ContentFile(film.getvalue()), save=True)
+    for item in bob_set.items.select_related("case"):
+        item.case.source_file.save("film.png", ContentFile(film.getvalue()), save=True)
     charlie_item = charlie_set.items.order_by("position").first()
     bob_dimension = bob_item.counterfactual.dimension
     charlie_dimension = charlie_item.counterfactual.dimension
