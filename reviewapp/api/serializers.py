@@ -284,13 +284,17 @@ class AnnotationSerializer(serializers.ModelSerializer):
     flag = serializers.ChoiceField(choices=ItemFlag.choices, allow_blank=True, default="")
     region = serializers.ChoiceField(choices=ChestRegion.choices, allow_blank=True, default="")
     finding = serializers.ChoiceField(choices=Finding.choices, allow_blank=True, default="")
+    saliency_relevant = serializers.BooleanField(allow_null=True, default=None)
+    confidence_before = serializers.IntegerField(allow_null=True, default=None, min_value=1, max_value=5)
+    confidence_after = serializers.IntegerField(allow_null=True, default=None, min_value=1, max_value=5)
 
     class Meta:
         model = Annotation
         fields = [
             "id", "item", "reader", "q1_meaningful", "clinical_description", "q2_pneumonia", "comment",
             "confidence", "status", "submit", "seconds", "time_spent_seconds", "created_at", "updated_at",
-            "submitted_at", "version", "flag", "region", "finding",
+            "submitted_at", "version", "flag", "region", "finding", "saliency_relevant", "confidence_before",
+            "confidence_after",
         ]  # fmt: skip
         read_only_fields = [
             "id",
