@@ -138,12 +138,16 @@ class ReviewSetSerializer(serializers.ModelSerializer):
 
 
 class ItemImagesSerializer(serializers.Serializer):
+    """The item's images: a counterfactual item has every one but ``heatmap``; a saliency item only
+    ``original`` and ``heatmap`` (the map blended over the original)."""
+
     original = serializers.CharField()
-    reconstruction = serializers.CharField()
-    perturbed = serializers.CharField()
-    difference = serializers.CharField()
-    flicker = serializers.CharField()
-    stack = serializers.CharField()
+    reconstruction = serializers.CharField(required=False)
+    perturbed = serializers.CharField(required=False)
+    difference = serializers.CharField(required=False)
+    flicker = serializers.CharField(required=False)
+    stack = serializers.CharField(required=False)
+    heatmap = serializers.CharField(required=False)
 
 
 class ItemDetailsSerializer(serializers.Serializer):
@@ -174,12 +178,17 @@ class ReviewItemSerializer(serializers.ModelSerializer):
     prob_perturbed = serializers.SerializerMethodField()
     images = serializers.SerializerMethodField()
     details = serializers.SerializerMethodField()
+    arm = serializers.ChoiceField(
+        choices=ReviewItem.Arm.choices,
+        read_only=True,
+        help_text="counterfactual (answered with Q1 and Q2) or saliency (answered with saliency_relevant).",
+    )
 
     class Meta:
         model = ReviewItem
         fields = [
             "id", "review_set", "position", "prob_original", "prob_reconstruction", "prob_perturbed", "images",
-            "details",
+            "details", "arm",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -213,11 +222,13 @@ class ReviewItemSerializer(serializers.ModelSerializer):
         if view["positions"] is not None:
             position = view["positions"][item.pk]
             kwargs = {"set_pk": item.review_set_id, "position": position}
+            kinds = item.images()
             return {
                 kind: request.build_absolute_uri(
                     reverse("review-item-image", kwargs={**kwargs, "kind": kind})
                 )
                 for kind in ItemImagesSerializer().fields
+                if kind in kinds
             }
         files = item.images()
         return {
