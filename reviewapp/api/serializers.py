@@ -124,7 +124,8 @@ class ReviewSetSerializer(serializers.ModelSerializer):
         model = ReviewSet
         fields = [
             "id", "study", "sweep", "name", "instructions", "status", "blinded", "randomise_order",
-            "show_probabilities", *ReviewSet.CURATION_FIELDS, "items", "my_progress", "created_at",
+            "show_probabilities", "confidence_change", *ReviewSet.CURATION_FIELDS, "items", "my_progress",
+            "created_at",
         ]  # fmt: skip
         read_only_fields = fields
 

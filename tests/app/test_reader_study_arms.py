@@ -9,13 +9,14 @@ import io
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from reviewapp.agreement import mean_interval, wilson_interval
-from reviewapp.models import Annotation, ReviewItem
+from reviewapp.models import Annotation, ReviewItem, ReviewSet
 from reviewapp.selectors.agreement import review_set_agreement, review_set_arms, review_set_summary
 from reviewapp.services.annotations import Answers, annotation_submit
 from reviewapp.services.lab import lab_run_add_to_review_set
-from tests.factories import LabRunFactory, SaliencyRunFactory
+from tests.factories import DimensionEffectFactory, LabRunFactory, SaliencyRunFactory, SweepFactory
 from tests.helpers.reviews import answer, assignment_of, items_in_reader_order, review_set_with_items
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
@@ -162,8 +163,6 @@ def test_the_reading_screen_shows_a_saliency_item_with_its_questions_and_heat_ma
 
 
 def test_the_api_names_the_arm_and_takes_saliency_answers(bob):
-    from rest_framework.test import APIClient
-
     review_set, item = mixed_set([bob])
     api = APIClient()
     api.force_authenticate(bob)
@@ -300,3 +299,26 @@ def test_a_counterfactual_lab_run_stays_in_the_counterfactual_arm():
     item = lab_run_add_to_review_set(run=LabRunFactory(study=review_set.study), review_set=review_set)
     assert item.arm == "counterfactual"
     assert [arm.arm for arm in review_set_arms(review_set=review_set)] == ["counterfactual"]
+
+
+def test_an_admin_asks_for_the_confidence_change_when_creating_a_set(alice_client):
+    sweep = SweepFactory()
+    dimension = DimensionEffectFactory(sweep=sweep, rank=1, selected=True)
+    data = {
+        "name": "With confidence change",
+        "images_per_dimension": 2,
+        "min_confidence": 0.9,
+        "blinded": "on",
+        "confidence_change": "on",
+        "dimensions": [dimension.pk],
+    }
+    page = alice_client.get(reverse("review-set-new", args=[sweep.pk])).content.decode()
+    assert 'name="confidence_change"' in page
+
+    response = alice_client.post(reverse("review-set-new", args=[sweep.pk]), data)
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    review_set = ReviewSet.objects.get(sweep=sweep)
+    assert review_set.confidence_change is True
+    detail = alice_client.get(reverse("curation-review-set", args=[review_set.pk])).content.decode()
+    assert "confidence rated before and with the explanation" in detail
