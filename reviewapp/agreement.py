@@ -1,4 +1,5 @@
-"""Agreement between readers: Cohen's kappa (two readers) and Fleiss' kappa (any number), pure functions.
+"""Agreement between readers: Cohen's kappa (two readers) and Fleiss' kappa (any number), and the intervals
+of a reader study's proportions and mean changes; pure functions.
 
 Both return ``None`` when kappa is undefined: every answer fell into one category, so chance agreement is
 already perfect and there is nothing left for the readers to agree on beyond it.
@@ -10,6 +11,7 @@ from collections import Counter
 from collections.abc import Hashable, Sequence
 
 import numpy as np
+from scipy import stats
 
 #: Below this many shared items a kappa says little: its interval spans most of [-1, 1].
 MIN_KAPPA_ITEMS = 10
@@ -147,3 +149,38 @@ def _check_pairs(a: Sequence[Hashable], b: Sequence[Hashable]) -> None:
         raise ValueError(f"The readers answered different numbers of items ({len(a)} and {len(b)}).")
     if not a:
         raise ValueError("Agreement needs at least one item answered by both readers.")
+
+
+#: The standard normal quantile of a two-sided 95 % interval.
+Z_95 = 1.959963984540054
+
+
+def wilson_interval(successes: int, total: int, z: float = Z_95) -> tuple[float, float] | None:
+    """Wilson's score interval of a proportion ``successes / total`` (95 % by default); None for no trials.
+
+    Unlike the normal ("Wald") interval it stays inside [0, 1] and does not collapse to a point at 0 or 1.
+    """
+    if total <= 0:
+        return None
+    if not 0 <= successes <= total:
+        raise ValueError("successes must lie between 0 and total.")
+    p = successes / total
+    z2 = z * z
+    centre = (p + z2 / (2 * total)) / (1 + z2 / total)
+    half = z * np.sqrt(p * (1 - p) / total + z2 / (4 * total * total)) / (1 + z2 / total)
+    return max(0.0, float(centre - half)), min(1.0, float(centre + half))
+
+
+def mean_interval(
+    values: Sequence[float], level: float = 0.95
+) -> tuple[float, tuple[float, float] | None] | None:
+    """(mean, Student-t interval of the mean) of ``values``; the interval is None for a single value, and
+    the whole result None for none."""
+    if not values:
+        return None
+    array = np.asarray(values, dtype=float)
+    mean = float(array.mean())
+    if array.size < 2:
+        return mean, None
+    half = float(stats.t.ppf(0.5 + level / 2, array.size - 1) * array.std(ddof=1) / np.sqrt(array.size))
+    return mean, (mean - half, mean + half)

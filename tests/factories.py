@@ -193,6 +193,25 @@ class LabRunFactory(factory.django.DjangoModelFactory):
     seconds = 3.5
 
 
+class SaliencyRunFactory(LabRunFactory):
+    """A finished Grad-CAM run: the heat map over the original, no changed image."""
+
+    method = LabRun.Method.GRADCAM
+    target = 1
+    parameters = {}
+    counterfactual_image = ""
+    start_image = ""
+    difference_image = ""
+    path_gif = ""
+    flicker_gif = ""
+    stack_image = ""
+    heatmap_image = factory.LazyAttribute(lambda _: ContentFile(png_bytes(level=200), name="heatmap.png"))
+    prob_start = None
+    prob_counterfactual = 0.91
+    flipped = None
+    metrics = {}
+
+
 class ReviewSetFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = ReviewSet

@@ -124,7 +124,8 @@ class ReviewSetSerializer(serializers.ModelSerializer):
         model = ReviewSet
         fields = [
             "id", "study", "sweep", "name", "instructions", "status", "blinded", "randomise_order",
-            "show_probabilities", *ReviewSet.CURATION_FIELDS, "items", "my_progress", "created_at",
+            "show_probabilities", "confidence_change", *ReviewSet.CURATION_FIELDS, "items", "my_progress",
+            "created_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -138,12 +139,16 @@ class ReviewSetSerializer(serializers.ModelSerializer):
 
 
 class ItemImagesSerializer(serializers.Serializer):
+    """The item's images: a counterfactual item has every one but ``heatmap``; a saliency item only
+    ``original`` and ``heatmap`` (the map blended over the original)."""
+
     original = serializers.CharField()
-    reconstruction = serializers.CharField()
-    perturbed = serializers.CharField()
-    difference = serializers.CharField()
-    flicker = serializers.CharField()
-    stack = serializers.CharField()
+    reconstruction = serializers.CharField(required=False)
+    perturbed = serializers.CharField(required=False)
+    difference = serializers.CharField(required=False)
+    flicker = serializers.CharField(required=False)
+    stack = serializers.CharField(required=False)
+    heatmap = serializers.CharField(required=False)
 
 
 class ItemDetailsSerializer(serializers.Serializer):
@@ -174,12 +179,17 @@ class ReviewItemSerializer(serializers.ModelSerializer):
     prob_perturbed = serializers.SerializerMethodField()
     images = serializers.SerializerMethodField()
     details = serializers.SerializerMethodField()
+    arm = serializers.ChoiceField(
+        choices=ReviewItem.Arm.choices,
+        read_only=True,
+        help_text="counterfactual (answered with Q1 and Q2) or saliency (answered with saliency_relevant).",
+    )
 
     class Meta:
         model = ReviewItem
         fields = [
             "id", "review_set", "position", "prob_original", "prob_reconstruction", "prob_perturbed", "images",
-            "details",
+            "details", "arm",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -213,11 +223,13 @@ class ReviewItemSerializer(serializers.ModelSerializer):
         if view["positions"] is not None:
             position = view["positions"][item.pk]
             kwargs = {"set_pk": item.review_set_id, "position": position}
+            kinds = item.images()
             return {
                 kind: request.build_absolute_uri(
                     reverse("review-item-image", kwargs={**kwargs, "kind": kind})
                 )
                 for kind in ItemImagesSerializer().fields
+                if kind in kinds
             }
         files = item.images()
         return {
@@ -284,13 +296,17 @@ class AnnotationSerializer(serializers.ModelSerializer):
     flag = serializers.ChoiceField(choices=ItemFlag.choices, allow_blank=True, default="")
     region = serializers.ChoiceField(choices=ChestRegion.choices, allow_blank=True, default="")
     finding = serializers.ChoiceField(choices=Finding.choices, allow_blank=True, default="")
+    saliency_relevant = serializers.BooleanField(allow_null=True, default=None)
+    confidence_before = serializers.IntegerField(allow_null=True, default=None, min_value=1, max_value=5)
+    confidence_after = serializers.IntegerField(allow_null=True, default=None, min_value=1, max_value=5)
 
     class Meta:
         model = Annotation
         fields = [
             "id", "item", "reader", "q1_meaningful", "clinical_description", "q2_pneumonia", "comment",
             "confidence", "status", "submit", "seconds", "time_spent_seconds", "created_at", "updated_at",
-            "submitted_at", "version", "flag", "region", "finding",
+            "submitted_at", "version", "flag", "region", "finding", "saliency_relevant", "confidence_before",
+            "confidence_after",
         ]  # fmt: skip
         read_only_fields = [
             "id",

@@ -15,6 +15,10 @@ def _yes_no(value: str) -> bool | None:
     return {"yes": True, "no": False}.get(value)
 
 
+def _rating(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
 class AnnotationForm(forms.Form):
     """The protocol's answers, every one optional here: drafts may be incomplete, and the service says
     what submitting still needs."""
@@ -53,6 +57,22 @@ class AnnotationForm(forms.Form):
     finding = forms.ChoiceField(
         label="Finding", choices=[("", "—"), *Finding.choices], required=False, widget=forms.Select
     )
+    saliency_relevant = forms.TypedChoiceField(
+        label="Does the highlighted region show findings relevant to the label?",
+        choices=YES_NO,
+        coerce=_yes_no,
+        empty_value=None,
+        required=False,
+        widget=forms.RadioSelect,
+    )
+    confidence_before = forms.TypedChoiceField(
+        label="Confidence in the classifier's call, before the explanation", choices=CONFIDENCE, coerce=int,
+        empty_value=None, required=False, widget=forms.RadioSelect,
+    )  # fmt: skip
+    confidence_after = forms.TypedChoiceField(
+        label="Confidence in the classifier's call, with the explanation", choices=CONFIDENCE, coerce=int,
+        empty_value=None, required=False, widget=forms.RadioSelect,
+    )  # fmt: skip
     seconds = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
     version = forms.IntegerField(required=False, min_value=0, max_value=2**31 - 1, widget=forms.HiddenInput)
 
@@ -67,6 +87,9 @@ class AnnotationForm(forms.Form):
             flag=data.get("flag") or "",
             region=data.get("region") or "",
             finding=data.get("finding") or "",
+            saliency_relevant=data.get("saliency_relevant"),
+            confidence_before=data.get("confidence_before"),
+            confidence_after=data.get("confidence_after"),
         )
 
     def seconds_spent(self) -> int:
@@ -96,6 +119,9 @@ class AnnotationForm(forms.Form):
             "flag": annotation.flag,
             "region": annotation.region,
             "finding": annotation.finding,
+            "saliency_relevant": {True: "yes", False: "no"}.get(annotation.saliency_relevant, ""),
+            "confidence_before": _rating(annotation.confidence_before),
+            "confidence_after": _rating(annotation.confidence_after),
         }
 
 

@@ -110,6 +110,7 @@ class ReviewSetForm(forms.ModelForm):
             "blinded",
             "randomise_order",
             "show_probabilities",
+            "confidence_change",
             "instructions",
         ]
         labels = {
@@ -124,6 +125,8 @@ class ReviewSetForm(forms.ModelForm):
             "blinded": "Readers see neither the dimension nor the case name.",
             "randomise_order": "Each reader gets their own stable random order.",
             "show_probabilities": "Show the classifier's probability on each image.",
+            "confidence_change": "Readers rate their confidence in the classifier's call from the original "
+            "alone, then again with the explanation; the results give the mean change per arm.",
         }
         widgets = {"instructions": forms.Textarea(attrs={"rows": 3})}
 

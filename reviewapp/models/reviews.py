@@ -68,6 +68,11 @@ class ReviewSet(models.Model):
     )
     randomise_order = models.BooleanField(default=True, help_text="Each reader gets their own stable order.")
     show_probabilities = models.BooleanField(default=True, help_text="Show the classifier probability.")
+    confidence_change = models.BooleanField(
+        default=False,
+        help_text="Readers rate their confidence in the classifier's call before seeing the explanation, "
+        "then again with it (Cohen et al. 2021).",
+    )
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -86,13 +91,20 @@ class ReviewItem(models.Model):
     """One result in a review set; ``position`` is its 1-based image index in the set.
 
     An item shows either a StyleSpace ``counterfactual`` of a sweep (one clamped dimension, curated into the
-    set) or a ``lab_run`` of the Counterfactual lab (added to the set by an admin); exactly one is set. The
+    set) or a ``lab_run`` of the Counterfactual lab (added to the set by an admin); exactly one is set. A lab
+    run of a saliency method makes an item of the saliency ``arm``, answered with its own questions. The
     helpers below give both kinds one face, so the reading screen, the API and the exports treat them alike.
     """
 
     class Source(models.TextChoices):
         SWEEP = "sweep", "StyleSpace sweep"
         LAB = "lab", "Counterfactual lab"
+
+    class Arm(models.TextChoices):
+        """The arm of the reader study: what kind of explanation the item shows, and so its questions."""
+
+        COUNTERFACTUAL = "counterfactual", "Counterfactual"
+        SALIENCY = "saliency", "Saliency map"
 
     review_set = models.ForeignKey(ReviewSet, on_delete=models.CASCADE, related_name="items")
     counterfactual = models.ForeignKey(
@@ -125,6 +137,13 @@ class ReviewItem(models.Model):
     @property
     def source(self) -> str:
         return self.Source.LAB if self.lab_run_id else self.Source.SWEEP
+
+    @property
+    def arm(self) -> str:
+        """``saliency`` for a Grad-CAM or integrated-gradients lab run, else ``counterfactual``."""
+        if self.lab_run_id and self.lab_run.is_saliency:
+            return self.Arm.SALIENCY
+        return self.Arm.COUNTERFACTUAL
 
     @property
     def source_label(self) -> str:
@@ -166,9 +185,12 @@ class ReviewItem(models.Model):
         return self.counterfactual.prob_perturbed
 
     def images(self) -> dict:
-        """Kind -> stored file: original, reconstruction, perturbed, difference, flicker, stack."""
+        """Kind -> stored file: original, reconstruction, perturbed, difference, flicker, stack; a saliency
+        item has the original and its ``heatmap`` (the map blended over the original) and none of the rest."""
         if self.lab_run_id:
             run = self.lab_run
+            if run.is_saliency:
+                return {"original": run.case.image, "heatmap": run.heatmap_image}
             return {
                 "original": run.case.image,
                 "reconstruction": run.start_image if run.start_image else run.case.image,
@@ -288,6 +310,19 @@ class Annotation(models.Model):
     finding = models.CharField(
         max_length=24, choices=Finding.choices, blank=True, help_text="What the change looks like (optional)."
     )
+    saliency_relevant = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text="Saliency items: does the highlighted region show findings relevant to the label?",
+    )
+    confidence_before = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)],
+        help_text="Confidence (1 to 5) in the classifier's call before seeing the explanation.",
+    )  # fmt: skip
+    confidence_after = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)],
+        help_text="Confidence (1 to 5) in the classifier's call with the explanation.",
+    )  # fmt: skip
     is_draft = models.BooleanField(default=True)
     time_spent_seconds = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -308,6 +343,16 @@ class Annotation(models.Model):
                 condition=models.Q(confidence__isnull=True)
                 | (models.Q(confidence__gte=1) & models.Q(confidence__lte=5)),
                 name="annotation_confidence_1_to_5",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(confidence_before__isnull=True)
+                | (models.Q(confidence_before__gte=1) & models.Q(confidence_before__lte=5)),
+                name="annotation_confidence_before_1_to_5",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(confidence_after__isnull=True)
+                | (models.Q(confidence_after__gte=1) & models.Q(confidence_after__lte=5)),
+                name="annotation_confidence_after_1_to_5",
             ),
         ]
 

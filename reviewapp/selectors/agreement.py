@@ -9,12 +9,20 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from reviewapp.agreement import MIN_KAPPA_ITEMS, kappa, kappa_interval, kappa_strength
+from reviewapp.agreement import (
+    MIN_KAPPA_ITEMS,
+    kappa,
+    kappa_interval,
+    kappa_strength,
+    mean_interval,
+    wilson_interval,
+)
 from reviewapp.models import (
     Annotation,
     DimensionEffect,
     FactorAnnotation,
     FactorRelevance,
+    LabRun,
     PneumoniaRelevance,
     ReviewItem,
     ReviewSet,
@@ -73,9 +81,12 @@ class QuestionAgreement:
 def _submitted(review_set: ReviewSet) -> dict[int, dict[int, tuple[bool, str]]]:
     """item id -> reader id -> (q1, q2) of the submitted answers."""
     answers: dict[int, dict[int, tuple[bool, str]]] = defaultdict(dict)
-    # An item a reader passed on (unreadable, not sure) has no answers to agree on.
-    rows = Annotation.objects.filter(item__review_set=review_set, is_draft=False, flag="").values_list(
-        "item_id", "reader_id", "q1_meaningful", "q2_pneumonia"
+    # An item a reader passed on (unreadable, not sure) has no answers to agree on; saliency items have
+    # their own questions (see :func:`review_set_arms`).
+    rows = (
+        Annotation.objects.filter(item__review_set=review_set, is_draft=False, flag="")
+        .exclude(item__lab_run__method__in=LabRun.SALIENCY_METHODS)
+        .values_list("item_id", "reader_id", "q1_meaningful", "q2_pneumonia")
     )
     for item_id, reader_id, q1, q2 in rows:
         answers[item_id][reader_id] = (bool(q1), q2)
@@ -271,9 +282,10 @@ def review_set_summary(*, review_set: ReviewSet) -> ReviewSummary:
             verdict.clinically_meaningful = _more_than_half(verdict.meaningful_items, verdict.items)
             verdict.pneumonia_relevant = _more_than_half(verdict.relevant_items, verdict.items)
     lab_items = []
-    for item in ReviewItem.objects.filter(review_set=review_set, lab_run__isnull=False).select_related(
-        "lab_run__case", "lab_run__study"
-    ):
+    lab = ReviewItem.objects.filter(review_set=review_set, lab_run__isnull=False).exclude(
+        lab_run__method__in=LabRun.SALIENCY_METHODS
+    )
+    for item in lab.select_related("lab_run__case", "lab_run__study"):
         given = list(answers.get(item.pk, {}).values())
         lab_items.append(
             LabItemVerdict(
@@ -285,3 +297,118 @@ def review_set_summary(*, review_set: ReviewSet) -> ReviewSummary:
         )
     readers = len({reader for by_reader in answers.values() for reader in by_reader})
     return ReviewSummary(dimensions=list(dimensions.values()), readers=readers, lab_items=lab_items)
+
+
+@dataclass(frozen=True)
+class ArmSummary:
+    """One arm of the reader study (counterfactual or saliency items) in numbers.
+
+    ``relevant_items``: items that more than half of the readers who answered them judged relevant (Q2 yes /
+    possible / early change / subtle for a counterfactual, "the highlighted region shows relevant findings"
+    for a saliency map) out of ``judged_items``, with Wilson's 95 % interval of the share. ``agreement``:
+    kappa on relevant-or-not over the arm's items answered by every reader. ``seconds_per_item``: the mean
+    reading time of a submitted answer. ``confidence_change``: the mean of (confidence with the explanation
+    minus without it) over the submitted answers that rate both, with its 95 % t interval.
+    """
+
+    arm: str
+    label: str
+    items: int
+    answers: int
+    judged_items: int
+    relevant_items: int
+    relevant_interval: tuple[float, float] | None
+    agreement: QuestionAgreement
+    seconds_per_item: float | None
+    confidence_changes: int = 0
+    confidence_change: float | None = None
+    confidence_change_interval: tuple[float, float] | None = None
+
+    @property
+    def relevant_share(self) -> float | None:
+        return self.relevant_items / self.judged_items if self.judged_items else None
+
+
+def _arm_agreement(relevance: dict[int, dict[int, bool]], label: str) -> QuestionAgreement:
+    readers = sorted({reader for by_reader in relevance.values() for reader in by_reader})
+    key = "relevant"
+    if len(readers) < 2:
+        note = "Agreement needs at least two readers with submitted answers."
+        return QuestionAgreement(key, label, "", None, None, 0, len(readers), note)
+    common = [item for item in sorted(relevance) if all(r in relevance[item] for r in readers)]
+    if not common:
+        return QuestionAgreement(
+            key, label, "", None, None, 0, len(readers), "No item has been answered by every reader yet."
+        )
+    ratings = [[relevance[item][reader] for reader in readers] for item in common]
+    method, value = kappa(ratings)
+    method = "Cohen's kappa" if method == "cohen" else "Fleiss' kappa"
+    if value is None:
+        note = "Undefined: every reader gave the same answer to every item."
+    elif len(common) < MIN_KAPPA_ITEMS:
+        note = (
+            f"Only {len(common)} item(s) answered by every reader: too few to judge agreement "
+            f"(at least {MIN_KAPPA_ITEMS} are needed)."
+        )
+    else:
+        note = ""
+    interval = kappa_interval(ratings) if value is not None else None
+    return QuestionAgreement(
+        key, label, method, value, _pairwise_agreement(ratings), len(common), len(readers), note, interval
+    )
+
+
+def review_set_arms(*, review_set: ReviewSet) -> list[ArmSummary]:
+    """The arms of the set that hold items, counterfactual first: see :class:`ArmSummary`."""
+    items = {
+        item.pk: item.arm
+        for item in ReviewItem.objects.filter(review_set=review_set).select_related("lab_run")
+    }
+    rows = Annotation.objects.filter(item__review_set=review_set, is_draft=False).values_list(
+        "item_id", "reader_id", "flag", "q2_pneumonia", "saliency_relevant", "time_spent_seconds",
+        "confidence_before", "confidence_after",
+    )  # fmt: skip
+    by_arm: dict[str, list[tuple]] = defaultdict(list)
+    for row in rows:
+        by_arm[items[row[0]]].append(row)
+    summaries = []
+    for arm, label in ReviewItem.Arm.choices:
+        count = sum(1 for value in items.values() if value == arm)
+        if not count:
+            continue
+        answers = by_arm.get(arm, [])
+        relevance: dict[int, dict[int, bool]] = defaultdict(dict)
+        for item_id, reader_id, flag, q2, salient, *_ in answers:
+            if flag:
+                continue
+            relevance[item_id][reader_id] = (
+                bool(salient) if arm == ReviewItem.Arm.SALIENCY else is_relevant(q2)
+            )
+        relevant = sum(_more_than_half(sum(given.values()), len(given)) for given in relevance.values())
+        seconds = [row[5] for row in answers]
+        changes = [
+            after - before for *_, before, after in answers if before is not None and after is not None
+        ]
+        change = mean_interval(changes)
+        question = (
+            "Highlighted region relevant (yes vs no)"
+            if arm == ReviewItem.Arm.SALIENCY
+            else "Q2: relevant to pneumonia (yes / possible / early change / subtle vs the rest)"
+        )
+        summaries.append(
+            ArmSummary(
+                arm=arm,
+                label=label,
+                items=count,
+                answers=len(answers),
+                judged_items=len(relevance),
+                relevant_items=relevant,
+                relevant_interval=wilson_interval(relevant, len(relevance)),
+                agreement=_arm_agreement(relevance, question),
+                seconds_per_item=sum(seconds) / len(seconds) if seconds else None,
+                confidence_changes=len(changes),
+                confidence_change=change[0] if change else None,
+                confidence_change_interval=change[1] if change else None,
+            )
+        )
+    return summaries

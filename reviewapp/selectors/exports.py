@@ -21,6 +21,7 @@ from reviewapp.models import (
     Counterfactual,
     DimensionEffect,
     FactorAnnotation,
+    LabRun,
     ReviewAssignment,
     ReviewItem,
     ReviewSet,
@@ -91,6 +92,14 @@ REVIEW_COLUMNS = [
      "left_upper, left_middle, left_lower, heart_mediastinum, both_lungs or outside_lungs."),
     ("finding", "What the change looks like (optional): opacity, consolidation, border_blurring, effusion, "
      "device, image_quality or other."),
+    ("arm", "The arm of the reader study: counterfactual (Q1 and Q2 above) or saliency (a Grad-CAM or "
+     "integrated-gradients map of the lab, answered with saliency_relevant and region)."),
+    ("saliency_relevant", "Saliency items: yes when the reader found that the highlighted region shows "
+     "findings relevant to the label, else no; empty for counterfactual items."),
+    ("confidence_before", "Sets that ask for it: the reader's confidence (1 to 5) in the classifier's call "
+     "before seeing the explanation; else empty."),
+    ("confidence_after", "The same confidence with the explanation shown."),
+    ("confidence_change", "confidence_after - confidence_before; empty unless both are given."),
 ]  # fmt: skip
 
 DIMENSION_COLUMNS = [
@@ -231,13 +240,14 @@ def review_table_rows(*, review_set: ReviewSet, include_drafts: bool = False) ->
         f"{cf}clamp_value", f"{cf}projection__prob_original", f"{cf}prob_reconstruction", f"{cf}prob_perturbed",
         "item__rank_in_dimension", "is_draft", "time_spent_seconds", "created_at", "updated_at", "submitted_at",
         f"{lab}method", f"{lab}case__original_filename", f"{lab}case__label", f"{lab}prob_original",
-        f"{lab}prob_start", f"{lab}prob_counterfactual", "flag", "region", "finding",
+        f"{lab}prob_start", f"{lab}prob_counterfactual", "flag", "region", "finding", "saliency_relevant",
+        "confidence_before", "confidence_after",
     )  # fmt: skip
     for (
         dim, position, q1, description, q2, comment, confidence, reader, reader_id, case, label, direction,
         layer, channel, clamp, p_original, p_recon, p_perturbed, rank, is_draft, seconds, created, updated,
         submitted, method, lab_case, lab_label, lab_original, lab_start, lab_counterfactual, flag, region,
-        finding,
+        finding, salient, before, after,
     ) in rows.values_list(*fields).iterator(chunk_size=CHUNK):  # fmt: skip
         source = "sweep"
         if method:
@@ -253,6 +263,9 @@ def review_table_rows(*, review_set: ReviewSet, include_drafts: bool = False) ->
             _number(clamp), _number(p_original), _number(p_recon), _number(p_perturbed), _number(change),
             "" if rank is None else rank, "draft" if is_draft else "submitted", seconds, _iso(created),
             _iso(updated), _iso(submitted), _iso(finalised.get(reader_id)), source, flag, region, finding,
+            ReviewItem.Arm.SALIENCY if method in LabRun.SALIENCY_METHODS else ReviewItem.Arm.COUNTERFACTUAL,
+            _yes_no(salient), "" if before is None else before, "" if after is None else after,
+            "" if before is None or after is None else after - before,
         ]  # fmt: skip
 
 

@@ -4,6 +4,11 @@ The protocol is papers/003 3.2: Q1 "Is the change semantically meaningful?" (if 
 is required) and Q2 "Is the change relevant to pneumonia?" with the graded answers of Appendix A, plus an
 optional comment and confidence. Answers stay editable until the reader finalises the set.
 
+A saliency item (a Grad-CAM or integrated-gradients map of the lab) has its own protocol: "Does the
+highlighted region show findings relevant to the label?" (yes / no), where (the same region vocabulary;
+required when yes) and the same optional confidence. A set with ``confidence_change`` asks on every item for
+the reader's confidence (1 to 5) in the classifier's call before the explanation is shown, then with it.
+
 Nothing a reader stored is lost or overwritten unseen:
 
 - a save changes only the answers it carries (``fields``); the others keep their stored values;
@@ -58,17 +63,38 @@ class Answers:
     flag: str = ""
     region: str = ""
     finding: str = ""
+    saliency_relevant: bool | None = None
+    confidence_before: int | None = None
+    confidence_after: int | None = None
 
     @classmethod
     def of(cls, annotation: Annotation) -> Answers:
         """The answers stored on ``annotation``."""
         return cls(**{field.name: getattr(annotation, field.name) for field in dataclass_fields(cls)})
 
-    def missing(self) -> dict[str, str]:
-        """Field -> message for each answer that submitting requires and is missing; a flagged item
-        (image unreadable, not sure) needs none."""
+    def missing(
+        self, *, arm: str = ReviewItem.Arm.COUNTERFACTUAL, confidence_change: bool = False
+    ) -> dict[str, str]:
+        """Field -> message for each answer that submitting requires and is missing: the questions of the
+        item's ``arm``, and both confidence ratings when the set asks for the ``confidence_change``. A
+        flagged item (image unreadable, not sure) needs none."""
         errors: dict[str, str] = {}
         if self.flag:
+            return errors
+        if confidence_change:
+            if self.confidence_before is None:
+                errors["confidence_before"] = (
+                    "Rate your confidence in the classifier's call before the explanation."
+                )
+            if self.confidence_after is None:
+                errors["confidence_after"] = (
+                    "Rate your confidence in the classifier's call with the explanation."
+                )
+        if arm == ReviewItem.Arm.SALIENCY:
+            if self.saliency_relevant is None:
+                errors["saliency_relevant"] = "Say whether the highlighted region shows relevant findings."
+            elif self.saliency_relevant and not self.region:
+                errors["region"] = "Say where the relevant findings are (the highlighted region is relevant)."
             return errors
         if self.q1_meaningful is None:
             errors["q1_meaningful"] = "Say whether the change is semantically meaningful."
@@ -83,8 +109,10 @@ class Answers:
         errors = {}
         if self.q2_pneumonia and self.q2_pneumonia not in PneumoniaRelevance.values:
             errors["q2_pneumonia"] = f"Unknown answer {self.q2_pneumonia!r}."
-        if self.confidence is not None and not 1 <= self.confidence <= 5:
-            errors["confidence"] = "Confidence is 1 to 5."
+        for name in ("confidence", "confidence_before", "confidence_after"):
+            value = getattr(self, name)
+            if value is not None and not 1 <= value <= 5:
+                errors[name] = "Confidence is 1 to 5."
         for name, choices in (("flag", ItemFlag), ("region", ChestRegion), ("finding", Finding)):
             value = getattr(self, name)
             if value and value not in choices.values:
@@ -148,7 +176,7 @@ def _store(
     errors = merged.invalid()
     if errors:
         raise ValidationError(errors)
-    missing = merged.missing()
+    missing = merged.missing(arm=item.arm, confidence_change=item.review_set.confidence_change)
     if submit and missing:
         raise ValidationError(missing)
     was_submitted = existing is not None and not existing.is_draft

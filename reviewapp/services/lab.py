@@ -243,7 +243,9 @@ def lab_run_cancel(*, run: LabRun) -> None:
 
 @transaction.atomic
 def lab_run_add_to_review_set(*, run: LabRun, review_set: ReviewSet) -> ReviewItem:
-    """Append a finished lab run to a review set as its next item, judged by readers with the same form.
+    """Append a finished lab run to a review set as its next item. A counterfactual is judged by readers
+    with the set's protocol; a saliency map (Grad-CAM, integrated gradients) becomes an item of the saliency
+    arm, answered with its own questions (the original under the heat map, with an opacity slider).
 
     Raises ``ValidationError`` (code ``"conflict"`` when the run is in the set already or a reader has
     finalised the set) with a message saying why.
@@ -253,10 +255,8 @@ def lab_run_add_to_review_set(*, run: LabRun, review_set: ReviewSet) -> ReviewIt
         raise ValidationError("The run and the review set belong to different studies.")
     if run.status != Status.SUCCEEDED:
         raise ValidationError("Only a run that succeeded can be added to a review set.")
-    if run.is_saliency:
-        raise ValidationError(
-            "A saliency map changes nothing in the image for readers to judge; add a counterfactual instead."
-        )
+    if run.is_saliency and not run.heatmap_image:
+        raise ValidationError("The saliency run stored no heat map to show readers.")
     if review_set.status != ReviewSet.Status.READY:
         raise ValidationError(f"The review set {review_set.name!r} is not ready ({review_set.status}).")
     existing = ReviewItem.objects.filter(review_set=review_set, lab_run=run).first()

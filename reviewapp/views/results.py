@@ -14,7 +14,7 @@ from reviewapp.agreement import MIN_KAPPA_ITEMS
 from reviewapp.forms.audit import AuditFilterForm
 from reviewapp.models import AuditAction, ReviewSet, Study, Sweep
 from reviewapp.selectors import exports
-from reviewapp.selectors.agreement import review_set_agreement, review_set_summary
+from reviewapp.selectors.agreement import review_set_agreement, review_set_arms, review_set_summary
 from reviewapp.selectors.reviews import review_set_progress
 from reviewapp.services import audit
 from reviewapp.views.access import admin_required
@@ -54,6 +54,7 @@ def review_set_results(request: HttpRequest, pk: int) -> HttpResponse:
         "progress": review_set_progress(review_set=review_set),
         "agreement": review_set_agreement(review_set=review_set),
         "summary": review_set_summary(review_set=review_set),
+        "arms": review_set_arms(review_set=review_set),
         "min_kappa_items": MIN_KAPPA_ITEMS,
     }
     return render(request, "reviewapp/results/review_set.html", context)

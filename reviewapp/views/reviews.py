@@ -34,7 +34,7 @@ from reviewapp.services.annotations import (
 from reviewapp.views.access import reviewer_required
 from reviewapp.views.media import private_file_response
 
-IMAGE_KINDS = ("original", "reconstruction", "perturbed", "difference", "flicker", "stack")
+IMAGE_KINDS = ("original", "reconstruction", "perturbed", "difference", "flicker", "stack", "heatmap")
 
 
 def _assignment(request: HttpRequest, set_pk: int) -> ReviewAssignment:
@@ -101,13 +101,20 @@ def _reading_context(assignment: ReviewAssignment, item: ReviewItem, position: i
     total = len(selectors.reader_item_ids(assignment=assignment))
     annotation = selectors.reader_annotation(assignment=assignment, item=item)
 
-    def image_urls(at: int) -> dict[str, str]:
+    def image_urls(at: int, shown: ReviewItem | None) -> dict[str, str]:
+        kinds = shown.images() if shown is not None else ()
         return {
             kind: reverse("review-item-image", kwargs={"set_pk": set_pk, "position": at, "kind": kind})
             for kind in IMAGE_KINDS
+            if kind in kinds
         }
 
     next_position = position + 1 if position < total else None
+    next_item = (
+        selectors.reader_item_at(assignment=assignment, position=next_position) if next_position else None
+    )
+    review_set = assignment.review_set
+    prob = item.prob_original
     group = selectors.reader_factor_group_of(assignment=assignment, item=item)
     return {
         "assignment": assignment,
@@ -123,12 +130,19 @@ def _reading_context(assignment: ReviewAssignment, item: ReviewItem, position: i
         "display": selectors.item_display(assignment=assignment, item=item),
         "group": group,
         "form": form,
+        "arm": item.arm,
+        "confidence_change": review_set.confidence_change,
+        "awaiting_before": review_set.confidence_change
+        and (annotation is None or annotation.confidence_before is None)
+        and assignment.finalised_at is None,
+        "call": None if prob is None else (prob >= 0.5),
         "finalised": assignment.finalised_at is not None,
         "previous_position": position - 1 if position > 1 else None,
         "next_position": next_position,
         "viewer_config": {
-            "images": image_urls(position),
-            "preload": image_urls(next_position) if next_position else {},
+            "arm": item.arm,
+            "images": image_urls(position, item),
+            "preload": image_urls(next_position, next_item) if next_position else {},
             "preloadSource": _source_url(assignment, next_position) if next_position else None,
             "autosaveUrl": reverse("review-item-autosave", kwargs={"set_pk": set_pk, "position": position}),
             "previousUrl": reverse("review-item", kwargs={"set_pk": set_pk, "position": position - 1})
@@ -293,7 +307,10 @@ def item_image(request: HttpRequest, set_pk: int, position: int, kind: str) -> H
     if kind not in IMAGE_KINDS:
         raise Http404("No such image.")
     item = _item(_assignment(request, set_pk), position)
-    response = private_file_response(request, item.images()[kind].name)
+    image = item.images().get(kind)
+    if not image:
+        raise Http404("No such image for this item.")
+    response = private_file_response(request, image.name)
     audit.record(
         request.user, AuditAction.VIEW_IMAGE, item.case, review_set=set_pk, position=position, kind=kind
     )

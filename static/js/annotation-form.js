@@ -169,7 +169,9 @@ export class AnnotationForm {
   }
 
   updateDescriptionHint() {
-    const yes = this.form.querySelector('input[name="q1_meaningful"][value="yes"]').checked;
+    const q1 = this.form.querySelector('input[name="q1_meaningful"][value="yes"]');
+    if (!q1 || !this.hint) return; // a saliency item has no Q1 of the counterfactual protocol
+    const yes = q1.checked;
     this.hint.textContent = yes ? "required" : "required if yes";
     this.description.classList.toggle("required", yes);
   }
@@ -291,7 +293,9 @@ export class AnnotationForm {
     if (!input) return;
     input.checked = true;
     input.dispatchEvent(new Event("change", { bubbles: true }));
-    if (name === "q1_meaningful" && value === "yes" && !this.description.value.trim()) this.description.focus();
+    if (name === "q1_meaningful" && value === "yes" && this.description && !this.description.value.trim()) {
+      this.description.focus();
+    }
   }
 
   // Pass on the item (image unreadable, not sure); the same flag again clears it.

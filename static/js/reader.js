@@ -10,6 +10,8 @@ const viewer = new Viewer(root, { sourceUrl: config.sourceUrl, prefsKey: `reader
 const form = new AnnotationForm(document.getElementById("annotation-form"), config);
 const helpOverlay = document.getElementById("help-overlay");
 const gifOverlay = document.getElementById("gif-overlay");
+const saliency = config.arm === "saliency";
+const firstQuestion = saliency ? "saliency_relevant" : "q1_meaningful";
 
 async function go(url) {
   if (!url) return;
@@ -36,8 +38,8 @@ const KEYMAP = [
   ["← / →", "Previous / next item (saves the draft)", "Navigate", (e) => e.key === "ArrowLeft" && !e.shiftKey, () => go(config.previousUrl)],
   ["", "", "Navigate", (e) => e.key === "ArrowRight" && !e.shiftKey, () => go(config.nextUrl)],
   ["Enter", "Submit and go to the next unanswered item (Ctrl+Enter in a text box)", "Navigate", (e) => e.key === "Enter", () => form.submit()],
-  ["Y / N", "Q1: the change is / is not semantically meaningful", "Answer", (e) => e.key.toLowerCase() === "y" && !e.shiftKey, () => form.choose("q1_meaningful", "yes")],
-  ["", "", "Answer", (e) => e.key.toLowerCase() === "n" && !e.shiftKey, () => form.choose("q1_meaningful", "no")],
+  ["Y / N", saliency ? "Q1: the highlighted region does / does not show relevant findings" : "Q1: the change is / is not semantically meaningful", "Answer", (e) => e.key.toLowerCase() === "y" && !e.shiftKey, () => form.choose(firstQuestion, "yes")],
+  ["", "", "Answer", (e) => e.key.toLowerCase() === "n" && !e.shiftKey, () => form.choose(firstQuestion, "no")],
   ["E", "Write the clinical description", "Answer", (e) => e.key.toLowerCase() === "e", () => form.focus("#id_clinical_description")],
   ["1 – 6", "Q2: yes · possible · early change · subtle · not compelling · no", "Answer", (e) => !e.shiftKey && /^Digit[1-6]$/.test(e.code), (e) => form.chooseNth("q2_pneumonia", Number(e.code.slice(5)))],
   ["M", "Write a comment", "Answer", (e) => e.key.toLowerCase() === "m", () => form.focus("#id_comment")],
@@ -205,6 +207,27 @@ function render() {
 }
 viewer.onChange(render);
 render();
+
+// --- saliency items: the heat map's opacity -----------------------------------------------------
+
+const heatOpacity = document.getElementById("heat-opacity");
+if (heatOpacity) {
+  const heat = document.getElementById("heat-layer");
+  const applyOpacity = () => {
+    heat.style.opacity = String(Number(heatOpacity.value) / 100);
+    document.getElementById("heat-opacity-value").textContent = `${heatOpacity.value}%`;
+  };
+  heatOpacity.addEventListener("input", applyOpacity);
+  applyOpacity();
+}
+
+// --- confidence change: the explanation appears once the call is rated from the original alone ---
+
+for (const input of root.querySelectorAll('input[name="confidence_before"]')) {
+  input.addEventListener("change", () => {
+    if (input.checked) root.classList.remove("awaiting-before");
+  });
+}
 
 // --- help overlay -------------------------------------------------------------------------------
 

@@ -95,11 +95,13 @@ def test_a_set_a_reader_has_finalised_takes_no_new_item(alice_client, bob):
 @pytest.mark.parametrize(
     "run_options, message",
     [
-        ({"method": "gradcam", "flipped": None}, "saliency map"),
+        ({"method": "gradcam", "flipped": None}, "stored no heat map"),
         ({"status": "running"}, "Only a run that succeeded"),
     ],
 )
-def test_saliency_maps_and_unfinished_runs_are_not_offered_to_readers(alice_client, run_options, message):
+def test_saliency_runs_without_a_map_and_unfinished_runs_are_not_offered_to_readers(
+    alice_client, run_options, message
+):
     review_set = review_set_with_items(dimensions=1, images_per_dimension=1)
     run = LabRunFactory(study=review_set.study, **run_options)
 
