@@ -85,7 +85,7 @@ def build_world(alice, bob, charlie) -> World:
     # source-pixels view has something to serve.
     film = io.BytesIO()
     Image.fromarray(np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16).save(film, format="PNG")
-    for item in bob_set.items.select_related("case"):
+    for item in bob_set.items.all():
         item.case.source_file.save("film.png", ContentFile(film.getvalue()), save=True)
     charlie_item = charlie_set.items.order_by("position").first()
     bob_dimension = bob_item.counterfactual.dimension
