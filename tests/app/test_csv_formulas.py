@@ -3,8 +3,10 @@ every CSV export, web and API; plain numbers stay numbers."""
 
 import csv
 import io
+import json
 
 import pytest
+from django.http import HttpResponse
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -106,6 +108,10 @@ def test_negative_numbers_in_the_dimension_table_stay_numbers(alice_client, host
     assert rows[1][rows[0].index("mean_low")] == "-0.125"
 
 
-def test_the_api_csv_renderer_writes_errors_as_safe_csv():
-    text = CSVRenderer().render({"table": ["=1+1 is not a table."], "detail": "@x"}).decode()
-    assert cells(text) == [["field", "message"], ["table", "'=1+1 is not a table."], ["detail", "'@x"]]
+def test_the_api_csv_renderer_writes_errors_as_json_not_as_cells():
+    """Only errors reach the renderer: they go out as JSON, which no spreadsheet opens as formulas."""
+    response = HttpResponse(status=400)
+    data = {"table": ["=1+1 is not a table."], "detail": "@x"}
+    text = CSVRenderer().render(data, renderer_context={"response": response}).decode()
+    assert json.loads(text) == data
+    assert response["Content-Type"] == "application/json"
