@@ -165,3 +165,52 @@ def _empty_cache() -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """The tasks the projections and the sweep send, recorded instead of sent, so that no worker of the
+    session runs them during the test (the test runs them itself or writes their results)."""
+    calls = []
+
+    def record(*, job, task, kwargs=None):
+        calls.append((job.pk, task))
+        return ""
+
+    for module in ("projections", "studies", "sweeps"):
+        monkeypatch.setattr(f"reviewapp.services.{module}.job_enqueue", record)
+    return calls
+
+
+@pytest.fixture
+def running_sweep(transactional_db, sent, tiny_study, alice):
+    """A sweep of 5 projected cases (3 units) with one unit done in 10 s: 40 perturbed images per second."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from reviewapp.models import Job, Projection, SweepUnit
+    from reviewapp.services.cases import case_import_files
+    from reviewapp.services.jobs import job_start
+    from reviewapp.services.sweeps import sweep_launch, sweep_unit_claim, sweep_unit_finish
+    from reviewapp.tasks import projection_run_task, sweep_prepare_task
+    from tests.helpers.studies import tiny_case_files
+
+    case_import_files(study=tiny_study, files=tiny_case_files(5), created_by=alice)
+    for job in Job.objects.filter(kind="projection"):
+        projection_run_task(
+            job.pk, projection_pks=list(Projection.objects.filter(job=job).values_list("pk", flat=True))
+        )
+    sweep = sweep_launch(study=tiny_study, created_by=alice)
+    sweep_prepare_task(sweep.job_id, sweep_pk=sweep.pk)
+    sweep.refresh_from_db()
+    job_start(job=sweep.job)
+    unit = sweep_unit_claim(sweep=sweep, task_id="part-a")
+    sweep_unit_finish(unit=unit, job=sweep.job, seconds=10.0, perturbations=400)
+    started = timezone.now() - timedelta(seconds=30)
+    SweepUnit.objects.filter(pk=unit.pk).update(
+        started_at=started, finished_at=started + timedelta(seconds=10)
+    )
+    Job.objects.filter(pk=sweep.job_id).update(started_at=started - timedelta(seconds=5))
+    sweep.refresh_from_db()
+    return sweep

@@ -94,3 +94,22 @@ def test_the_results_page_shows_the_interval_and_who_rated_each_factor(alice_cli
     assert header.endswith("kappa_ci_low,kappa_ci_high")
     low, high = (float(v) for v in q1_row.split(",")[-2:])
     assert low <= high
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("media_root")
+def test_a_dimension_judged_neither_meaningful_nor_relevant_says_so(alice_client, bob, charlie):
+    review_set = review_set_with_items(readers=[bob, charlie], dimensions=2, images_per_dimension=2)
+    first, second = review_set.sweep.dimension_effects.order_by("rank")
+    for reader in (bob, charlie):
+        for item in review_set.items.order_by("position"):
+            judged = item.counterfactual.dimension == second
+            answer(item, reader, q1_meaningful=judged, q2_pneumonia="yes" if judged else "no")
+
+    page = alice_client.get(reverse("review-set-results", args=[review_set.pk])).content.decode()
+    rows = {dim: page.split(f"<td>{dim.dim}</td>", 1)[1].split("</tr>", 1)[0] for dim in (first, second)}
+
+    assert '<span class="tag">neither</span>' in rows[first]
+    assert "meaningful</span>" not in rows[first]
+    assert '<span class="tag">neither</span>' not in rows[second]
+    assert '<span class="tag done">meaningful</span>' in rows[second]

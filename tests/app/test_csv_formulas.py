@@ -6,6 +6,7 @@ import io
 import json
 
 import pytest
+from django.http import HttpResponse
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -108,6 +109,9 @@ def test_negative_numbers_in_the_dimension_table_stay_numbers(alice_client, host
 
 
 def test_the_api_csv_renderer_writes_errors_as_json_not_as_cells():
-    # An error never reaches a spreadsheet: the renderer answers JSON (Content-Type application/json).
-    error = {"table": ["=1+1 is not a table."], "detail": "@x"}
-    assert json.loads(CSVRenderer().render(error).decode()) == error
+    """Only errors reach the renderer: they go out as JSON, which no spreadsheet opens as formulas."""
+    response = HttpResponse(status=400)
+    data = {"table": ["=1+1 is not a table."], "detail": "@x"}
+    text = CSVRenderer().render(data, renderer_context={"response": response}).decode()
+    assert json.loads(text) == data
+    assert response["Content-Type"] == "application/json"

@@ -172,3 +172,15 @@ def test_log_in_still_works_unthrottled_while_the_cache_is_down(client, bob, mon
 )
 def test_the_wait_is_written_in_words(seconds, text):
     assert login_throttle.wait_text(seconds) == text
+
+
+@pytest.mark.django_db
+def test_the_api_token_log_in_refuses_deeply_nested_json_with_a_400(client):
+    body = "[" * 5000 + "]" * 5000
+    response = client.post("/api/auth/token/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert "JSON" in response.json()["detail"]
+    token = client.post(
+        "/api/auth/token/", {"username": "nobody", "password": "x"}, content_type="application/json"
+    )
+    assert token.status_code == 400
