@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from reviewapp.models import Job, Projection, Sweep, SweepUnit
+from reviewapp.models import Job, Sweep, SweepUnit
 from reviewapp.selectors.jobs import job_eta_seconds
 from reviewapp.selectors.sweeps import (
     sweep_eta_seconds,
@@ -17,7 +17,6 @@ from reviewapp.selectors.sweeps import (
     sweep_rate,
     sweep_rate_for_study,
 )
-from reviewapp.services.cases import case_import_files
 from reviewapp.services.jobs import JobCancelled, job_start
 from reviewapp.services.leases import lease_begin
 from reviewapp.services.sweeps import (
@@ -28,29 +27,23 @@ from reviewapp.services.sweeps import (
     sweep_unit_claim,
     sweep_unit_finish,
 )
-from reviewapp.tasks import projection_run_task, sweep_prepare_task
-from tests.helpers.studies import tiny_case_files
+from reviewapp.tasks import sweep_prepare_task
+from tests.helpers.studies import prepared_sweep as launch_prepared_sweep
+from tests.helpers.studies import projected_cases
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def projected_study(tiny_study):
-    case_import_files(study=tiny_study, files=tiny_case_files(5))
-    for job in Job.objects.filter(kind="projection"):
-        projection_run_task(
-            job.pk, projection_pks=list(Projection.objects.filter(job=job).values_list("pk", flat=True))
-        )
+    projected_cases(tiny_study, count=5)
     return tiny_study
 
 
 @pytest.fixture
 def prepared_sweep(projected_study, alice, settings):
     settings.SWEEP_GALLERIES_AT_FINISH = 1
-    sweep = sweep_launch(study=projected_study, created_by=alice, delta=0.01)
-    sweep_prepare_task(sweep.job_id, sweep_pk=sweep.pk)
-    sweep.refresh_from_db()
-    return sweep
+    return launch_prepared_sweep(projected_study, created_by=alice)
 
 
 def finish_unit(sweep: Sweep, *, started_s_ago: float, took_s: float, perturbations: int) -> SweepUnit:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
-from reviewapp.models import Job, Projection, Sweep, SweepUnit
+from reviewapp.models import Job, Sweep, SweepUnit
 from reviewapp.services.cases import case_import_files
 from reviewapp.services.jobs import JobContinues, job_start
 from reviewapp.services.sweeps import (
@@ -15,29 +15,22 @@ from reviewapp.services.sweeps import (
     sweep_unit_claim,
     sweep_unit_finish,
 )
-from reviewapp.tasks import projection_run_task, sweep_prepare_task
-from tests.helpers.studies import tiny_case_files
+from tests.helpers.studies import prepared_sweep as launch_prepared_sweep
+from tests.helpers.studies import projected_cases, tiny_case_files
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def projected_study(tiny_study):
-    case_import_files(study=tiny_study, files=tiny_case_files(3))
-    for job in Job.objects.filter(kind="projection"):
-        projection_run_task(
-            job.pk, projection_pks=list(Projection.objects.filter(job=job).values_list("pk", flat=True))
-        )
+    projected_cases(tiny_study, count=3)
     return tiny_study
 
 
 @pytest.fixture
 def prepared_sweep(projected_study, alice, settings):
     settings.SWEEP_GALLERIES_AT_FINISH = 1
-    sweep = sweep_launch(study=projected_study, created_by=alice, delta=0.01)
-    sweep_prepare_task(sweep.job_id, sweep_pk=sweep.pk)
-    sweep.refresh_from_db()
-    return sweep
+    return launch_prepared_sweep(projected_study, created_by=alice)
 
 
 def test_launching_needs_projected_cases(tiny_study, alice):

@@ -176,6 +176,17 @@ def projected_cases(study, *, count: int = 1, created_by=None, seed: int = 0) ->
     return report.imported
 
 
+def prepared_sweep(study, *, created_by=None, delta: float = 0.01):
+    """A sweep of ``study`` launched and prepared (its units planned) in this process, not yet run."""
+    from reviewapp.services.sweeps import sweep_launch
+    from reviewapp.tasks import sweep_prepare_task
+
+    sweep = sweep_launch(study=study, created_by=created_by, delta=delta)
+    sweep_prepare_task(sweep.job_id, sweep_pk=sweep.pk)
+    sweep.refresh_from_db()
+    return sweep
+
+
 #: Parameters that keep each method to a fraction of a second on the 16x16 models.
 FAST_LAB_PARAMETERS = {
     "gradcam": {},
