@@ -110,7 +110,10 @@ class SweepResult:
     config: dict = field(default_factory=dict)
     precision: str = "float32"  # of this run's deltas: "bf16" or "float32" (see ``sweep_precision``)
     seconds: float = 0.0
-    perturbations: int = 0  # perturbed images actually evaluated
+    perturbations: int = 0  # perturbed images actually evaluated by this run
+    #: perturbed images the requested units took, counting units finished by an earlier run (their count as
+    #: recorded then): what the requested units cost, however many runs it took to finish them
+    unit_perturbations: int = 0
 
     @property
     def perturbations_per_second(self) -> float:
@@ -137,7 +140,8 @@ def plan_units(num_images: int, dims: int, config: SweepConfig) -> list[SweepUni
 
 class SweepStore:
     """Files of one sweep in a folder: ``deltas.npy`` [N, D, 2], ``base_probs.npy`` [N], ``done.npy`` [units],
-    ``exact_mask.npy`` [N, D] (screening), and ``sweep.json`` describing the run. Opened with memory maps so
+    ``perturbations.npy`` [units] (perturbed images each finished unit took), ``exact_mask.npy`` [N, D]
+    (screening), and ``sweep.json`` describing the run. Opened with memory maps so
     that units write straight to disk and a rerun skips units already done."""
 
     def __init__(
@@ -171,6 +175,7 @@ class SweepStore:
         self.deltas = self._open("deltas.npy", (num_images, dims, 2), np.float32, np.nan, fresh)
         self.base_probs = self._open("base_probs.npy", (num_images,), np.float32, np.nan, fresh)
         self.done = self._open("done.npy", (units,), np.bool_, False, fresh)
+        self.perturbations = self._open("perturbations.npy", (units,), np.int64, 0, fresh)
         self.exact_mask = (
             self._open("exact_mask.npy", (num_images, dims), np.bool_, False, fresh)
             if config.mode == "screening"
@@ -198,12 +203,14 @@ class SweepStore:
         if precision != "float32":
             (self.folder / f"precision-{precision}").touch()
 
-    def mark_done(self, unit: SweepUnit) -> None:
+    def mark_done(self, unit: SweepUnit, perturbations: int) -> None:
         # Data first, then the done flag: a crash in between only repeats this unit.
         self.deltas.flush()
         self.base_probs.flush()
         if self.exact_mask is not None:
             self.exact_mask.flush()
+        self.perturbations[unit.index] = perturbations
+        self.perturbations.flush()
         self.done[unit.index] = True
         self.done.flush()
 
@@ -484,13 +491,17 @@ def sweep_deltas(
             fingerprint=fingerprint(styles, low, high),
         )
         deltas, base, done, exact_mask = store.deltas, store.base_probs, store.done, store.exact_mask
+        unit_counts = store.perturbations
     else:
         store = None
         deltas = np.full((n, dims, 2), np.nan, np.float32)
         base = np.full(n, np.nan, np.float32)
         done = np.zeros(len(plan), bool)
+        unit_counts = np.zeros(len(plan), np.int64)
         exact_mask = np.zeros((n, dims), bool) if cfg.mode == "screening" else None
-    todo = [u for u in plan if (units is None or u.index in set(units)) and not done[u.index]]
+    wanted = set(units) if units is not None else None
+    requested = [u for u in plan if wanted is None or u.index in wanted]
+    todo = [u for u in requested if not done[u.index]]
     precision = sweep_precision(device, cfg)
     if store is not None and todo:
         store.record_precision(precision)
@@ -499,11 +510,13 @@ def sweep_deltas(
     for unit in todo:
         if abort_fn and abort_fn():
             raise InterruptedError("the sweep was cancelled; finished units are kept")
-        evaluated += _run_unit(sweeper, styles, unit, deltas, base, exact_mask, cfg, device)
+        count = _run_unit(sweeper, styles, unit, deltas, base, exact_mask, cfg, device)
+        evaluated += count
         if store is not None:
-            store.mark_done(unit)
+            store.mark_done(unit, count)
         else:
             done[unit.index] = True
+            unit_counts[unit.index] = count
         finished += (unit.image_stop - unit.image_start) * (unit.dim_stop - unit.dim_start)
         if progress_fn:
             rate = evaluated / max(time.time() - t0, 1e-9)
@@ -517,6 +530,7 @@ def sweep_deltas(
         config=asdict(cfg),
         seconds=time.time() - t0,
         perturbations=evaluated,
+        unit_perturbations=int(sum(int(unit_counts[u.index]) for u in requested)),
         precision=precision,
     )
 

@@ -83,7 +83,10 @@ class SweepRunner:
         ]
 
     def run_units(self, units: Sequence[int], *, abort_fn: AbortFn | None = None) -> tuple[float, int]:
-        """Run ``units`` (skipping finished ones); returns (seconds, perturbed images evaluated).
+        """Run ``units`` (skipping finished ones); returns (seconds, perturbed images the units took).
+
+        A unit a lost worker finished on disk before it could record it is skipped here, and still counts its
+        perturbations (as recorded when it was done), so a sweep's total does not depend on where workers died.
 
         Raises ``InterruptedError`` when ``abort_fn`` stops it.
         """
@@ -97,7 +100,7 @@ class SweepRunner:
             units=list(units),
             abort_fn=abort_fn,
         )
-        return result.seconds, result.perturbations
+        return result.seconds, result.unit_perturbations
 
     @property
     def engine_config(self) -> dict:

@@ -88,7 +88,8 @@ def test_percentile_clamping_uses_the_percentile_values(setup):
 def test_an_interrupted_sweep_resumes_to_identical_output(setup, tmp_path):
     G, clf, ranges, styles = setup
     cfg = SweepConfig(image_chunk=1, dim_chunk=100)
-    full = sweep_deltas(G, clf, styles, ranges, config=cfg).deltas
+    uninterrupted = sweep_deltas(G, clf, styles, ranges, config=cfg)
+    full = uninterrupted.deltas
     calls = []
 
     def abort_after_two_units():
@@ -115,6 +116,11 @@ def test_an_interrupted_sweep_resumes_to_identical_output(setup, tmp_path):
     assert res.perturbations < sum(
         2 * (u.dim_stop - u.dim_start) + 1 for u in units
     )  # finished units skipped
+    # ... but the units' cost counts them, as recorded when they were done: the same as in one run
+    assert res.unit_perturbations == uninterrupted.unit_perturbations == uninterrupted.perturbations
+    again = sweep_deltas(G, clf, styles, ranges, config=cfg, out_dir=tmp_path / "sw", units=[1])
+    assert again.perturbations == 0
+    assert again.unit_perturbations == 2 * (units[1].dim_stop - units[1].dim_start) + 1  # + the base pass
     deltas, base, meta = open_deltas(tmp_path / "sw")
     assert np.array_equal(np.asarray(deltas), full)
     assert meta["num_images"] == 2 and np.isfinite(base).all()
