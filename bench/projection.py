@@ -130,7 +130,9 @@ def _chunk_mean(chunks: list[dict], key: str) -> float:
     return torch.cat([c[key] for c in chunks]).mean().item()
 
 
-def paper256_step_times(device, batches: list[int], *, bf16: bool, steps: int = 20) -> None:
+def paper256_step_times(
+    device, batches: list[int], *, bf16: bool, steps: int = 20, compile_models: bool = False
+) -> None:
     """Seconds per projection step (Eq. 2: MSE + perceptual on the classifier's features + classifier + D) of
     paper256 with a DenseNet-121 classifier (random weights), and the paper-scale extrapolation."""
     sys.path.insert(0, str(ROOT))
@@ -146,15 +148,18 @@ def paper256_step_times(device, batches: list[int], *, bf16: bool, steps: int = 
         images = torch.rand(b, 1, 256, 256) * 2 - 1
         cfg = ProjectionConfig(steps=steps, batch_size=b, bf16_on_cuda=bf16)
         try:
+            t0 = time.perf_counter()
             project_images(
                 images,
                 G,
                 classifier=C,
                 D=D,
                 config=ProjectionConfig(steps=2, batch_size=b, bf16_on_cuda=bf16),
+                compile_models=compile_models,
             )
+            warm_s = time.perf_counter() - t0
             t0 = time.perf_counter()
-            project_images(images, G, classifier=C, D=D, config=cfg)
+            project_images(images, G, classifier=C, D=D, config=cfg, compile_models=compile_models)
             sec = (time.perf_counter() - t0) / steps
         except torch.OutOfMemoryError:
             torch.cuda.empty_cache()
@@ -162,7 +167,9 @@ def paper256_step_times(device, batches: list[int], *, bf16: bool, steps: int = 
             continue
         hours = 2000 / b * 500 * sec / 3600
         print(
-            f"paper256 projection, batch {b}{', bf16' if bf16 else ''}: {sec:.3f} s per step, {sec * 500 / b:.2f} s per image; 2000 images: {hours:.2f} h",
+            f"paper256 projection, batch {b}{', bf16' if bf16 else ''}{', compiled' if compile_models else ''}: "
+            f"{sec:.3f} s per step, {sec * 500 / b:.2f} s per image; 2000 images: {hours:.2f} h "
+            f"(first 2 steps with set-up{' and compilation' if compile_models else ''}: {warm_s:.0f} s)",
             flush=True,
         )
         best = hours if best is None else min(best, hours)
@@ -194,6 +201,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast of the forward passes on CUDA")
     parser.add_argument(
+        "--compile", action="store_true", help="paper256 timings with compile_models=True (CUDA only)"
+    )
+    parser.add_argument(
+        "--paper256-only", action="store_true", help="only the paper256 timings, not the demo's fidelity"
+    )
+    parser.add_argument(
         "--paper256-batches",
         default="",
         help="also time projection steps of paper256 + DenseNet-121 + D (random weights) at these batch sizes "
@@ -218,7 +231,14 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"device: {describe_device(device)}, torch {torch.__version__}", file=sys.stderr)
     if args.paper256_batches:
-        paper256_step_times(device, [int(b) for b in args.paper256_batches.split(",")], bf16=args.bf16)
+        paper256_step_times(
+            device,
+            [int(b) for b in args.paper256_batches.split(",")],
+            bf16=args.bf16,
+            compile_models=args.compile,
+        )
+        if args.paper256_only:
+            return 0
     classifier = ClampedInput(load_classifier(args.classifier)).to(device)
     G = load_generator(args.generator).to(device)
     try:

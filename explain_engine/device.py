@@ -14,6 +14,7 @@ configuration asks otherwise. The CPU always computes in float32.
 
 from __future__ import annotations
 
+import warnings
 from contextlib import nullcontext
 
 import torch
@@ -77,3 +78,47 @@ def autocast_for(device: torch.device, *, bf16: bool):
     if bf16 and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return nullcontext()
+
+
+def batch_bucket(rows: int, limit: int) -> int:
+    """The batch size ``rows`` is padded to on CUDA: the next power of two (at least 16), at most ``limit``.
+
+    cuDNN's autotuner (and a compiled graph's guards) see a few batch shapes instead of one per chunk length, so
+    tail chunks do not pay a fresh autotuning each; padding costs less than twice the rows of a tail chunk.
+    """
+    bucket = 16
+    while bucket < rows:
+        bucket *= 2
+    return max(rows, min(bucket, limit))
+
+
+class CompiledOrEager:
+    """``fn`` under ``torch.compile`` (dynamic batch), falling back to ``fn`` itself, with a warning, when
+    compilation fails on this machine (no compiler, an operator the compiler does not take): a missing tool
+    makes the work slower, never stops it. Out-of-memory errors are raised as they are."""
+
+    def __init__(self, fn, *, name: str):
+        self.fn = fn
+        self.name = name
+        self.failed: str | None = None
+        self._compiled = torch.compile(fn, dynamic=True)
+        # The blocks of a synthesis network share one code object, so their graphs share one recompile limit:
+        # leave room for every block's variants.
+        config = torch._dynamo.config
+        name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
+        setattr(config, name, max(getattr(config, name), 64))
+
+    def __call__(self, *args, **kwargs):
+        if self.failed is None:
+            try:
+                return self._compiled(*args, **kwargs)
+            except torch.OutOfMemoryError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any compiler failure: run eagerly instead
+                self.failed = f"{type(exc).__name__}: {exc}"[:500]
+                warnings.warn(
+                    f"torch.compile of {self.name} failed ({self.failed}); running it uncompiled",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        return self.fn(*args, **kwargs)

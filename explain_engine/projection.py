@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .classifiers.base import classifier_logit
-from .device import autocast_for
+from .device import CompiledOrEager, autocast_for
 from .metrics import fidelity
 from .metrics.realism import one_image_per_group
 
@@ -124,6 +124,7 @@ def project_images(
     perceptual: fidelity.PerceptualDistance | None = None,
     progress_fn: Callable[[int, int, str], None] | None = None,
     abort_fn: Callable[[], bool] | None = None,
+    compile_models: bool = False,
 ) -> ProjectionResult:
     """Project ``images`` [N, C, H, W] in [-1, 1] (the generator's resolution and channels) into StyleSpace.
 
@@ -135,6 +136,9 @@ def project_images(
     images to the target probability
     [N]; enables L_cls and the classifier-feature perceptual fallback. ``D`` (optional): enables L_disc.
     Terms whose model is missing are left out. Raises ``InterruptedError`` when ``abort_fn()`` becomes true.
+    ``compile_models``: on CUDA, run each step's loss (generator, classifier, perceptual features and
+    discriminator, forward and backward) under ``torch.compile`` (compiled once per process, then faster steps;
+    the CPU ignores it). The target images' perceptual features are computed once per batch.
     """
     cfg = config or ProjectionConfig()
     n, c, h, w = images.shape
@@ -169,6 +173,28 @@ def project_images(
     if perceptual is not None:
         perceptual = perceptual.to(device)
 
+    use_perceptual = perceptual is not None and cfg.alpha > 0
+
+    def step_loss(s, x, target_logit, x_features):
+        """The loss of Eq. 2 per image [N] for styles ``s`` and targets ``x``."""
+        y = G.synthesize_from_styles(s, noise_mode="const").float()
+        loss = (y - x).square().flatten(1).mean(1)
+        if use_perceptual:
+            loss = loss + cfg.alpha * perceptual(y, x, x_features).float()
+        if target_logit is not None:
+            loss = (
+                loss
+                + cfg.beta * (classifier_logit(classifier, y.clamp(-1, 1)).float() - target_logit).square()
+            )
+        if D is not None and cfg.gamma > 0:
+            loss = loss + cfg.gamma * F.softplus(-D(y).float()).flatten()
+        return loss
+
+    loss_fn = (
+        CompiledOrEager(step_loss, name="the projection loss")
+        if compile_models and device.type == "cuda"
+        else step_loss
+    )
     t0 = time.time()
     out_styles, out_recon, history = [], [], []
     total_steps = cfg.steps * math.ceil(n / cfg.batch_size)
@@ -180,6 +206,8 @@ def project_images(
             target_logit = (
                 classifier_logit(classifier, x) if classifier is not None and cfg.beta > 0 else None
             )
+            with autocast_for(device, bf16=cfg.bf16_on_cuda):
+                x_features = perceptual.reference(x) if use_perceptual else None
         u = torch.zeros(nb, init_styles.numel(), device=device, requires_grad=True)
         scale = style_scale if style_scale is not None else 1.0
         opt = torch.optim.Adam([u], lr=cfg.lr, betas=(0.9, 0.999))
@@ -189,20 +217,8 @@ def project_images(
             for group in opt.param_groups:
                 group["lr"] = _lr_at(step, cfg)
             s = init_styles + u * scale
-            with autocast_for(device, bf16=cfg.bf16_on_cuda):
-                y = G.synthesize_from_styles(s, noise_mode="const").float()
-                loss = (y - x).square().flatten(1).mean(1)
-                if perceptual is not None and cfg.alpha > 0:
-                    loss = loss + cfg.alpha * perceptual(y, x).float()
-                if target_logit is not None:
-                    loss = (
-                        loss
-                        + cfg.beta
-                        * (classifier_logit(classifier, y.clamp(-1, 1)).float() - target_logit).square()
-                    )
-                if D is not None and cfg.gamma > 0:
-                    with one_image_per_group(D):
-                        loss = loss + cfg.gamma * F.softplus(-D(y).float()).flatten()
+            with autocast_for(device, bf16=cfg.bf16_on_cuda), one_image_per_group(D):
+                loss = loss_fn(s, x, target_logit, x_features)
             opt.zero_grad(set_to_none=True)
             loss.sum().backward()
             opt.step()

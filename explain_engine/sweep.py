@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from .allocator import keep_freed_memory
-from .device import autocast_for
+from .device import CompiledOrEager, autocast_for, batch_bucket
 from .ops import bias_act, upsample2d
 from .params import check, param
 from .ranges import StyleRanges
@@ -229,7 +229,16 @@ class StyleSweeper:
     batches pooled over blocks and images.
     """
 
-    def __init__(self, G, classifier, low: torch.Tensor, high: torch.Tensor, config: SweepConfig):
+    def __init__(
+        self,
+        G,
+        classifier,
+        low: torch.Tensor,
+        high: torch.Tensor,
+        config: SweepConfig,
+        *,
+        compile_models: bool = False,
+    ):
         self.G = G
         self.C = classifier
         self.cfg = config
@@ -252,6 +261,17 @@ class StyleSweeper:
         )
         self._torgb = np.array([self.layout.layers[li].kind == "torgb" for li in layer_of])
         self.cuda = self.device.type == "cuda"
+        self._block_layers = [len(block.style_layers()) for block in self.blocks]
+        # The passes of perturbed images: eager, or compiled on CUDA when asked (``compile_models``).
+        self._block_fns = [block.forward_styles for block in self.blocks]
+        self._classifier_fn = self.C
+        self.compiled = bool(compile_models and self.cuda)
+        if self.compiled:
+            self._block_fns = [
+                CompiledOrEager(block.forward_styles, name=f"synthesis block {bi}")
+                for bi, block in enumerate(self.blocks)
+            ]
+            self._classifier_fn = CompiledOrEager(self.C, name="the classifier")
         if self.cuda:
             torch.backends.cudnn.benchmark = True
 
@@ -260,10 +280,21 @@ class StyleSweeper:
         return autocast_for(self.device, bf16=self.cfg.bf16_on_cuda)
 
     def classify(self, images: torch.Tensor) -> torch.Tensor:
-        if self.cuda:
-            images = images.contiguous(memory_format=torch.channels_last)
+        """C of a batch of images -> [N]; on CUDA in chunks of at most ``batch_size`` rows, the last padded to a
+        bucket size (``batch_bucket``)."""
         # Generated images can leave [-1, 1] slightly; the classifier sees them as a display would.
-        return self.C(images.clamp(-1, 1)).float()
+        images = images.clamp(-1, 1)
+        if not self.cuda:
+            return self._classifier_fn(images).float()
+        images = images.contiguous(memory_format=torch.channels_last)
+        bs, n = self.cfg.batch_size, images.shape[0]
+        out = []
+        for start in range(0, n, bs):
+            chunk = images[start : start + bs]
+            rows = chunk.shape[0]
+            chunk = _pad_rows(chunk, batch_bucket(rows, bs))
+            out.append(self._classifier_fn(chunk)[:rows].float())
+        return torch.cat(out) if len(out) > 1 else out[0]
 
     def _split(self, s: torch.Tensor) -> list[torch.Tensor]:
         return self.layout.split(s)
@@ -303,13 +334,22 @@ class StyleSweeper:
         starting at block ``bi``."""
         x, img = cache["block_in"][bi]
         k = styles_k[0].shape[0]
+        padded = batch_bucket(k, self.cfg.batch_size) if self.cuda else k
+        if padded != k:  # a tail chunk on CUDA: repeat its last row up to the bucket size
+            rows = _pad_rows(rows, padded)
+            styles_k = [_pad_rows(st, padded) for st in styles_k]
         if bool((rows == rows[0]).all()):  # one image: a broadcast view, no copy
-            x = x[rows[:1]].expand(k, -1, -1, -1) if x is not None else None
-            img = img[rows[:1]].expand(k, -1, -1, -1) if img is not None else None
+            x = x[rows[:1]].expand(padded, -1, -1, -1) if x is not None else None
+            img = img[rows[:1]].expand(padded, -1, -1, -1) if img is not None else None
         else:
             x = x[rows] if x is not None else None
             img = img[rows] if img is not None else None
-        return self.G.synthesis.forward_styles(styles_k, noise_mode="const", start_block=bi, x=x, img=img)
+        first = self.block_first_layer[bi]
+        for b in range(bi, len(self.blocks)):
+            n = self._block_layers[b]
+            x, img = self._block_fns[b](x, img, styles_k[first : first + n], noise_mode="const")
+            first += n
+        return img[:k]
 
     def _torgb_images(
         self, bi: int, cache: dict, rows: torch.Tensor, channels: torch.Tensor, new_values: torch.Tensor
@@ -425,6 +465,14 @@ class StyleSweeper:
         return p.detach(), g.detach()
 
 
+def _pad_rows(t: torch.Tensor, rows: int) -> torch.Tensor:
+    """``t`` with its last row repeated up to ``rows`` rows (``t`` itself when it has them)."""
+    missing = rows - t.shape[0]
+    if missing <= 0:
+        return t
+    return torch.cat([t, t[-1:].expand(missing, *t.shape[1:])])
+
+
 def screening_estimates(
     s: torch.Tensor, grad: torch.Tensor, low: torch.Tensor, high: torch.Tensor
 ) -> torch.Tensor:
@@ -454,6 +502,7 @@ def sweep_deltas(
     units: Sequence[int] | None = None,
     progress_fn: ProgressFn | None = None,
     abort_fn: AbortFn | None = None,
+    compile_models: bool = False,
 ) -> SweepResult:
     """Sweep every style dimension of every image (``styles`` [N, D]) and return the deltas (Eq. 4-5).
 
@@ -461,7 +510,9 @@ def sweep_deltas(
     ``(low, high)`` tensors [D]. With ``out_dir`` the arrays live in memory-mapped files there and finished
     units are skipped on a rerun; ``units`` restricts the run to those unit indices (for spreading one sweep over
     several workers). Stops between units, leaving the files consistent, when ``abort_fn()`` is true (then
-    raises ``InterruptedError``).
+    raises ``InterruptedError``). ``compile_models``: on CUDA, run the perturbed passes (the synthesis blocks and
+    the classifier) under ``torch.compile`` (a one-off compilation of a minute or two per process, then faster
+    passes; the CPU ignores it).
     """
     cfg = config or SweepConfig()
     G.eval().requires_grad_(False)
@@ -479,7 +530,7 @@ def sweep_deltas(
             f"styles [N, {dims}] and ranges [{low.numel()}] must match the generator's "
             f"{G.style_layout.dims} style dimensions"
         )
-    sweeper = StyleSweeper(G, classifier, low, high, cfg)
+    sweeper = StyleSweeper(G, classifier, low, high, cfg, compile_models=compile_models)
     plan = plan_units(n, dims, cfg)
     if out_dir is not None:
         store = SweepStore(

@@ -117,15 +117,28 @@ class PerceptualDistance(torch.nn.Module):
             )
         self.kind = f"lpips-{net}" if self.lpips is not None else "classifier-features"
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """Distance per image, [N]; inputs in [-1, 1]."""
+    def forward(
+        self, a: torch.Tensor, b: torch.Tensor, b_features: dict[str, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """Distance per image, [N]; inputs in [-1, 1]. ``b_features``: ``reference(b)``, computed once for a
+        ``b`` that does not change (a projection's target), so its features are not computed again."""
         if self.lpips is not None:
             if a.shape[1] == 1:
                 a, b = a.repeat(1, 3, 1, 1), b.repeat(1, 3, 1, 1)
             return self.lpips(a, b).flatten()
         # generated images can leave [-1, 1] slightly; classifier features expect the display range
         assert self.features_fn is not None
-        return feature_distance(self.features_fn(a.clamp(-1, 1)), self.features_fn(b.clamp(-1, 1)))
+        fb = b_features if b_features is not None else self.features_fn(b.clamp(-1, 1))
+        return feature_distance(self.features_fn(a.clamp(-1, 1)), fb)
+
+    @torch.no_grad()
+    def reference(self, b: torch.Tensor) -> dict[str, torch.Tensor] | None:
+        """The features of ``b`` for ``forward(a, b, b_features=...)``; None with LPIPS (which takes both
+        images in one call)."""
+        if self.lpips is not None:
+            return None
+        assert self.features_fn is not None
+        return {name: f.detach() for name, f in self.features_fn(b.clamp(-1, 1)).items()}
 
 
 def perceptual_kind_of(perceptual) -> str:
