@@ -80,6 +80,12 @@ def autocast_for(device: torch.device, *, bf16: bool):
     return nullcontext()
 
 
+def compiles_on(device: torch.device) -> bool:
+    """Whether ``compile_models=True`` compiles on ``device``: on CUDA only (on the CPU a compilation costs more
+    than the engine's CPU runs gain from it)."""
+    return device.type == "cuda"
+
+
 def batch_bucket(rows: int, limit: int) -> int:
     """The batch size ``rows`` is padded to on CUDA: the next power of two (at least 16), at most ``limit``.
 
@@ -92,16 +98,27 @@ def batch_bucket(rows: int, limit: int) -> int:
     return max(rows, min(bucket, limit))
 
 
+def _mark_batch_dynamic(value) -> None:
+    """Mark the first dimension of every tensor in ``value`` (tensors, lists and tuples of them) as dynamic."""
+    if isinstance(value, torch.Tensor):
+        if value.dim() > 0:
+            torch._dynamo.maybe_mark_dynamic(value, 0)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _mark_batch_dynamic(item)
+
+
 class CompiledOrEager:
-    """``fn`` under ``torch.compile`` (dynamic batch), falling back to ``fn`` itself, with a warning, when
-    compilation fails on this machine (no compiler, an operator the compiler does not take): a missing tool
-    makes the work slower, never stops it. Out-of-memory errors are raised as they are."""
+    """``fn`` under ``torch.compile`` with a dynamic batch dimension (every other size static), falling back to
+    ``fn`` itself, with a warning, when compilation fails on this machine (no compiler, an operator the compiler
+    does not take): a missing tool makes the work slower, never stops it. Out-of-memory errors are raised as
+    they are."""
 
     def __init__(self, fn, *, name: str):
         self.fn = fn
         self.name = name
         self.failed: str | None = None
-        self._compiled = torch.compile(fn, dynamic=True)
+        self._compiled = torch.compile(fn)
         # The blocks of a synthesis network share one code object, so their graphs share one recompile limit:
         # leave room for every block's variants.
         config = torch._dynamo.config
@@ -111,7 +128,11 @@ class CompiledOrEager:
     def __call__(self, *args, **kwargs):
         if self.failed is None:
             try:
-                return self._compiled(*args, **kwargs)
+                _mark_batch_dynamic(args)
+                # Only the batch is dynamic: the blocks of a synthesis network share one code object, and
+                # automatic dynamic shapes would take their differing channel counts for dynamism.
+                with torch._dynamo.config.patch(automatic_dynamic_shapes=False):
+                    return self._compiled(*args, **kwargs)
             except torch.OutOfMemoryError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any compiler failure: run eagerly instead

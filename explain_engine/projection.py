@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn.functional as F
 
+from . import device as devices
 from .classifiers.base import classifier_logit
 from .device import CompiledOrEager, autocast_for
 from .metrics import fidelity
@@ -175,9 +176,18 @@ def project_images(
 
     use_perceptual = perceptual is not None and cfg.alpha > 0
 
+    # The layout read once here: a cached property's lock cannot be traced by the compiler.
+    layout = getattr(G, "style_layout", None)
+    synthesis = getattr(G, "synthesis", None)
+
+    def synthesize(s):
+        if layout is not None and hasattr(synthesis, "forward_styles"):
+            return synthesis.forward_styles(layout.split(s), noise_mode="const")
+        return G.synthesize_from_styles(s, noise_mode="const")
+
     def step_loss(s, x, target_logit, x_features):
         """The loss of Eq. 2 per image [N] for styles ``s`` and targets ``x``."""
-        y = G.synthesize_from_styles(s, noise_mode="const").float()
+        y = synthesize(s).float()
         loss = (y - x).square().flatten(1).mean(1)
         if use_perceptual:
             loss = loss + cfg.alpha * perceptual(y, x, x_features).float()
@@ -192,7 +202,7 @@ def project_images(
 
     loss_fn = (
         CompiledOrEager(step_loss, name="the projection loss")
-        if compile_models and device.type == "cuda"
+        if compile_models and devices.compiles_on(device)
         else step_loss
     )
     t0 = time.time()

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import device as devices
 from .allocator import keep_freed_memory
 from .device import CompiledOrEager, autocast_for, batch_bucket
 from .ops import bias_act, upsample2d
@@ -265,7 +266,7 @@ class StyleSweeper:
         # The passes of perturbed images: eager, or compiled on CUDA when asked (``compile_models``).
         self._block_fns = [block.forward_styles for block in self.blocks]
         self._classifier_fn = self.C
-        self.compiled = bool(compile_models and self.cuda)
+        self.compiled = bool(compile_models and devices.compiles_on(self.device))
         if self.compiled:
             self._block_fns = [
                 CompiledOrEager(block.forward_styles, name=f"synthesis block {bi}")
@@ -338,7 +339,8 @@ class StyleSweeper:
         if padded != k:  # a tail chunk on CUDA: repeat its last row up to the bucket size
             rows = _pad_rows(rows, padded)
             styles_k = [_pad_rows(st, padded) for st in styles_k]
-        if bool((rows == rows[0]).all()):  # one image: a broadcast view, no copy
+        if not self.compiled and bool((rows == rows[0]).all()):  # one image: a broadcast view, no copy
+            # (compiled blocks always get gathered rows: one memory layout, so one graph per block)
             x = x[rows[:1]].expand(padded, -1, -1, -1) if x is not None else None
             img = img[rows[:1]].expand(padded, -1, -1, -1) if img is not None else None
         else:
