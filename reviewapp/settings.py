@@ -183,6 +183,9 @@ TORCH_NUM_THREADS = int(os.environ.get("TORCH_NUM_THREADS", "1"))
 # "cuda" or "cuda:N". Resolved by reviewapp.bridge.models.engine_device; a name that fits no device here is a
 # configuration error.
 ENGINE_DEVICE = os.environ.get("ENGINE_DEVICE", "auto")
+# Run the sweep's and the projection's passes under torch.compile on a CUDA worker: a one-off compilation of a
+# minute or two in each worker process, then faster passes (docs/gpu.md). Off by default; the CPU ignores it.
+ENGINE_COMPILE = os.environ.get("ENGINE_COMPILE", "0").strip().lower() in ("1", "true", "yes", "on")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -54,6 +54,16 @@ def add_device_argument(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_compile_argument(p: argparse.ArgumentParser) -> None:
+    """``--compile``: on CUDA, run the passes under ``torch.compile`` (ignored on the CPU)."""
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="on CUDA, compile the generator and classifier passes with torch.compile: a minute or two "
+        "of compilation first, then faster passes (ignored on the CPU)",
+    )
+
+
 CLASSIFIER_HELP = (
     "classifier spec: 'demo' (the shipped demo classifier), a classifier checkpoint .pt of this tool, a "
     "TorchScript file, a torchvision state dict with --arch, or xrv:<weights> (e.g. "

@@ -13,7 +13,7 @@ import torch
 
 from ..selection import AGGREGATES, RULES, SelectionConfig
 from ..sweep import SweepConfig
-from .common import TqdmProgress, add_device_argument, command, load_models
+from .common import TqdmProgress, add_compile_argument, add_device_argument, command, load_models
 
 
 def _ranges_args(p: argparse.ArgumentParser) -> None:
@@ -84,6 +84,7 @@ def _project_args(p: argparse.ArgumentParser) -> None:
         "--batch", type=int, default=default.batch_size, help=f"images per batch [{default.batch_size}]"
     )
     add_device_argument(p)
+    add_compile_argument(p)
 
 
 @command(
@@ -114,7 +115,16 @@ def _project(args: argparse.Namespace) -> int:
         batch_size=args.batch,
     )
     bar = TqdmProgress("project", unit="step")
-    res = project_images(x, G, classifier=C, D=D, init_styles=init, config=cfg, progress_fn=bar)
+    res = project_images(
+        x,
+        G,
+        classifier=C,
+        D=D,
+        init_styles=init,
+        config=cfg,
+        progress_fn=bar,
+        compile_models=args.compile,
+    )
     bar.close()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -167,6 +177,7 @@ def _sweep_args(p: argparse.ArgumentParser) -> None:
         help="screening: dimensions per image evaluated exactly",
     )
     add_device_argument(p)
+    add_compile_argument(p)
 
 
 @command(
@@ -187,7 +198,14 @@ def _sweep(args: argparse.Namespace) -> int:
     )
     bar = TqdmProgress("sweep", unit="dim")
     res = sweep_deltas(
-        G, C, styles, StyleRanges.load(args.ranges), config=cfg, out_dir=args.out, progress_fn=bar
+        G,
+        C,
+        styles,
+        StyleRanges.load(args.ranges),
+        config=cfg,
+        out_dir=args.out,
+        progress_fn=bar,
+        compile_models=args.compile,
     )
     bar.close()
     print(f"images: {styles.shape[0]}  style dims: {styles.shape[1]}")

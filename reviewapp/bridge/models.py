@@ -57,6 +57,11 @@ def engine_device() -> torch.device:
         raise ImproperlyConfigured(f"ENGINE_DEVICE={spec!r}: {error}.") from None
 
 
+def engine_compile() -> bool:
+    """Whether this process compiles the sweep's and projection's passes on CUDA (``settings.ENGINE_COMPILE``)."""
+    return bool(getattr(settings, "ENGINE_COMPILE", False))
+
+
 def engine_device_description() -> str:
     """What ``/healthz`` shows: the device and, for a GPU, its name and memory."""
     return describe_device(engine_device())

@@ -13,7 +13,7 @@ from explain_engine import images as engine_images
 from explain_engine.projection import ProjectionConfig, project_images
 from reviewapp.bridge.cases import case_tensor
 from reviewapp.bridge.files import file_sha256, media_path, npy_bytes, png_bytes, write_media
-from reviewapp.bridge.models import AbortFn, ProgressFn, load_study_models
+from reviewapp.bridge.models import AbortFn, ProgressFn, engine_compile, load_study_models
 
 
 def project_to_files(
@@ -35,6 +35,7 @@ def project_to_files(
         config=config,
         progress_fn=progress_fn,
         abort_fn=abort_fn,
+        compile_models=engine_compile(),
     )
     rows = []
     for i, projection in enumerate(projections):

@@ -22,7 +22,7 @@ from explain_engine.selection import (
 )
 from explain_engine.sweep import SweepConfig, delta_tolerance, open_deltas, plan_units, sweep_deltas
 from reviewapp.bridge.files import media_path, npy_facts
-from reviewapp.bridge.models import AbortFn, load_study_models
+from reviewapp.bridge.models import AbortFn, engine_compile, load_study_models
 from reviewapp.bridge.params import CURATION_PARAMETERS
 from reviewapp.bridge.projection import load_styles
 
@@ -99,6 +99,7 @@ class SweepRunner:
             out_dir=self.folder,
             units=list(units),
             abort_fn=abort_fn,
+            compile_models=engine_compile(),
         )
         return result.seconds, result.unit_perturbations
 

@@ -71,3 +71,34 @@ def test_the_models_go_to_the_device_the_setting_resolves_to(tiny_study, monkeyp
     assert loaded.device == torch.device("meta")
     assert {t.device for t in loaded.D.state_dict().values()} == {torch.device("meta")}
     assert {key[:2] for key in empty_model_cache} == {("G", "meta"), ("C", "meta"), ("D", "meta")}
+
+
+@pytest.mark.django_db
+def test_engine_compile_reaches_the_engine_in_projection_and_sweep(tiny_study, alice, settings, monkeypatch):
+    """ENGINE_COMPILE (off by default) is passed to the engine's projection and sweep as compile_models."""
+    from explain_engine import projection as engine_projection
+    from explain_engine import sweep as engine_sweep
+    from reviewapp.bridge import projection as bridge_projection
+    from reviewapp.bridge import sweeps as bridge_sweeps
+    from reviewapp.selectors.sweeps import sweep_projections
+    from tests.helpers.studies import prepared_sweep, projected_cases
+
+    seen: list[tuple[str, bool]] = []
+
+    def spy(name, real):
+        def call(*args, **kwargs):
+            seen.append((name, kwargs["compile_models"]))
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(bridge_projection, "project_images", spy("project", engine_projection.project_images))
+    monkeypatch.setattr(bridge_sweeps, "sweep_deltas", spy("sweep", engine_sweep.sweep_deltas))
+    assert bridge_models.engine_compile() is False
+    settings.ENGINE_COMPILE = True
+    projected_cases(tiny_study, created_by=alice)
+    sweep = prepared_sweep(tiny_study, created_by=alice)
+    bridge_sweeps.SweepRunner(sweep, sweep_projections(sweep)).run_units([0])
+
+    assert ("project", True) in seen and ("sweep", True) in seen
+    assert all(flag for _, flag in seen)

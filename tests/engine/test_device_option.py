@@ -56,3 +56,9 @@ def test_loaders_put_the_models_on_the_device_asked_for(tmp_path):
     if DEMO_CLASSIFIER_PATH.exists():
         clf = load_classifier("demo", device="cpu")
         assert {p.device for p in clf.parameters()} == {torch.device("cpu")}
+
+
+@pytest.mark.parametrize("argv", [a for a in COMPUTING if a[0] in ("project", "sweep")], ids=lambda a: a[0])
+def test_sweep_and_project_take_compile(argv):
+    assert build_parser().parse_args([*argv, "--compile"]).compile is True
+    assert build_parser().parse_args(argv).compile is False

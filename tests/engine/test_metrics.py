@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from explain_engine.metrics.classification import (
     accuracy,
@@ -117,3 +118,22 @@ def test_calibration_summary_and_classification_metrics_are_json_ready():
 
 def test_classification_metrics_report_nan_auroc_for_one_class():
     assert math.isnan(classification_metrics([1, 1], [0.7, 0.9])["auroc"])
+
+
+def test_the_perceptual_distance_with_precomputed_target_features_is_the_same():
+    """The projection computes its targets' features once per batch; the distance must not change."""
+    from explain_engine.metrics.fidelity import PerceptualDistance
+
+    torch.manual_seed(0)
+    conv1, conv2 = torch.nn.Conv2d(1, 4, 3), torch.nn.Conv2d(4, 4, 3)
+
+    def features(x):
+        a = torch.relu(conv1(x))
+        return {"a": a, "b": conv2(a)}
+
+    distance = PerceptualDistance(features, prefer_lpips=False)
+    a, b = torch.rand(3, 1, 16, 16) * 2 - 1, torch.rand(3, 1, 16, 16) * 2 - 1
+    reference = distance.reference(b)
+    assert reference is not None and not any(f.requires_grad for f in reference.values())
+    assert torch.equal(distance(a, b), distance(a, b, reference))
+    assert not torch.equal(distance(a, b), distance(b, b))
