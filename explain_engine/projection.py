@@ -217,7 +217,7 @@ def project_images(
                 classifier_logit(classifier, x) if classifier is not None and cfg.beta > 0 else None
             )
             with autocast_for(device, bf16=cfg.bf16_on_cuda):
-                x_features = perceptual.reference(x) if use_perceptual else None
+                x_features = perceptual.reference(x) if perceptual is not None and use_perceptual else None
         u = torch.zeros(nb, init_styles.numel(), device=device, requires_grad=True)
         scale = style_scale if style_scale is not None else 1.0
         opt = torch.optim.Adam([u], lr=cfg.lr, betas=(0.9, 0.999))
