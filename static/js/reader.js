@@ -12,6 +12,9 @@ const helpOverlay = document.getElementById("help-overlay");
 const gifOverlay = document.getElementById("gif-overlay");
 const saliency = config.arm === "saliency";
 const firstQuestion = saliency ? "saliency_relevant" : "q1_meaningful";
+// Confidence change: until the reader rated the call from the original alone and asked for the explanation,
+// the server sends nothing of it.
+const awaitingBefore = Boolean(config.awaitingBefore);
 
 async function go(url) {
   if (!url) return;
@@ -139,13 +142,13 @@ const actions = {
 };
 for (const button of root.querySelectorAll("[data-action]")) {
   button.addEventListener("click", () => {
-    actions[button.dataset.action]();
+    if (!button.disabled) actions[button.dataset.action]();
     button.blur();
   });
 }
 for (const button of root.querySelectorAll("[data-set-layout]")) {
   button.addEventListener("click", () => {
-    viewer.setLayout(Number(button.dataset.setLayout));
+    if (!button.disabled) viewer.setLayout(Number(button.dataset.setLayout));
     button.blur();
   });
 }
@@ -221,13 +224,52 @@ if (heatOpacity) {
   applyOpacity();
 }
 
-// --- confidence change: the explanation appears once the call is rated from the original alone ---
+// --- confidence change: the explanation is shown once the call is rated from the original alone ---
+// The server records the showing (and from then on refuses a change of the before-rating) and only then
+// serves the explanation's images, so the page is loaded again to show them.
 
-for (const input of root.querySelectorAll('input[name="confidence_before"]')) {
-  input.addEventListener("change", () => {
-    if (input.checked) root.classList.remove("awaiting-before");
-  });
+let showing = false;
+
+async function showExplanation() {
+  if (!awaitingBefore || showing) return;
+  const chosen = form.form.querySelector('input[name="confidence_before"]:checked');
+  if (!chosen) {
+    form.show("Rate your confidence in the classifier's call first (1 to 5).", "error");
+    return;
+  }
+  showing = true;
+  try {
+    await form.flush();
+    if (form.conflict) return;
+    const data = new FormData();
+    const token = form.form.querySelector('input[name="csrfmiddlewaretoken"]').value;
+    data.set("csrfmiddlewaretoken", token);
+    data.set("confidence_before", chosen.value);
+    if (form.version?.value) data.set("version", form.version.value);
+    const response = await fetch(config.showExplanationUrl, {
+      method: "POST",
+      body: data,
+      headers: { "X-CSRFToken": token, Accept: "application/json" },
+      credentials: "same-origin",
+    });
+    if (response.ok) {
+      window.location.replace(window.location.href);
+      return;
+    }
+    const body = await response.json().catch(() => ({}));
+    const messages = Object.values(body.errors || {}).flat().map((e) => e.message || e);
+    form.show(messages.join(" ") || `The explanation cannot be shown (error ${response.status})`, "error");
+  } catch {
+    form.show("The explanation cannot be shown: the server cannot be reached.", "error");
+  } finally {
+    showing = false;
+  }
 }
+
+document.getElementById("show-explanation")?.addEventListener("click", (event) => {
+  showExplanation();
+  event.currentTarget.blur();
+});
 
 // --- help overlay -------------------------------------------------------------------------------
 
