@@ -14,6 +14,11 @@ urlpatterns = [
     path("reviews/<id:set_pk>/items/<id:position>/", reviews.item_read, name="review-item"),
     path("reviews/<id:set_pk>/items/<id:position>/draft", reviews.item_autosave, name="review-item-autosave"),
     path(
+        "reviews/<id:set_pk>/items/<id:position>/show-explanation",
+        reviews.item_show_explanation,
+        name="review-item-show-explanation",
+    ),
+    path(
         "reviews/<id:set_pk>/items/<id:position>/source-pixels",
         reviews.item_source_pixels,
         name="review-item-source-pixels",

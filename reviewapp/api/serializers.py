@@ -24,6 +24,7 @@ from reviewapp.models import (
     Study,
     Sweep,
 )
+from reviewapp.selectors.reviews import BEFORE_STAGE_IMAGES
 from reviewapp.services.annotations import ANSWER_FIELDS, MAX_FACTOR_NAME_LENGTH, MAX_TEXT_LENGTH, Answers
 
 
@@ -170,7 +171,9 @@ class ItemDetailsSerializer(serializers.Serializer):
 class ReviewItemSerializer(serializers.ModelSerializer):
     """An item as its reader sees it: ``position`` is the reader's own; ``details`` (what made the item: the
     dimension and direction, or the lab method and target; the case) is null while the set is blinded for the
-    reader, and probabilities are null when the set hides them.
+    reader, and probabilities are null when the set hides them. In a confidence-change set, until the reader
+    was shown the item's explanation (``POST /api/annotations/show-explanation/``), ``images`` holds only the
+    original and the probabilities of the reconstruction and the perturbed image are null.
     """
 
     position = serializers.SerializerMethodField()
@@ -210,11 +213,15 @@ class ReviewItemSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.FloatField(allow_null=True))
     def get_prob_reconstruction(self, item: ReviewItem) -> float | None:
-        return self._probability(item, item.prob_reconstruction)
+        return None if self._hidden(item) else self._probability(item, item.prob_reconstruction)
 
     @extend_schema_field(serializers.FloatField(allow_null=True))
     def get_prob_perturbed(self, item: ReviewItem) -> float | None:
-        return self._probability(item, item.prob_perturbed)
+        return None if self._hidden(item) else self._probability(item, item.prob_perturbed)
+
+    def _hidden(self, item: ReviewItem) -> bool:
+        """The explanation waits for the reader's before-rating (confidence change)."""
+        return item.pk in self._view(item).get("hidden", ())
 
     @extend_schema_field(ItemImagesSerializer)
     def get_images(self, item: ReviewItem) -> dict:
@@ -224,12 +231,13 @@ class ReviewItemSerializer(serializers.ModelSerializer):
             position = view["positions"][item.pk]
             kwargs = {"set_pk": item.review_set_id, "position": position}
             kinds = item.images()
+            hidden = self._hidden(item)
             return {
                 kind: request.build_absolute_uri(
                     reverse("review-item-image", kwargs={**kwargs, "kind": kind})
                 )
                 for kind in ItemImagesSerializer().fields
-                if kind in kinds
+                if kind in kinds and (not hidden or kind in BEFORE_STAGE_IMAGES)
             }
         files = item.images()
         return {
@@ -297,8 +305,14 @@ class AnnotationSerializer(serializers.ModelSerializer):
     region = serializers.ChoiceField(choices=ChestRegion.choices, allow_blank=True, default="")
     finding = serializers.ChoiceField(choices=Finding.choices, allow_blank=True, default="")
     saliency_relevant = serializers.BooleanField(allow_null=True, default=None)
-    confidence_before = serializers.IntegerField(allow_null=True, default=None, min_value=1, max_value=5)
-    confidence_after = serializers.IntegerField(allow_null=True, default=None, min_value=1, max_value=5)
+    confidence_before = serializers.IntegerField(
+        allow_null=True, default=None, min_value=1, max_value=5,
+        help_text="Confidence-change sets: the rating from the original alone; 409 once the explanation was shown.",
+    )  # fmt: skip
+    confidence_after = serializers.IntegerField(
+        allow_null=True, default=None, min_value=1, max_value=5,
+        help_text="Confidence-change sets: the rating with the explanation; 409 before it was shown.",
+    )  # fmt: skip
 
     class Meta:
         model = Annotation
@@ -306,12 +320,13 @@ class AnnotationSerializer(serializers.ModelSerializer):
             "id", "item", "reader", "q1_meaningful", "clinical_description", "q2_pneumonia", "comment",
             "confidence", "status", "submit", "seconds", "time_spent_seconds", "created_at", "updated_at",
             "submitted_at", "version", "flag", "region", "finding", "saliency_relevant", "confidence_before",
-            "confidence_after",
+            "confidence_after", "explanation_shown_at",
         ]  # fmt: skip
         read_only_fields = [
             "id",
             "reader",
             "status",
+            "explanation_shown_at",
             "time_spent_seconds",
             "created_at",
             "updated_at",
@@ -333,6 +348,15 @@ class AnnotationSerializer(serializers.ModelSerializer):
     def answers(self) -> Answers:
         data, empty = self.validated_data, Answers()
         return Answers(**{name: data.get(name, getattr(empty, name)) for name in ANSWER_FIELDS})
+
+
+class ShowExplanationSerializer(serializers.Serializer):
+    """Confidence change: the item whose explanation to show, with the before-rating when it is not stored
+    yet and, optionally, the answer's version the rating is based on."""
+
+    item = serializers.PrimaryKeyRelatedField(queryset=ReviewItem.objects.select_related("review_set"))
+    confidence_before = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=5)
+    version = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
 
 
 class FactorAnnotationSerializer(serializers.ModelSerializer):

@@ -35,12 +35,17 @@ from reviewapp.models import (
 )
 from reviewapp.selectors import exports
 from reviewapp.selectors.agreement import review_set_agreement, review_set_summary
-from reviewapp.selectors.reviews import reader_item_ids, worklist_for_reader
+from reviewapp.selectors.reviews import (
+    reader_item_ids,
+    reader_items_explanation_hidden,
+    worklist_for_reader,
+)
 from reviewapp.selectors.users import user_is_admin
 from reviewapp.services import audit
 from reviewapp.services.annotations import (
     AnswerConflict,
     annotation_save_draft,
+    annotation_show_explanation,
     annotation_submit,
     factor_annotation_save,
 )
@@ -56,8 +61,10 @@ class Conflict(APIException):
 
 
 def raise_as_api_error(error: DjangoValidationError) -> None:
-    """A service's ValidationError as a 400 (or 409 once the reader has finalised the set)."""
-    if getattr(error, "code", None) == "finalised":
+    """A service's ValidationError as a 400, or a 409 when it conflicts with what is stored: the reader
+    finalised the set, the before-rating was frozen when the explanation was shown, or an answer about the
+    explanation comes before it was shown."""
+    if getattr(error, "code", None) in ("finalised", "frozen", "not_shown"):
         raise Conflict(error.messages[0])
     if isinstance(error, AnswerConflict):
         conflict = Conflict({"detail": error.messages[0]})
@@ -369,10 +376,11 @@ class ReviewItemViewSet(viewsets.ReadOnlyModelViewSet):
                 views[set_id] = {
                     "positions": {item_id: n for n, item_id in enumerate(ids, start=1)},
                     "blinded": assignment.review_set.blinded and assignment.finalised_at is None,
+                    "hidden": reader_items_explanation_hidden(assignment=assignment),
                 }
         else:
             for set_id in ReviewSet.objects.values_list("pk", flat=True):
-                views[set_id] = {"positions": None, "blinded": False}
+                views[set_id] = {"positions": None, "blinded": False, "hidden": set()}
         context["item_views"] = views
         return context
 
@@ -488,6 +496,32 @@ class AnnotationViewSet(
         if item.pk != instance.item_id:
             raise ValidationError({"item": ["An answer cannot move to another item."]})
         return self._save(serializer, instance.item, status_code=status.HTTP_200_OK)
+
+    @extend_schema(
+        summary="Confidence change: be shown an item's explanation (freezes your before-rating)",
+        request=s.ShowExplanationSerializer,
+        responses=s.AnnotationSerializer,
+    )
+    @action(detail=False, methods=["post"], url_path="show-explanation")
+    def show_explanation(self, request, format=None):
+        """In a confidence-change set, the item's explanation (images but the original, probabilities but
+        the original's) is served to its reader only after this call, which needs the before-rating (stored,
+        or sent as ``confidence_before``). From then on a change of the before-rating is refused with 409."""
+        serializer = s.ShowExplanationSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        item = data["item"]
+        assignment = self.assignment_for(item.review_set_id)
+        try:
+            annotation = annotation_show_explanation(
+                assignment=assignment,
+                item=item,
+                confidence_before=data.get("confidence_before"),
+                version=data.get("version"),
+            )
+        except DjangoValidationError as error:
+            raise_as_api_error(error)
+        return Response(s.AnnotationSerializer(annotation).data)
 
 
 class FactorAnnotationFilter(django_filters.FilterSet):

@@ -57,6 +57,7 @@ class AuditAction(models.TextChoices):
     VIEW_IMAGE = "view_image", "Viewed an item image"
     SAVE_ANSWER = "save_answer", "Saved an answer"
     SUBMIT_ANSWER = "submit_answer", "Submitted an answer"
+    SHOW_EXPLANATION = "show_explanation", "Was shown an item's explanation (after the before-rating)"
     NAME_FACTOR = "name_factor", "Named a factor"
     FINALISE_SET = "finalise_set", "Finalised a review set"
     LAUNCH_JOB = "launch_job", "Launched a job"

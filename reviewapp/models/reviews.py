@@ -323,6 +323,12 @@ class Annotation(models.Model):
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)],
         help_text="Confidence (1 to 5) in the classifier's call with the explanation.",
     )  # fmt: skip
+    explanation_shown_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Confidence-change sets: when the reader was shown the explanation; the before-rating is "
+        "frozen from then on.",
+    )
     is_draft = models.BooleanField(default=True)
     time_spent_seconds = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -230,9 +230,48 @@ class ItemDisplay:
     details: dict[str, str] | None
 
 
+#: The images a reader sees of an item while its explanation is hidden (confidence change, before-stage).
+BEFORE_STAGE_IMAGES = ("original",)
+
+
+def explanation_hidden(*, review_set: ReviewSet, annotation: Annotation | None, finalised: bool) -> bool:
+    """Whether an item's explanation stays hidden from its reader: the set asks for the confidence change,
+    the reader's assignment is open, and their answer records no showing of the explanation yet."""
+    return bool(
+        review_set.confidence_change
+        and not finalised
+        and (annotation is None or annotation.explanation_shown_at is None)
+    )
+
+
+def reader_explanation_hidden(*, assignment: ReviewAssignment, item: ReviewItem) -> bool:
+    """:func:`explanation_hidden` for the reader of ``assignment`` on ``item``."""
+    if not assignment.review_set.confidence_change:
+        return False
+    return explanation_hidden(
+        review_set=assignment.review_set,
+        annotation=reader_annotation(assignment=assignment, item=item),
+        finalised=assignment.finalised_at is not None,
+    )
+
+
+def reader_items_explanation_hidden(*, assignment: ReviewAssignment) -> set[int]:
+    """Ids of the reader's items whose explanation stays hidden from them (see :func:`explanation_hidden`)."""
+    review_set = assignment.review_set
+    if not review_set.confidence_change or assignment.finalised_at is not None:
+        return set()
+    shown = Annotation.objects.filter(
+        reader=assignment.reader_id, item__review_set=review_set.pk, explanation_shown_at__isnull=False
+    ).values_list("item_id", flat=True)
+    return set(reader_item_ids(assignment=assignment)) - set(shown)
+
+
 def item_display(*, assignment: ReviewAssignment, item: ReviewItem) -> ItemDisplay:
+    """What the reader sees of the item beside the images: probabilities (none of the explanation's while
+    it is hidden) and, unblinded, what made the item."""
     review_set = item.review_set
     show = review_set.show_probabilities
+    hidden = reader_explanation_hidden(assignment=assignment, item=item)
     details = None
     if not review_set.blinded or assignment.finalised_at is not None:
         if item.lab_run_id:
@@ -253,8 +292,8 @@ def item_display(*, assignment: ReviewAssignment, item: ReviewItem) -> ItemDispl
             }
     return ItemDisplay(
         prob_original=item.prob_original if show else None,
-        prob_reconstruction=item.prob_reconstruction if show else None,
-        prob_perturbed=item.prob_perturbed if show else None,
+        prob_reconstruction=item.prob_reconstruction if show and not hidden else None,
+        prob_perturbed=item.prob_perturbed if show and not hidden else None,
         details=details,
     )
 

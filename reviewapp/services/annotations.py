@@ -7,7 +7,10 @@ optional comment and confidence. Answers stay editable until the reader finalise
 A saliency item (a Grad-CAM or integrated-gradients map of the lab) has its own protocol: "Does the
 highlighted region show findings relevant to the label?" (yes / no), where (the same region vocabulary;
 required when yes) and the same optional confidence. A set with ``confidence_change`` asks on every item for
-the reader's confidence (1 to 5) in the classifier's call before the explanation is shown, then with it.
+the reader's confidence (1 to 5) in the classifier's call before the explanation is shown, then with it:
+the explanation is shown only once a before-rating is stored (:func:`annotation_show_explanation` records
+when), the before-rating is frozen from then on (:class:`BeforeRatingFrozen`), and the answers about the
+explanation wait for it (:class:`ExplanationNotShown`).
 
 Nothing a reader stored is lost or overwritten unseen:
 
@@ -125,6 +128,9 @@ class Answers:
 
 #: Names of every answer field (the model's, the forms' and the API's names alike).
 ANSWER_FIELDS = tuple(field.name for field in dataclass_fields(Answers))
+#: In a confidence-change set, the answers a reader may give before the explanation is shown: the rating of
+#: the call from the original alone, and passing on the item.
+BEFORE_STAGE_FIELDS = ("confidence_before", "flag")
 
 
 class AnswerConflict(ValidationError):
@@ -138,6 +144,35 @@ class AnswerConflict(ValidationError):
             "this page loaded it. Nothing was saved here, so the newer answer is kept: reload the page to "
             "see it, then make your change again.",
             code="conflict",
+        )
+
+
+class BeforeRatingFrozen(ValidationError):
+    """A change of the before-rating after the explanation was shown; nothing was saved."""
+
+    def __init__(self, current: Annotation):
+        self.current = current
+        super().__init__(
+            {
+                "confidence_before": ValidationError(
+                    f"Your confidence before the explanation ({current.confidence_before}) was fixed when the "
+                    "explanation was shown, and can no longer be changed. Nothing was saved.",
+                    code="frozen",
+                )
+            }
+        )
+        self.code = "frozen"
+
+
+class ExplanationNotShown(ValidationError):
+    """An answer about the explanation (or the rating with it) before it was shown; nothing was saved."""
+
+    def __init__(self, fields: Collection[str]):
+        self.fields = list(fields)
+        super().__init__(
+            "Rate your confidence in the classifier's call from the original alone and show the explanation "
+            f"before answering about it ({', '.join(self.fields)}). Nothing was saved.",
+            code="not_shown",
         )
 
 
@@ -176,9 +211,16 @@ def _store(
     errors = merged.invalid()
     if errors:
         raise ValidationError(errors)
-    missing = merged.missing(arm=item.arm, confidence_change=item.review_set.confidence_change)
+    staged = item.review_set.confidence_change
+    shown = existing is not None and existing.explanation_shown_at is not None
+    if staged and shown and "confidence_before" in changed:
+        raise BeforeRatingFrozen(existing)
+    missing = merged.missing(arm=item.arm, confidence_change=staged)
     if submit and missing:
         raise ValidationError(missing)
+    early = [name for name in changed if name not in BEFORE_STAGE_FIELDS]
+    if staged and not shown and early:
+        raise ExplanationNotShown(early)
     was_submitted = existing is not None and not existing.is_draft
     if was_submitted and missing:
         kept = "The submitted answer stays as it was until this is answered."
@@ -257,6 +299,44 @@ def annotation_submit(
         assignment=assignment, item=item, answers=answers, seconds=seconds, submit=True, fields=fields,
         version=version,
     )  # fmt: skip
+
+
+@transaction.atomic
+def annotation_show_explanation(
+    *,
+    assignment: ReviewAssignment,
+    item: ReviewItem,
+    confidence_before: int | None = None,
+    seconds: int = 0,
+    version: int | None = None,
+) -> Annotation:
+    """Record that the reader is shown the explanation of ``item`` in a confidence-change set; from then on
+    their before-rating is frozen. ``confidence_before``, when given, is stored first (as a draft save, with
+    ``version`` checked as there); a stored before-rating is required. Showing it again changes nothing."""
+    _check_open(assignment, item)
+    if not item.review_set.confidence_change:
+        raise ValidationError("This review set shows the explanation from the start.", code="not_staged")
+    if confidence_before is not None or seconds:
+        _store(
+            assignment=assignment, item=item, answers=Answers(confidence_before=confidence_before),
+            seconds=seconds, submit=False, fields=["confidence_before"] if confidence_before else [],
+            version=version,
+        )  # fmt: skip
+    annotation = Annotation.objects.select_for_update().filter(item=item, reader=assignment.reader_id).first()
+    if annotation is None or annotation.confidence_before is None:
+        raise ValidationError(
+            {
+                "confidence_before": "Rate your confidence in the classifier's call from the original alone first."
+            }
+        )
+    if annotation.explanation_shown_at is None:
+        annotation.explanation_shown_at = timezone.now()
+        annotation.save(update_fields=["explanation_shown_at"])
+        audit.record(
+            assignment.reader, AuditAction.SHOW_EXPLANATION, annotation, item=item.pk,
+            confidence_before=annotation.confidence_before,
+        )  # fmt: skip
+    return annotation
 
 
 @transaction.atomic

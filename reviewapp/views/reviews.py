@@ -7,7 +7,7 @@ import struct
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -26,7 +26,10 @@ from reviewapp.selectors import reviews as selectors
 from reviewapp.services import audit
 from reviewapp.services.annotations import (
     AnswerConflict,
+    BeforeRatingFrozen,
+    ExplanationNotShown,
     annotation_save_draft,
+    annotation_show_explanation,
     annotation_submit,
     assignment_finalise,
     factor_annotation_save,
@@ -35,6 +38,9 @@ from reviewapp.views.access import reviewer_required
 from reviewapp.views.media import private_file_response
 
 IMAGE_KINDS = ("original", "reconstruction", "perturbed", "difference", "flicker", "stack", "heatmap")
+#: Refusals of a save that conflict with what is stored (finalised set, frozen before-rating, explanation not
+#: shown yet): 409, like a save based on an older version.
+CONFLICT_CODES = ("finalised", "frozen", "not_shown")
 
 
 def _assignment(request: HttpRequest, set_pk: int) -> ReviewAssignment:
@@ -100,20 +106,25 @@ def _reading_context(assignment: ReviewAssignment, item: ReviewItem, position: i
     set_pk = assignment.review_set_id
     total = len(selectors.reader_item_ids(assignment=assignment))
     annotation = selectors.reader_annotation(assignment=assignment, item=item)
+    review_set = assignment.review_set
+    finalised = assignment.finalised_at is not None
+    hidden = selectors.explanation_hidden(review_set=review_set, annotation=annotation, finalised=finalised)
 
-    def image_urls(at: int, shown: ReviewItem | None) -> dict[str, str]:
+    def image_urls(at: int, shown: ReviewItem | None, hidden: bool) -> dict[str, str]:
         kinds = shown.images() if shown is not None else ()
         return {
             kind: reverse("review-item-image", kwargs={"set_pk": set_pk, "position": at, "kind": kind})
             for kind in IMAGE_KINDS
-            if kind in kinds
+            if kind in kinds and (not hidden or kind in selectors.BEFORE_STAGE_IMAGES)
         }
 
     next_position = position + 1 if position < total else None
     next_item = (
         selectors.reader_item_at(assignment=assignment, position=next_position) if next_position else None
     )
-    review_set = assignment.review_set
+    next_hidden = next_item is not None and selectors.reader_explanation_hidden(
+        assignment=assignment, item=next_item
+    )
     prob = item.prob_original
     group = selectors.reader_factor_group_of(assignment=assignment, item=item)
     return {
@@ -132,17 +143,22 @@ def _reading_context(assignment: ReviewAssignment, item: ReviewItem, position: i
         "form": form,
         "arm": item.arm,
         "confidence_change": review_set.confidence_change,
-        "awaiting_before": review_set.confidence_change
-        and (annotation is None or annotation.confidence_before is None)
-        and assignment.finalised_at is None,
+        "awaiting_before": hidden,
+        "before_frozen": review_set.confidence_change and not hidden and not finalised,
         "call": None if prob is None else (prob >= 0.5),
         "finalised": assignment.finalised_at is not None,
         "previous_position": position - 1 if position > 1 else None,
         "next_position": next_position,
         "viewer_config": {
             "arm": item.arm,
-            "images": image_urls(position, item),
-            "preload": image_urls(next_position, next_item) if next_position else {},
+            "images": image_urls(position, item, hidden),
+            "preload": image_urls(next_position, next_item, next_hidden) if next_position else {},
+            "awaitingBefore": hidden,
+            "showExplanationUrl": reverse(
+                "review-item-show-explanation", kwargs={"set_pk": set_pk, "position": position}
+            )
+            if hidden
+            else None,
             "preloadSource": _source_url(assignment, next_position) if next_position else None,
             "autosaveUrl": reverse("review-item-autosave", kwargs={"set_pk": set_pk, "position": position}),
             "previousUrl": reverse("review-item", kwargs={"set_pk": set_pk, "position": position - 1})
@@ -221,6 +237,16 @@ def item_read(request: HttpRequest, set_pk: int, position: int) -> HttpResponse:
             form.add_error(None, conflict.messages[0])
             context = _reading_context(assignment, item, position, form)
             return render(request, "reviewapp/reviews/read.html", context, status=409)
+        except (BeforeRatingFrozen, ExplanationNotShown) as refused:
+            # The posted answers are shown again (the stored before-rating, not the posted one), with why.
+            data = request.POST.copy()
+            if isinstance(refused, BeforeRatingFrozen):
+                data["confidence_before"] = str(refused.current.confidence_before)
+            form = AnnotationForm(data)
+            form.is_valid()
+            _add_errors(form, _error_messages(refused))
+            context = _reading_context(assignment, item, position, form)
+            return render(request, "reviewapp/reviews/read.html", context, status=409)
         except ValidationError as error:
             errors = _error_messages(error)
         else:
@@ -287,7 +313,7 @@ def item_autosave(request: HttpRequest, set_pk: int, position: int) -> JsonRespo
             status=409,
         )
     except ValidationError as error:
-        status = 409 if getattr(error, "code", None) == "finalised" else 400
+        status = 409 if getattr(error, "code", None) in CONFLICT_CODES else 400
         return JsonResponse({"saved": False, "errors": _error_messages(error)}, status=status)
     return JsonResponse(
         {
@@ -301,15 +327,55 @@ def item_autosave(request: HttpRequest, set_pk: int, position: int) -> JsonRespo
 
 
 @reviewer_required
+@require_POST
+def item_show_explanation(request: HttpRequest, set_pk: int, position: int) -> JsonResponse:
+    """Confidence change: show the explanation of the item, once the call is rated from the original alone
+    (the rating may come with the request). From then on the before-rating cannot change; JSON in reply."""
+    assignment = _assignment(request, set_pk)
+    item = _item(assignment, position)
+    form = AnnotationForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse({"shown": False, "errors": form.errors.get_json_data()}, status=400)
+    try:
+        annotation = annotation_show_explanation(
+            assignment=assignment, item=item, confidence_before=form.answers().confidence_before,
+            seconds=form.seconds_spent(), version=form.loaded_version(),
+        )  # fmt: skip
+    except AnswerConflict as conflict:
+        return JsonResponse(
+            {"shown": False, "conflict": True, "errors": {"__all__": conflict.messages}}, status=409
+        )
+    except ValidationError as error:
+        status = 409 if getattr(error, "code", None) in CONFLICT_CODES else 400
+        return JsonResponse({"shown": False, "errors": _error_messages(error)}, status=status)
+    return JsonResponse(
+        {
+            "shown": True,
+            "shown_at": annotation.explanation_shown_at.isoformat(),
+            "version": annotation.version,
+            "confidence_before": annotation.confidence_before,
+        }
+    )
+
+
+@reviewer_required
 @require_GET
 def item_image(request: HttpRequest, set_pk: int, position: int, kind: str) -> HttpResponse:
-    """One image of the reader's item at ``position``; the URL names neither the dimension nor the case."""
+    """One image of the reader's item at ``position``; the URL names neither the dimension nor the case.
+    In a confidence-change set only the original is served until the explanation was shown (403)."""
     if kind not in IMAGE_KINDS:
         raise Http404("No such image.")
-    item = _item(_assignment(request, set_pk), position)
+    assignment = _assignment(request, set_pk)
+    item = _item(assignment, position)
     image = item.images().get(kind)
     if not image:
         raise Http404("No such image for this item.")
+    if kind not in selectors.BEFORE_STAGE_IMAGES and selectors.reader_explanation_hidden(
+        assignment=assignment, item=item
+    ):
+        raise PermissionDenied(
+            "Rate your confidence in the classifier's call before the explanation is shown."
+        )
     response = private_file_response(request, image.name)
     audit.record(
         request.user, AuditAction.VIEW_IMAGE, item.case, review_set=set_pk, position=position, kind=kind

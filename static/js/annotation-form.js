@@ -131,6 +131,7 @@ export class AnnotationForm {
     for (const [name, value] of Object.entries(values)) {
       const elements = this.form.querySelectorAll(`[name="${name}"]`);
       for (const element of elements) {
+        if (element.disabled) continue; // a frozen answer (the before-rating once the explanation was shown)
         if (element.type === "radio" || element.type === "checkbox") element.checked = element.value === value;
         else element.value = value;
       }
@@ -290,7 +291,7 @@ export class AnnotationForm {
   choose(name, value) {
     if (this.finalised) return;
     const input = this.form.querySelector(`input[name="${name}"][value="${value}"]`);
-    if (!input) return;
+    if (!input || input.disabled) return;
     input.checked = true;
     input.dispatchEvent(new Event("change", { bubbles: true }));
     if (name === "q1_meaningful" && value === "yes" && this.description && !this.description.value.trim()) {

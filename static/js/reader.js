@@ -12,6 +12,9 @@ const helpOverlay = document.getElementById("help-overlay");
 const gifOverlay = document.getElementById("gif-overlay");
 const saliency = config.arm === "saliency";
 const firstQuestion = saliency ? "saliency_relevant" : "q1_meaningful";
+// Confidence change: until the reader rated the call from the original alone and asked for the explanation,
+// the server sends nothing of it, and only the keys of BEFORE_STAGE below work.
+const awaitingBefore = Boolean(config.awaitingBefore);
 
 async function go(url) {
   if (!url) return;
@@ -33,10 +36,12 @@ function toggleFullscreen() {
   else root.requestFullscreen?.().catch(() => {});
 }
 
-// [keys shown, description, group, matcher, action]
+const BOTH = true; // the key works in the before-stage too (it neither shows nor works on the explanation)
+
+// [keys shown, description, group, matcher, action, works in the before-stage]
 const KEYMAP = [
-  ["← / →", "Previous / next item (saves the draft)", "Navigate", (e) => e.key === "ArrowLeft" && !e.shiftKey, () => go(config.previousUrl)],
-  ["", "", "Navigate", (e) => e.key === "ArrowRight" && !e.shiftKey, () => go(config.nextUrl)],
+  ["← / →", "Previous / next item (saves the draft)", "Navigate", (e) => e.key === "ArrowLeft" && !e.shiftKey, () => go(config.previousUrl), BOTH],
+  ["", "", "Navigate", (e) => e.key === "ArrowRight" && !e.shiftKey, () => go(config.nextUrl), BOTH],
   ["Enter", "Submit and go to the next unanswered item (Ctrl+Enter in a text box)", "Navigate", (e) => e.key === "Enter", () => form.submit()],
   ["Y / N", saliency ? "Q1: the highlighted region does / does not show relevant findings" : "Q1: the change is / is not semantically meaningful", "Answer", (e) => e.key.toLowerCase() === "y" && !e.shiftKey, () => form.choose(firstQuestion, "yes")],
   ["", "", "Answer", (e) => e.key.toLowerCase() === "n" && !e.shiftKey, () => form.choose(firstQuestion, "no")],
@@ -44,34 +49,45 @@ const KEYMAP = [
   ["1 – 6", "Q2: yes · possible · early change · subtle · not compelling · no", "Answer", (e) => !e.shiftKey && /^Digit[1-6]$/.test(e.code), (e) => form.chooseNth("q2_pneumonia", Number(e.code.slice(5)))],
   ["M", "Write a comment", "Answer", (e) => e.key.toLowerCase() === "m", () => form.focus("#id_comment")],
   ["Shift+1 – 5", "Confidence 1 (low) to 5 (high)", "Answer", (e) => e.shiftKey && /^Digit[1-5]$/.test(e.code), (e) => form.chooseNth("confidence", Number(e.code.slice(5)))],
-  ["U", "Pass on the item: image unreadable (again: clear)", "Answer", (e) => e.key.toLowerCase() === "u", () => form.toggleFlag("unreadable")],
-  ["S", "Pass on the item: not sure (again: clear)", "Answer", (e) => e.key.toLowerCase() === "s", () => form.toggleFlag("unsure")],
+  ["U", "Pass on the item: image unreadable (again: clear)", "Answer", (e) => e.key.toLowerCase() === "u", () => form.toggleFlag("unreadable"), BOTH],
+  ["S", "Pass on the item: not sure (again: clear)", "Answer", (e) => e.key.toLowerCase() === "s", () => form.toggleFlag("unsure"), BOTH],
   ["F", "Flicker the perturbed panel over the unmodified image", "Compare", (e) => e.key === "f", () => viewer.toggleFlicker()],
   ["[ / ]", "Flicker slower / faster", "Compare", (e) => e.key === "[", () => setRate(viewer.flickerRate - 0.5)],
   ["", "", "Compare", (e) => e.key === "]", () => setRate(viewer.flickerRate + 0.5)],
   ["Space (hold)", "Show the unmodified image in the perturbed panel while held", "Compare", (e) => e.code === "Space", () => viewer.hold(true)],
   ["G", "Show the flicker GIF", "Compare", (e) => e.key.toLowerCase() === "g", () => toggleOverlay(gifOverlay)],
   ["D", "Difference map on / off", "Compare", (e) => e.key.toLowerCase() === "d", () => viewer.toggleDifference()],
-  ["+ / −", "Zoom in / out (all panels together)", "View", (e) => e.key === "+" || e.key === "=", () => viewer.zoomIn()],
-  ["", "", "View", (e) => e.key === "-" || e.key === "_", () => viewer.zoomOut()],
-  ["Shift+arrows", "Pan when zoomed", "View", (e) => e.shiftKey && e.key.startsWith("Arrow"), (e) => panWithArrow(e.key)],
-  ["0", "Fit the images (reset zoom and pan)", "View", (e) => e.code === "Digit0" || e.code === "Numpad0", () => viewer.fit()],
+  ["+ / −", "Zoom in / out (all panels together)", "View", (e) => e.key === "+" || e.key === "=", () => viewer.zoomIn(), BOTH],
+  ["", "", "View", (e) => e.key === "-" || e.key === "_", () => viewer.zoomOut(), BOTH],
+  ["Shift+arrows", "Pan when zoomed", "View", (e) => e.shiftKey && e.key.startsWith("Arrow"), (e) => panWithArrow(e.key), BOTH],
+  ["0", "Fit the images (reset zoom and pan)", "View", (e) => e.code === "Digit0" || e.code === "Numpad0", () => viewer.fit(), BOTH],
   ["V", "Next layout: 1-up (perturbed), 2-up (reconstruction, perturbed), 3-up (all three)", "View", (e) => e.key.toLowerCase() === "v", () => viewer.nextLayout()],
-  ["H", "Hide / show the answers panel (larger images)", "View", (e) => e.key.toLowerCase() === "h", () => viewer.toggleFormPanel()],
-  ["Z", "Magnifier under the pointer on / off", "View", (e) => e.key.toLowerCase() === "z", () => viewer.toggleMagnifier()],
-  ["B / Shift+B", "Darker / brighter (raise / lower the window level)", "Window", (e) => e.key === "b", () => viewer.adjust(0.02, 1)],
-  ["", "", "Window", (e) => e.key === "B", () => viewer.adjust(-0.02, 1)],
-  ["C / Shift+C", "Less / more contrast (widen / narrow the window)", "Window", (e) => e.key === "c", () => viewer.adjust(0, 1.1)],
-  ["", "", "Window", (e) => e.key === "C", () => viewer.adjust(0, 1 / 1.1)],
-  ["L", "W/L tool: left-drag sets the window (right-drag always does)", "Window", (e) => e.key.toLowerCase() === "l", () => viewer.toggleWlTool()],
-  ["W", "Next window preset (the DICOM's own window first)", "Window", (e) => e.key.toLowerCase() === "w", () => viewer.nextPreset()],
-  ["I", "Invert", "Window", (e) => e.key.toLowerCase() === "i", () => viewer.toggleInvert()],
-  ["R", "Reset window/level (first preset), invert and zoom", "Window", (e) => e.key.toLowerCase() === "r", () => viewer.resetWindow()],
-  ["Shift+F", "Full screen", "View", (e) => e.key === "F", () => toggleFullscreen()],
-  ["X", "Explore this case (after finalising)", "View", (e) => e.key.toLowerCase() === "x", () => document.getElementById("explore-link")?.click()],
-  ["?", "This list", "Help", (e) => e.key === "?", () => toggleOverlay(helpOverlay)],
-  ["Esc", "Close a panel, leave a text box", "Help", (e) => e.key === "Escape", () => closeAll()],
+  ["H", "Hide / show the answers panel (larger images)", "View", (e) => e.key.toLowerCase() === "h", () => viewer.toggleFormPanel(), BOTH],
+  ["Z", "Magnifier under the pointer on / off", "View", (e) => e.key.toLowerCase() === "z", () => viewer.toggleMagnifier(), BOTH],
+  ["B / Shift+B", "Darker / brighter (raise / lower the window level)", "Window", (e) => e.key === "b", () => viewer.adjust(0.02, 1), BOTH],
+  ["", "", "Window", (e) => e.key === "B", () => viewer.adjust(-0.02, 1), BOTH],
+  ["C / Shift+C", "Less / more contrast (widen / narrow the window)", "Window", (e) => e.key === "c", () => viewer.adjust(0, 1.1), BOTH],
+  ["", "", "Window", (e) => e.key === "C", () => viewer.adjust(0, 1 / 1.1), BOTH],
+  ["L", "W/L tool: left-drag sets the window (right-drag always does)", "Window", (e) => e.key.toLowerCase() === "l", () => viewer.toggleWlTool(), BOTH],
+  ["W", "Next window preset (the DICOM's own window first)", "Window", (e) => e.key.toLowerCase() === "w", () => viewer.nextPreset(), BOTH],
+  ["I", "Invert", "Window", (e) => e.key.toLowerCase() === "i", () => viewer.toggleInvert(), BOTH],
+  ["R", "Reset window/level (first preset), invert and zoom", "Window", (e) => e.key.toLowerCase() === "r", () => viewer.resetWindow(), BOTH],
+  ["Shift+F", "Full screen", "View", (e) => e.key === "F", () => toggleFullscreen(), BOTH],
+  ["X", "Explore this case (after finalising)", "View", (e) => e.key.toLowerCase() === "x", () => document.getElementById("explore-link")?.click(), BOTH],
+  ["?", "This list", "Help", (e) => e.key === "?", () => toggleOverlay(helpOverlay), BOTH],
+  ["Esc", "Close a panel, leave a text box", "Help", (e) => e.key === "Escape", () => closeAll(), BOTH],
 ];
+
+// The before-stage of a confidence-change item: rate the call from the original alone, then ask for the
+// explanation; navigation, passing on the item and viewing the original work as usual.
+const BOTH_STAGES = KEYMAP.filter((entry) => entry[5]);
+const BEFORE_STAGE = [
+  ...BOTH_STAGES.filter((entry) => entry[2] === "Navigate"),
+  ["Enter", "Show the explanation: your rating is then fixed (with U or S chosen: submit, passing on the item)", "Navigate", (e) => e.key === "Enter", () => (form.form.querySelector('input[name="flag"]:checked')?.value ? form.submit() : showExplanation())],
+  ["1 – 5", "Confidence in the classifier's call, before the explanation: 1 (low) to 5 (high)", "Answer", (e) => !e.shiftKey && /^Digit[1-5]$/.test(e.code), (e) => form.chooseNth("confidence_before", Number(e.code.slice(5)))],
+  ...BOTH_STAGES.filter((entry) => entry[2] !== "Navigate"),
+];
+const keymap = awaitingBefore ? BEFORE_STAGE : KEYMAP;
 
 function setRate(hz) {
   viewer.setFlickerRate(hz);
@@ -110,7 +126,7 @@ document.addEventListener("keydown", (event) => {
     event.preventDefault();
     return;
   }
-  const entry = KEYMAP.find(([, , , matches]) => matches(event));
+  const entry = keymap.find(([, , , matches]) => matches(event));
   if (!entry) return;
   event.preventDefault();
   entry[4](event);
@@ -139,13 +155,13 @@ const actions = {
 };
 for (const button of root.querySelectorAll("[data-action]")) {
   button.addEventListener("click", () => {
-    actions[button.dataset.action]();
+    if (!button.disabled) actions[button.dataset.action]();
     button.blur();
   });
 }
 for (const button of root.querySelectorAll("[data-set-layout]")) {
   button.addEventListener("click", () => {
-    viewer.setLayout(Number(button.dataset.setLayout));
+    if (!button.disabled) viewer.setLayout(Number(button.dataset.setLayout));
     button.blur();
   });
 }
@@ -221,19 +237,64 @@ if (heatOpacity) {
   applyOpacity();
 }
 
-// --- confidence change: the explanation appears once the call is rated from the original alone ---
+// --- confidence change: the explanation is shown once the call is rated from the original alone ---
+// The server records the showing (and from then on refuses a change of the before-rating) and only then
+// serves the explanation's images, so the page is loaded again to show them.
 
-for (const input of root.querySelectorAll('input[name="confidence_before"]')) {
-  input.addEventListener("change", () => {
-    if (input.checked) root.classList.remove("awaiting-before");
-  });
+let showing = false;
+
+async function showExplanation() {
+  if (!awaitingBefore || showing) return;
+  const chosen = form.form.querySelector('input[name="confidence_before"]:checked');
+  if (!chosen) {
+    form.show("Rate your confidence in the classifier's call first (1 to 5).", "error");
+    return;
+  }
+  showing = true;
+  try {
+    await form.flush();
+    if (form.conflict) return;
+    const data = new FormData();
+    const token = form.form.querySelector('input[name="csrfmiddlewaretoken"]').value;
+    data.set("csrfmiddlewaretoken", token);
+    data.set("confidence_before", chosen.value);
+    if (form.version?.value) data.set("version", form.version.value);
+    const response = await fetch(config.showExplanationUrl, {
+      method: "POST",
+      body: data,
+      headers: { "X-CSRFToken": token, Accept: "application/json" },
+      credentials: "same-origin",
+    });
+    if (response.ok) {
+      window.location.replace(window.location.href);
+      return;
+    }
+    const body = await response.json().catch(() => ({}));
+    const messages = Object.values(body.errors || {}).flat().map((e) => e.message || e);
+    form.show(messages.join(" ") || `The explanation cannot be shown (error ${response.status})`, "error");
+  } catch {
+    form.show("The explanation cannot be shown: the server cannot be reached.", "error");
+  } finally {
+    showing = false;
+  }
 }
+
+document.getElementById("show-explanation")?.addEventListener("click", (event) => {
+  showExplanation();
+  event.currentTarget.blur();
+});
 
 // --- help overlay -------------------------------------------------------------------------------
 
 const table = document.getElementById("keymap");
+if (awaitingBefore) {
+  const note = table.createCaption();
+  note.id = "keymap-before-note";
+  note.textContent =
+    "Before the explanation is shown, only these keys work: rate the classifier's call from the original, then show the explanation. The explanation's keys (flicker, GIF, difference, layouts) work once it is shown.";
+}
 let group = "";
-for (const [keys, description, heading] of KEYMAP) {
+for (const [keys, description, heading] of keymap) {
   if (!keys) continue;
   if (heading !== group) {
     group = heading;

@@ -166,6 +166,8 @@ export class Viewer {
       if (layer.canvas === original && sourceUrl) {
         if (await this.loadSource(layer, sourceUrl)) return;
       }
+      // An image the server does not send yet (the explanation before the before-rating) has no source.
+      if (!layer.canvas.dataset.src) return;
       layer.set8bit(await loadImage(layer.canvas.dataset.src));
     });
     await Promise.allSettled(loads);
@@ -348,7 +350,7 @@ export class Viewer {
     const show = this.differencePanel.hidden;
     if (show) {
       const image = this.differencePanel.querySelector("img");
-      if (!image.src) image.src = image.dataset.src;
+      if (!image.src && image.dataset.src) image.src = image.dataset.src;
     }
     this.differencePanel.hidden = !show;
     this.panels.classList.toggle("with-difference", show);

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from reviewapp.agreement import mean_interval, wilson_interval
 from reviewapp.models import Annotation, ReviewItem, ReviewSet
 from reviewapp.selectors.agreement import review_set_agreement, review_set_arms, review_set_summary
-from reviewapp.services.annotations import Answers, annotation_submit
+from reviewapp.services.annotations import Answers, annotation_show_explanation, annotation_submit
 from reviewapp.services.lab import lab_run_add_to_review_set
 from tests.factories import DimensionEffectFactory, LabRunFactory, SaliencyRunFactory, SweepFactory
 from tests.helpers.reviews import answer, assignment_of, items_in_reader_order, review_set_with_items
@@ -191,6 +191,7 @@ def test_a_confidence_change_set_needs_both_ratings_on_every_arm(bob):
             assignment=assignment, item=item, answers=Answers(saliency_relevant=False, confidence_before=7)
         )
     assert "confidence_before" in refused.value.message_dict
+    annotation_show_explanation(assignment=assignment, item=item, confidence_before=2)
     stored = annotation_submit(
         assignment=assignment,
         item=item,
@@ -212,9 +213,16 @@ def test_the_reading_screen_hides_the_explanation_until_the_call_is_rated(bob, b
     )
     assert "The classifier calls this image <strong>pneumonia</strong>" in text
 
-    bob_client.post(reverse("review-item-autosave", args=[review_set.pk, position_of(review_set, bob, item)]),
-                    {"confidence_before": "3"})  # fmt: skip
-    assert "awaiting-before" not in bob_client.get(url).content.decode()
+    # A stored before-rating alone does not show the explanation: the reader asks for it.
+    position = position_of(review_set, bob, item)
+    bob_client.post(
+        reverse("review-item-autosave", args=[review_set.pk, position]), {"confidence_before": "3"}
+    )
+    assert "awaiting-before" in bob_client.get(url).content.decode()
+    shown = bob_client.post(reverse("review-item-show-explanation", args=[review_set.pk, position]))
+    assert shown.status_code == 200 and shown.json()["confidence_before"] == 3
+    text = bob_client.get(url).content.decode()
+    assert "awaiting-before" not in text and 'id="before-frozen-note"' in text
 
 
 def test_a_set_without_the_option_does_not_ask_for_confidence_change(bob, bob_client):

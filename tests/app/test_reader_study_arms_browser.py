@@ -65,7 +65,12 @@ def test_a_reader_answers_a_mixed_set_and_the_results_compare_the_arms(live_serv
             assert not visible(page, '[data-panel="perturbed"] .viewport')
             assert not visible(page, "#confidence-after")
             page.check('input[name="confidence_before"][value="2"]')
-            wait_until(page, "!document.getElementById('reader').classList.contains('awaiting-before')")
+            with page.expect_navigation():  # the server records the showing; the page loads the explanation
+                page.click("#show-explanation")
+            page.wait_for_selector("#reader[data-viewer-ready='true']")
+            assert not page.evaluate(
+                "document.getElementById('reader').classList.contains('awaiting-before')"
+            )
             assert visible(page, '[data-panel="perturbed"] .viewport') and visible(page, "#confidence-after")
             if item.pk == saliency.pk:
                 assert page.locator('input[name="q1_meaningful"]').count() == 0
