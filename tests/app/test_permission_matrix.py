@@ -73,6 +73,7 @@ EXPECTED: dict[str, tuple] = {
     "api/^items/(?P<pk>[^/.]+)/$": API_BOBS,
     "api/^annotations/$": API_ANYONE,
     "api/^annotations/(?P<pk>[^/.]+)/$": API_BOBS,
+    "api/^annotations/show-explanation/$": (401, 405, 405, 405),  # POST only
     "api/^factor-annotations/$": API_ANYONE,
     "api/^factor-annotations/(?P<pk>[^/.]+)/$": API_BOBS,
     "reviews/": (302, 200, 200, 403),
@@ -81,6 +82,7 @@ EXPECTED: dict[str, tuple] = {
     "reviews/<id:set_pk>/finalise": READER_POST_ONLY,
     "reviews/<id:set_pk>/items/<id:position>/": READER_BOBS,
     "reviews/<id:set_pk>/items/<id:position>/draft": READER_POST_ONLY,
+    "reviews/<id:set_pk>/items/<id:position>/show-explanation": READER_POST_ONLY,
     "reviews/<id:set_pk>/items/<id:position>/<str:kind>": READER_BOBS,
     "reviews/<id:set_pk>/items/<id:position>/source-pixels": READER_BOBS,
     "reviews/<id:set_pk>/factors/<id:number>/": READER_BOBS,
