@@ -100,6 +100,8 @@ REVIEW_COLUMNS = [
      "before seeing the explanation; else empty."),
     ("confidence_after", "The same confidence with the explanation shown."),
     ("confidence_change", "confidence_after - confidence_before; empty unless both are given."),
+    ("explanation_shown_at", "Sets that ask for the confidence change: when the reader was shown the "
+     "explanation (UTC, ISO 8601), after which confidence_before could no longer change; else empty."),
 ]  # fmt: skip
 
 DIMENSION_COLUMNS = [
@@ -241,13 +243,13 @@ def review_table_rows(*, review_set: ReviewSet, include_drafts: bool = False) ->
         "item__rank_in_dimension", "is_draft", "time_spent_seconds", "created_at", "updated_at", "submitted_at",
         f"{lab}method", f"{lab}case__original_filename", f"{lab}case__label", f"{lab}prob_original",
         f"{lab}prob_start", f"{lab}prob_counterfactual", "flag", "region", "finding", "saliency_relevant",
-        "confidence_before", "confidence_after",
+        "confidence_before", "confidence_after", "explanation_shown_at",
     )  # fmt: skip
     for (
         dim, position, q1, description, q2, comment, confidence, reader, reader_id, case, label, direction,
         layer, channel, clamp, p_original, p_recon, p_perturbed, rank, is_draft, seconds, created, updated,
         submitted, method, lab_case, lab_label, lab_original, lab_start, lab_counterfactual, flag, region,
-        finding, salient, before, after,
+        finding, salient, before, after, shown,
     ) in rows.values_list(*fields).iterator(chunk_size=CHUNK):  # fmt: skip
         source = "sweep"
         if method:
@@ -265,7 +267,7 @@ def review_table_rows(*, review_set: ReviewSet, include_drafts: bool = False) ->
             _iso(updated), _iso(submitted), _iso(finalised.get(reader_id)), source, flag, region, finding,
             ReviewItem.Arm.SALIENCY if method in LabRun.SALIENCY_METHODS else ReviewItem.Arm.COUNTERFACTUAL,
             _yes_no(salient), "" if before is None else before, "" if after is None else after,
-            "" if before is None or after is None else after - before,
+            "" if before is None or after is None else after - before, _iso(shown),
         ]  # fmt: skip
 
 

@@ -4,7 +4,9 @@ refused save stored: no new version, no version history, no audit event."""
 
 from __future__ import annotations
 
+import csv
 import importlib
+import io
 
 import pytest
 from django.apps import apps as django_apps
@@ -273,3 +275,30 @@ def test_the_api_keeps_the_explanation_until_it_is_shown_then_freezes_the_before
         "/api/annotations/", {"item": item.pk, "confidence_before": 2, "confidence_after": 3}, format="json"
     )
     assert kept.status_code == 200 and kept.json()["confidence_after"] == 3
+
+
+def test_the_review_export_says_when_the_explanation_was_shown(staged, alice_client):
+    """The CSV carries explanation_shown_at: after it, confidence_before could no longer change."""
+    review_set, item, assignment = staged
+    annotation = shown(staged, rating=3)
+    annotation_submit(
+        assignment=assignment,
+        item=item,
+        answers=Answers(
+            q1_meaningful=True,
+            clinical_description="opacity at the right base",
+            q2_pneumonia="yes",
+            confidence_before=3,
+            confidence_after=5,
+        ),
+    )
+
+    response = alice_client.get(reverse("export-reviews", args=[review_set.pk]))
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+    annotation.refresh_from_db()
+    assert len(rows) == 1 and annotation.explanation_shown_at is not None
+    assert rows[0]["explanation_shown_at"] == annotation.explanation_shown_at.isoformat()
+    assert (rows[0]["confidence_before"], rows[0]["confidence_after"], rows[0]["confidence_change"]) == (
+        "3", "5", "2",
+    )  # fmt: skip
