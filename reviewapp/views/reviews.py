@@ -441,7 +441,11 @@ def factor_annotate(request: HttpRequest, set_pk: int, number: int) -> HttpRespo
         form = FactorAnnotationForm(initial=initial)
     annotations = selectors.reader_annotations(assignment=assignment)
     ids = selectors.reader_item_ids(assignment=assignment)
-    examples = [(position, annotations.get(ids[position - 1])) for position in group.positions]
+    hidden = selectors.reader_items_explanation_hidden(assignment=assignment)
+    examples = [
+        (position, annotations.get(ids[position - 1]), ids[position - 1] in hidden)
+        for position in group.positions
+    ]
     context = {
         "assignment": assignment,
         "review_set": assignment.review_set,

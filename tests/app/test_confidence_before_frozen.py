@@ -302,3 +302,19 @@ def test_the_review_export_says_when_the_explanation_was_shown(staged, alice_cli
     assert (rows[0]["confidence_before"], rows[0]["confidence_after"], rows[0]["confidence_change"]) == (
         "3", "5", "2",
     )  # fmt: skip
+
+
+def test_the_factor_page_shows_no_explanation_of_an_item_passed_on_before_it_was_shown(staged, bob_client):
+    review_set, item, assignment = staged
+    annotation_submit(assignment=assignment, item=item, answers=Answers(flag="unreadable"))
+
+    page = bob_client.get(reverse("review-factor", args=[review_set.pk, 1]))
+
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Explanation not shown yet: rate the call on item 1 first" in text
+    assert reverse("review-item-image", args=[review_set.pk, 1, "stack"]) not in text
+
+    shown(staged, rating=4)
+    text = bob_client.get(reverse("review-factor", args=[review_set.pk, 1])).content.decode()
+    assert reverse("review-item-image", args=[review_set.pk, 1, "stack"]) in text
