@@ -83,6 +83,43 @@ class DenseNetStandIn(torch.nn.Module):
         return out
 
 
+def flop_ceiling(G, clf, *, name: str) -> float:
+    """GFLOP per perturbation of the plain loop (whole generator + classifier) and of the exact sweep (the
+    generator from the perturbed dimension's block on + classifier; a toRGB dimension: the classifier only),
+    averaged over every dimension, counted with PyTorch's FLOP counter on the CPU for one image. Their ratio is
+    the most the exact sweep can gain over the plain loop by reusing the earlier blocks; prints and returns it."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    G = G.cpu().eval()
+    clf = clf.cpu().eval()
+    with torch.no_grad():
+        s = G.styles_from_w(G.mapping(torch.randn(1, G.z_dim)))
+        sweeper = StyleSweeper(G, clf, s[0], s[0], SweepConfig())
+        cache = sweeper.base_pass(s)
+
+    def gflop(fn) -> float:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            fn()
+        return counter.get_total_flops() / 1e9
+
+    image = cache["image"]
+    classifier = gflop(lambda: clf(image.clamp(-1, 1)))
+    rows = torch.zeros(1, dtype=torch.long)
+    from_block = [
+        gflop(lambda b=b: sweeper._run_from_block(b, cache, rows, list(cache["styles"])))
+        for b in range(len(G.synthesis.blocks))
+    ]
+    plain = from_block[0] + classifier
+    per_dim = np.where(sweeper._torgb, 0.0, np.asarray(from_block)[sweeper._block_of]) + classifier
+    exact = float(per_dim.mean())
+    print(
+        f"[{name}] GFLOP per perturbation: plain {from_block[0]:.3f} + {classifier:.3f} = {plain:.3f}; "
+        f"exact (mean over {len(per_dim)} dims) {exact - classifier:.3f} + {classifier:.3f} = {exact:.3f}; "
+        f"ceiling of exact / plain: {plain / exact:.2f}x"
+    )
+    return plain / exact
+
+
 def naive_rate(G, clf, styles, low, high, dims, device) -> tuple[float, np.ndarray]:
     """(perturbations/s, deltas [N, len(dims), 2]) of the naive loop (batch 1, float32) on ``dims``."""
     sw = StyleSweeper(G, clf, low, high, SweepConfig(mode="naive", bf16_on_cuda=False))
@@ -372,6 +409,12 @@ def main() -> None:
         help="paper256 on CUDA: also time the sweep with compile_models=True",
     )
     parser.add_argument(
+        "--flops",
+        action="store_true",
+        help="only count the FLOPs per perturbation of the plain loop and the exact sweep (demo, and paper256 "
+        "with --paper256) and print the ceiling of their ratio",
+    )
+    parser.add_argument(
         "--plain-compiled", action="store_true", help="paper256 on CUDA: also time the plain loop compiled"
     )
     parser.add_argument("--naive-dims", type=int, default=None)
@@ -396,6 +439,16 @@ def main() -> None:
         f"machine: {platform.machine()}, {os.cpu_count()} logical CPUs, torch {torch.__version__}, "
         f"device {describe_device(device)}"
     )
+    if args.flops:
+        print(
+            f"flop_ceiling_demo: {flop_ceiling(load_generator(args.generator), load_classifier(args.classifier), name='demo'):.2f}"
+        )
+        if args.paper256:
+            paper = Generator(**generator_kwargs("paper256"))
+            print(
+                f"flop_ceiling_paper256: {flop_ceiling(paper, DenseNetStandIn(), name='paper256 + DenseNet-121'):.2f}"
+            )
+        return
     if not args.paper_only:
         r = run_demo(args, device)
         print(f"exact_vs_plain: {r['exact_vs_plain']:.2f}")
