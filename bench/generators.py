@@ -24,6 +24,7 @@ Projection into StyleSpace is run once per phantom and shared by ``stylespace`` 
 
     .venv/bin/python bench/generators.py [--n 50] [--quick] [--write-docs] [--classifier demo]
         [--generator explain_engine/assets/demo/generator.pt] [--ranges ranges.pt] [--threads 1]
+        [--oracle explain_engine/assets/demo/oracle_classifier.pt] [--methods a,b] [--reverse] [--out DIR]
 
 ``--quick`` uses 4 phantoms and short optimisations (a smoke test of the pipeline, not numbers to quote).
 ``--write-docs`` replaces the table in docs/generators.md. Per-image metrics go to ``--out`` as JSON, in chunks
