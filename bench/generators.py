@@ -11,17 +11,29 @@ table reports per method (means over the images):
   phantoms that have one) and inside the lung field (locality);
 * D(x'): the StyleGAN2 discriminator's score of the counterfactual (higher = more real), and the same for the
   queries as a reference line; loss est.: the classifier's loss-estimator value (lower = more typical);
-* COUT: the pixel-swap curve score; s/image: wall time per image.
+* COUT: the pixel-swap curve score; s/image: wall time per image;
+* oracle flip, agreement, oracle dP(target): the verdict of a second, independently trained classifier (the
+  oracle, ``--oracle``, by default the demo's ``oracle_classifier.pt``) on the same counterfactuals: the share it
+  assigns to the target class, the share on which it decides like the demo classifier, and its mean change of
+  the target-class probability (``explain_engine.counterfactuals.oracle``);
+* split FID: the FID between the oracle's penultimate features of one half of the counterfactuals and of the
+  other half of the queries, averaged over both pairings (``explain_engine.metrics.fid.split_fid``), with the
+  same split of the queries against each other as the reference line.
 
 Projection into StyleSpace is run once per phantom and shared by ``stylespace`` and ``gci``.
 
     .venv/bin/python bench/generators.py [--n 50] [--quick] [--write-docs] [--classifier demo]
         [--generator explain_engine/assets/demo/generator.pt] [--ranges ranges.pt] [--threads 1]
+        [--oracle explain_engine/assets/demo/oracle_classifier.pt] [--methods a,b] [--reverse] [--out DIR]
 
 ``--quick`` uses 4 phantoms and short optimisations (a smoke test of the pipeline, not numbers to quote).
 ``--write-docs`` replaces the table in docs/generators.md. Per-image metrics go to ``--out`` as JSON, in chunks
 of ``--chunk`` images saved as they finish: an interrupted run, started again with the same settings, skips the
-finished chunks (and the saved projection) and reports the wall time each chunk took when it ran.
+finished chunks (and the saved projection) and reports the wall time each chunk took when it ran. Each chunk
+keeps its counterfactual images (``.npz`` beside its ``.json``), so the oracle columns are computed from them
+when the table is made (no method reruns for another oracle); the oracle's and the demo classifier's
+penultimate features of every query and counterfactual go to ``features.npz`` in ``--out`` (row i = phantom
+i), from which the split FID can be recomputed.
 """
 
 from __future__ import annotations
@@ -42,12 +54,20 @@ import torch
 
 from explain_engine.autoencoder import DEMO_AUTOENCODER_PATH
 from explain_engine.checkpoints import CheckpointError, load_autoencoder, load_discriminator, load_generator
-from explain_engine.classifiers import DEMO_CLASSIFIER_PATH, load_classifier
+from explain_engine.classifiers import DEMO_CLASSIFIER_PATH, ClassifierError, load_classifier
 from explain_engine.counterfactuals import generate_batch
 from explain_engine.counterfactuals.base import ClampedInput
+from explain_engine.counterfactuals.oracle import (
+    DEMO_ORACLE_PATH,
+    load_oracle,
+    oracle_features,
+    oracle_metrics,
+)
 from explain_engine.demo.phantoms import make_phantom_dataset
 from explain_engine.metrics import fidelity
+from explain_engine.metrics.fid import split_fid
 from explain_engine.metrics.fidelity import default_perceptual
+from explain_engine.metrics.gan import classifier_features
 from explain_engine.projection import ProjectionConfig, fidelity_summary, project_images
 from explain_engine.ranges import StyleRanges, estimate_style_ranges
 
@@ -56,6 +76,7 @@ DOCS = ROOT / "docs" / "generators.md"
 TABLE_START = "<!-- generators-table:start -->"
 TABLE_END = "<!-- generators-table:end -->"
 HELD_OUT_SEED = 11  # a phantom stream that neither the demo classifier (100-103) nor the demo GAN (0) saw
+FID_SPLIT_SEED = 0  # the seeded split of the phantoms into the two halves of the split FID
 
 # (row name, method, options at full settings, options with --quick)
 METHODS = [
@@ -143,6 +164,11 @@ def main(argv: list[str] | None = None) -> int:
         default=str(DEMO_AUTOENCODER_PATH),
         help="autoencoder checkpoint of the latentshift row [the demo autoencoder]",
     )
+    parser.add_argument(
+        "--oracle",
+        default=str(DEMO_ORACLE_PATH),
+        help="the second classifier that judges the counterfactuals [the demo oracle]",
+    )
     parser.add_argument("--projection-steps", type=int, default=300)
     parser.add_argument("--methods", help="comma-separated method names to run (default: all)")
     parser.add_argument("--seed", type=int, default=HELD_OUT_SEED, help=f"phantom stream [{HELD_OUT_SEED}]")
@@ -154,6 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--chunk", type=int, default=5, help="images per saved chunk [5]")
     parser.add_argument("--fresh", action="store_true", help="discard the results kept in --out")
+    parser.add_argument(
+        "--reverse",
+        action="store_true",
+        help="work through the methods and their chunks last to first: a second process on the same --out "
+        "meets the first one in the middle instead of repeating its chunks",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -265,18 +297,21 @@ def main(argv: list[str] | None = None) -> int:
 
     wanted = set(args.methods.split(",")) if args.methods else None
     rows, per_image, reference_values = [], {}, {"discriminator_logit": [], "loss_estimate": []}
+    chunk_files: dict[str, list[Path]] = {}
     compute_seconds = 0.0
-    for name, method, full, quick in METHODS:
+    for name, method, full, quick in reversed(METHODS) if args.reverse else METHODS:
         if wanted is not None and method not in wanted:
             continue
         options = quick if args.quick else full
         folder = out / "chunks" / _slug(name)
         folder.mkdir(parents=True, exist_ok=True)
         chunks = []
-        for start in range(0, n, args.chunk):
+        starts = list(range(0, n, args.chunk))
+        for start in reversed(starts) if args.reverse else starts:
             stop = min(start + args.chunk, n)
             path = folder / f"{start:04d}-{stop:04d}.json"
-            if not path.exists():
+            images_path = path.with_suffix(".npz")
+            if not (path.exists() and images_path.exists()):
                 extra: dict = (
                     {"generator": G, "styles": projection()["styles"][start:stop], "ranges": ranges}
                     if method in ("stylespace", "gci")
@@ -315,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
                         for i, r in enumerate(results)
                     ],
                 }
+                # The images come first: a chunk counts as finished once its JSON is there.
+                _save_images(images_path, torch.stack([r.counterfactual for r in results]))
                 _atomic_write(path, json.dumps(chunk, indent=1, default=_json_default))
                 print(
                     f"{name}: images {start}-{stop - 1}, {chunk['seconds'] / (stop - start):.1f} s/image",
@@ -322,6 +359,10 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
             chunks.append(json.loads(path.read_text()))
+            chunk_files.setdefault(name, []).append(images_path)
+        if args.reverse:
+            chunks.reverse()
+            chunk_files[name].reverse()
         metrics = [m for c in chunks for m in c["images"]]
         seconds = sum(c["seconds"] for c in chunks) / n
         compute_seconds += seconds * n
@@ -350,7 +391,16 @@ def main(argv: list[str] | None = None) -> int:
         reference_values["discriminator_logit"] += [m.get("discriminator_logit_query") for m in metrics]
         reference_values["loss_estimate"] += [m.get("loss_estimate_query") for m in metrics]
         print(f"{name}: {seconds:.1f} s/image", file=sys.stderr)
+    if args.reverse:
+        rows.reverse()
     reference = {key: _mean(values) for key, values in reference_values.items()}
+    oracle_info = oracle_columns(
+        args.oracle, classifier, images, targets, rows, per_image, chunk_files, out / "features.npz"
+    )
+    oracle_name = oracle_info["name"] if oracle_info else None
+    reference["split_fid"] = next(
+        (r["split_fid_reference"] for r in rows if "split_fid_reference" in r), math.nan
+    )
 
     table = markdown_table(rows, reference)
     if projected:
@@ -362,7 +412,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{'' if D is not None else ' (no discriminator)'}, projection {projection_steps} steps, "
         f"{'--quick settings, ' if args.quick else ''}"
         f"{platform.machine()} with {os.cpu_count()} CPUs and {torch.get_num_threads()} torch threads, "
-        f"{compute_seconds / 60:.0f} min of method time in all (summed over the saved chunks and the projection)."
+        f"{compute_seconds / 60:.0f} min of method time in all (summed over the saved chunks and the projection)"
+        + (
+            f"; oracle `{oracle_name}`, split FID on its penultimate features (halves of {n // 2} and "
+            f"{n - n // 2}, split seed {FID_SPLIT_SEED})."
+            if oracle_name
+            else "; no oracle."
+        )
     )
     print(header)
     print()
@@ -374,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
                 "rows": rows,
                 "reference": reference,
                 "projection_fidelity": projected.get("fidelity"),
+                "oracle": oracle_info,
                 "per_image": per_image,
             },
             indent=1,
@@ -384,6 +441,78 @@ def main(argv: list[str] | None = None) -> int:
         write_docs(header, table)
         print(f"written: {DOCS}", file=sys.stderr)
     return 0
+
+
+def oracle_columns(
+    oracle_path: str,
+    classifier,
+    images: torch.Tensor,
+    targets: list[int],
+    rows: list[dict],
+    per_image: dict[str, list[dict]],
+    chunk_files: dict[str, list[Path]],
+    features_file: Path,
+) -> dict | None:
+    """Fill the oracle columns (per image and row means) and the split FID of every counterfactual row from
+    the saved counterfactual images; write the penultimate features to ``features_file``. Returns the
+    oracle's name and its agreement with the explained classifier on the queries, or None (columns left out,
+    with a message) when it cannot be loaded."""
+    try:
+        oracle = load_oracle(oracle_path)
+    except ClassifierError as exc:
+        print(f"oracle columns left out: {exc}", file=sys.stderr)
+        return None
+    n = images.shape[0]
+    with torch.no_grad():
+        p_oracle, p_classifier = oracle(images).numpy(), classifier(images).numpy()
+    query_agreement = float(((p_oracle >= 0.5) == (p_classifier >= 0.5)).mean())
+    features = {
+        "queries_oracle": oracle_features(oracle, images),
+        "queries_classifier": classifier_features(classifier, images)[0],
+        "targets": np.asarray(targets),
+    }
+    for row in rows:
+        if row["saliency"]:
+            continue
+        files = chunk_files[row["name"]]
+        if not all(f.exists() for f in files):
+            print(f"{row['name']}: counterfactual images missing (older results); no oracle figures")
+            continue
+        counterfactuals = torch.cat([torch.from_numpy(np.load(f)["counterfactuals"]) for f in files])
+        if counterfactuals.shape != images.shape:
+            raise SystemExit(
+                f"{row['name']}: saved counterfactuals {tuple(counterfactuals.shape)} do not fit"
+            )
+        verdicts = oracle_metrics(oracle, images, counterfactuals, targets, classifier=classifier)
+        for entry, verdict in zip(per_image[row["name"]], verdicts, strict=True):
+            entry.update(verdict)
+        for key in ("oracle_reached_target", "oracle_target_probability_change", "oracle_agreement"):
+            row[key] = _mean(v[key] for v in verdicts)
+        # Of the counterfactuals the demo classifier assigns to the target class, the share the oracle confirms.
+        row["oracle_confirmed"] = _mean(
+            v["oracle_reached_target"]
+            for v, m in zip(verdicts, per_image[row["name"]], strict=True)
+            if m.get("reached_target") == 1
+        )
+        slug = _slug(row["name"])
+        features[f"{slug}_oracle"] = oracle_features(oracle, counterfactuals)
+        features[f"{slug}_classifier"] = classifier_features(classifier, counterfactuals)[0]
+        result = split_fid(features[f"{slug}_oracle"], features["queries_oracle"], seed=FID_SPLIT_SEED)
+        row["split_fid"] = result.value
+        row["split_fid_pairings"] = list(result.pairings)
+        row["split_fid_reference"] = result.reference
+        row["split_fid_classifier"] = split_fid(
+            features[f"{slug}_classifier"], features["queries_classifier"], seed=FID_SPLIT_SEED
+        ).value
+    tmp = features_file.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **features)
+    tmp.replace(features_file)
+    print(
+        f"oracle {oracle.name}: decides like the classifier on {query_agreement:.0%} of the {n} queries; "
+        f"features of the queries and of each method's counterfactuals in {features_file}",
+        file=sys.stderr,
+    )
+    return {"name": oracle.name, "query_agreement": query_agreement}
 
 
 def _sha256(path: str) -> str:
@@ -404,6 +533,14 @@ def _atomic_write(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
+def _save_images(path: Path, counterfactuals: torch.Tensor) -> None:
+    """The chunk's counterfactuals ``[k, C, H, W]`` in [-1, 1] (the queries for saliency methods), so that
+    figures of other models (the oracle, FID) can be computed from them later."""
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, counterfactuals=counterfactuals.detach().cpu().float().numpy())
+    tmp.replace(path)
+
+
 def _json_default(value):
     if isinstance(value, np.generic):
         return value.item()
@@ -413,29 +550,34 @@ def _json_default(value):
 def markdown_table(rows: list[dict], reference: dict) -> str:
     """The comparison table in markdown; counterfactual columns show "–" for saliency maps."""
     lines = [
-        "| method | flip rate | dP(target) | L1 | SSIM | opacity | lung | D(x') | loss est. | COUT "
-        "| s/image |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| method | flip rate | oracle flip | agreement | dP(target) | oracle dP(target) | L1 | SSIM | opacity "
+        "| lung | D(x') | loss est. | split FID | COUT | s/image |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         cf = not r["saliency"]
         cells = [
             r["name"],
             _fmt(r["reached_target"], 2) if cf else "–",
+            _fmt(r.get("oracle_reached_target", math.nan), 2) if cf else "–",
+            _fmt(r.get("oracle_agreement", math.nan), 2) if cf else "–",
             _fmt(r["target_probability_change"]) if cf else "–",
+            _fmt(r.get("oracle_target_probability_change", math.nan)) if cf else "–",
             _fmt(r["l1"]) if cf else "–",
             _fmt(r["ssim"]) if cf else "–",
             _fmt(r["mass_in_opacity"], 2),
             _fmt(r["mass_in_lung"], 2),
             _fmt(r["discriminator_logit"], 2) if cf else "–",
             _fmt(r["loss_estimate"], 2) if cf else "–",
+            _fmt(r.get("split_fid", math.nan), 2) if cf else "–",
             _fmt(r["cout"], 2) if cf else "–",
             _fmt(r["seconds"], 1),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append(
-        f"| queries (reference) | – | – | – | – | – | – | {_fmt(reference['discriminator_logit'], 2)} | "
-        f"{_fmt(reference['loss_estimate'], 2)} | – | – |"
+        f"| queries (reference) | – | – | – | – | – | – | – | – | – | "
+        f"{_fmt(reference['discriminator_logit'], 2)} | {_fmt(reference['loss_estimate'], 2)} | "
+        f"{_fmt(reference.get('split_fid', math.nan), 2)} | – | – |"
     )
     return "\n".join(lines)
 

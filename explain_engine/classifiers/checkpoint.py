@@ -26,6 +26,7 @@ CHECKPOINT_VERSION = 1
 # Architecture name (config["arch"]) -> "module:Class" that rebuilds it from its config.
 ARCHITECTURES: dict[str, str] = {
     "demo-cnn": "explain_engine.demo.classifier:DemoClassifier",
+    "demo-plain-cnn": "explain_engine.demo.classifier:PlainCNNClassifier",
 }
 
 

@@ -98,6 +98,13 @@ def _train_classifier_args(p: argparse.ArgumentParser) -> None:
         required=True,
         help="classifier checkpoint to write (.pt); metrics go to <out>.metrics.json beside it",
     )
+    p.add_argument(
+        "--arch",
+        choices=("demo-cnn", "demo-plain-cnn"),
+        default="demo-cnn",
+        help="demo-cnn: the residual CNN with a loss-estimator head (the demo classifier); demo-plain-cnn: a "
+        "VGG-like CNN with BatchNorm and no loss head (the oracle that judges counterfactuals) [demo-cnn]",
+    )
     p.add_argument("--size", type=int, default=128, help="phantom side and classifier input size [128]")
     p.add_argument("--train", type=int, default=4000, help="training phantoms [4000]")
     p.add_argument(
@@ -133,7 +140,7 @@ def _train_classifier_args(p: argparse.ArgumentParser) -> None:
 )
 def _train_classifier(args: argparse.Namespace) -> int:
     from ..classifiers import save_classifier
-    from ..demo.classifier import DemoClassifierConfig
+    from ..demo.classifier import PLAIN_ARCH, DemoClassifierConfig, PlainCNNConfig
     from ..demo.phantoms import make_phantom_dataset
     from ..demo.training.classifier import ClassifierTrainingConfig, train_classifier
 
@@ -155,7 +162,9 @@ def _train_classifier(args: argparse.Namespace) -> int:
         learning_rate=args.lr,
         seed=args.seed,
         threads=args.threads,
-        model=DemoClassifierConfig(input_size=args.size),
+        model=PlainCNNConfig(input_size=args.size)
+        if args.arch == PLAIN_ARCH
+        else DemoClassifierConfig(input_size=args.size),
     )
     progress = TqdmProgress("train-classifier", unit="step")
     try:

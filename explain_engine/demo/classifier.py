@@ -12,6 +12,12 @@ classification loss of the image. It is trained alongside the classifier (``pair
 values are ranks on an arbitrary scale, not losses in nats. Later counterfactual methods use
 ``loss_estimate(images)`` as a differentiable "is this image in the classifier's comfort zone" regulariser.
 
+A second architecture, ``PlainCNN`` (``PlainCNNClassifier``, checkpoint name ``demo-plain-cnn``), is a
+VGG-like stack without residual connections, loss head or GroupNorm: pairs of 3x3 convolutions with BatchNorm
+and 2x2 max-pooling. It exists to be *different* from the demo classifier, as the oracle that judges
+counterfactuals made for it (``explain_engine.counterfactuals.oracle``); it is evaluated, never explained, so
+BatchNorm's train/eval difference does not matter there.
+
 Normalisation: GroupNorm. The classifier is explained in eval mode, with gradients flowing through it to
 StyleGAN styles and to pixels. BatchNorm would behave differently in training (batch statistics) and in eval
 mode (running averages), so the function that was optimised is not the one that is explained, and generator
@@ -32,13 +38,22 @@ from torch import nn
 from ..classifiers import DEFAULT_TARGET, ImageClassifier, InputTransform
 
 __all__ = [
+    "ARCHITECTURE_NAMES",
     "DemoClassifier",
     "DemoClassifierConfig",
     "LossEstimatorCNN",
+    "PlainCNN",
+    "PlainCNNClassifier",
+    "PlainCNNConfig",
+    "architecture_name",
+    "build_demo_classifier",
     "pairwise_ranking_loss",
 ]
 
 ARCH = "demo-cnn"
+PLAIN_ARCH = "demo-plain-cnn"
+# What ``train-classifier --arch`` offers: architecture name -> its config class (below).
+ARCHITECTURE_NAMES = (ARCH, PLAIN_ARCH)
 
 
 @dataclass(frozen=True)
@@ -211,6 +226,132 @@ class DemoClassifier(ImageClassifier):
         w.r.t. ``images``.
         """
         return self.logit_and_loss_estimate(images)[1]
+
+
+@dataclass(frozen=True)
+class PlainCNNConfig:
+    """Construction arguments of ``PlainCNN`` (saved in its checkpoint).
+
+    Attributes:
+        input_size: side of the square input in pixels (images of other sizes are resized to it).
+        in_channels: image channels the network takes.
+        stage_channels: output channels of the stages; each halves the side (max-pooling).
+        dropout: dropout rate before the classification head (training only).
+        target: the label predicted.
+    """
+
+    input_size: int = 64
+    in_channels: int = 1
+    stage_channels: tuple[int, ...] = (16, 32, 48, 64)
+    dropout: float = 0.2
+    target: str = DEFAULT_TARGET
+
+    def __post_init__(self):
+        object.__setattr__(self, "stage_channels", tuple(int(c) for c in self.stage_channels))
+        if not self.stage_channels or any(c < 1 for c in self.stage_channels):
+            raise ValueError(
+                f"stage_channels must name at least one positive width, got {self.stage_channels}"
+            )
+        side = 2 ** len(self.stage_channels)
+        if self.input_size < side or self.input_size % side:
+            raise ValueError(
+                f"input_size must be a multiple of {side} for {len(self.stage_channels)} stages, "
+                f"got {self.input_size}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["stage_channels"] = list(self.stage_channels)
+        return d
+
+
+class PlainCNN(nn.Module):
+    """Prepared images ``[N, in_channels, S, S]`` -> logit ``[N]``.
+
+    Stages ``stages.0`` ... : (conv 3x3, BatchNorm, ReLU) twice, then 2x2 max-pooling; global average pooling
+    of the last stage gives the penultimate features, then dropout and a linear head.
+    """
+
+    def __init__(self, config: PlainCNNConfig):
+        super().__init__()
+        self.config = config
+        stages, c_in = [], config.in_channels
+        for c_out in config.stage_channels:
+            stages.append(
+                nn.Sequential(
+                    nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+                    nn.BatchNorm2d(c_out),
+                    nn.ReLU(),
+                    nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+                    nn.BatchNorm2d(c_out),
+                    nn.ReLU(),
+                    nn.MaxPool2d(2),
+                )
+            )
+            c_in = c_out
+        self.stages = nn.ModuleList(stages)
+        self.dropout = nn.Dropout(config.dropout)
+        self.head = nn.Linear(c_in, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for stage in self.stages:
+            x = stage(x)
+        return self.head(self.dropout(x.mean(dim=(2, 3))))[:, 0]
+
+
+class PlainCNNClassifier(ImageClassifier):
+    """``PlainCNN`` under the ``ImageClassifier`` contract: 1-channel images in [-1, 1], resized to
+    ``config.input_size``; probability = sigmoid(logit). No loss estimate."""
+
+    network: PlainCNN
+
+    def __init__(self, config: PlainCNNConfig | None = None):
+        config = config or PlainCNNConfig()
+        super().__init__(
+            PlainCNN(config),
+            name=f"{PLAIN_ARCH}-{config.input_size}",
+            target=config.target,
+            input_transform=InputTransform.identity(config.in_channels, config.input_size),
+        )
+        self.config = config
+        self.default_feature_layers = tuple(f"stages.{i}" for i in range(len(config.stage_channels)))
+        self.metrics: dict = {}
+
+    @classmethod
+    def from_config(cls, config: dict) -> PlainCNNClassifier:
+        """Rebuild from a checkpoint's ``config`` dict (random weights; load the state dict next)."""
+        known = {f for f in PlainCNNConfig.__dataclass_fields__}
+        unknown = set(config) - known - {"arch", "input_transform", "training"}
+        if unknown:
+            raise ValueError(f"unknown config keys {sorted(unknown)}")
+        return cls(PlainCNNConfig(**{k: v for k, v in config.items() if k in known}))
+
+    def checkpoint_config(self) -> dict:
+        """The ``config`` entry of the checkpoint: architecture name, construction kwargs, input transform."""
+        return {
+            "arch": PLAIN_ARCH,
+            **self.config.to_dict(),
+            "input_transform": self.input_transform.to_dict(),
+        }
+
+    def network_logit(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(x)
+
+
+def build_demo_classifier(
+    config: DemoClassifierConfig | PlainCNNConfig,
+) -> DemoClassifier | PlainCNNClassifier:
+    """A freshly initialised classifier of the architecture ``config`` describes."""
+    if isinstance(config, PlainCNNConfig):
+        return PlainCNNClassifier(config)
+    return DemoClassifier(config)
+
+
+def architecture_name(config: DemoClassifierConfig | PlainCNNConfig) -> str:
+    """The checkpoint architecture name of a config (``demo-cnn`` or ``demo-plain-cnn``)."""
+    return PLAIN_ARCH if isinstance(config, PlainCNNConfig) else ARCH
 
 
 def pairwise_ranking_loss(

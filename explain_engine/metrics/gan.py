@@ -19,10 +19,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-from scipy import linalg
 
 from ..device import module_device
 from ..images import to_uint8
+from .fid import fid as frechet_fid
 
 
 @dataclass
@@ -64,12 +64,8 @@ def kid(
 
 
 def fid(real: np.ndarray, fake: np.ndarray) -> float:
-    """Frechet distance between Gaussians fitted to the two feature sets [N, d]."""
-    mu1, mu2 = real.mean(0), fake.mean(0)
-    s1, s2 = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
-    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
-    covmean = covmean.real
-    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+    """Frechet distance between Gaussians fitted to the two feature sets [N, d] (``metrics.fid.fid``)."""
+    return frechet_fid(real, fake)
 
 
 def _knn_radii(feats: np.ndarray, k: int) -> np.ndarray:

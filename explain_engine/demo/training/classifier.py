@@ -29,7 +29,15 @@ import torch
 import torch.nn.functional as F
 
 from ...metrics.classification import classification_metrics
-from ..classifier import DemoClassifier, DemoClassifierConfig, pairwise_ranking_loss
+from ..classifier import (
+    DemoClassifier,
+    DemoClassifierConfig,
+    PlainCNNClassifier,
+    PlainCNNConfig,
+    architecture_name,
+    build_demo_classifier,
+    pairwise_ranking_loss,
+)
 from ..phantoms import PhantomDataset
 
 __all__ = [
@@ -65,7 +73,8 @@ class ClassifierTrainingConfig:
             classification head.
         seed: seed of initialisation, batch order and augmentation.
         threads: torch CPU threads during training; 0 leaves torch's setting alone.
-        model: architecture of the classifier.
+        model: architecture of the classifier: a ``DemoClassifierConfig`` (the demo CNN with its loss-estimator
+            head) or a ``PlainCNNConfig`` (no loss head: the ranking loss is left out).
     """
 
     epochs: int = 8
@@ -83,11 +92,11 @@ class ClassifierTrainingConfig:
     calibrate: bool = True
     seed: int = 0
     threads: int = 0
-    model: DemoClassifierConfig = field(default_factory=DemoClassifierConfig)
+    model: DemoClassifierConfig | PlainCNNConfig = field(default_factory=DemoClassifierConfig)
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["model"] = self.model.to_dict()
+        d["model"] = {"arch": architecture_name(self.model), **self.model.to_dict()}
         return d
 
 
@@ -129,7 +138,9 @@ def augment_radiographs(
 
 
 @torch.no_grad()
-def _probabilities(model: DemoClassifier, images: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+def _probabilities(
+    model: DemoClassifier | PlainCNNClassifier, images: torch.Tensor, batch_size: int = 256
+) -> np.ndarray:
     was_training = model.training
     model.eval()
     out = [model(images[i : i + batch_size]) for i in range(0, images.shape[0], batch_size)]
@@ -172,12 +183,14 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 
 
 @torch.no_grad()
-def _logits(model: DemoClassifier, images: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+def _logits(
+    model: DemoClassifier | PlainCNNClassifier, images: torch.Tensor, batch_size: int = 256
+) -> np.ndarray:
     out = [model.logit(images[i : i + batch_size]) for i in range(0, images.shape[0], batch_size)]
     return torch.cat(out).cpu().numpy().astype(np.float64)
 
 
-def evaluate_on_phantoms(model: DemoClassifier, dataset: PhantomDataset) -> dict:
+def evaluate_on_phantoms(model: DemoClassifier | PlainCNNClassifier, dataset: PhantomDataset) -> dict:
     """``classification_metrics`` of ``model`` on a phantom set, plus AUROC within shortcut strata.
 
     The extra keys ``auroc_shortcut_present`` / ``auroc_shortcut_absent`` (NaN when a stratum lacks a class)
@@ -204,8 +217,9 @@ def train_classifier(
     progress_fn: ProgressFn | None = None,
     abort_fn: Callable[[], bool] | None = None,
     device: str | torch.device = "cpu",
-) -> tuple[DemoClassifier, dict]:
-    """Train the demo classifier with its loss-estimator head on phantoms.
+) -> tuple[DemoClassifier | PlainCNNClassifier, dict]:
+    """Train the demo classifier with its loss-estimator head (or the plain CNN of ``config.model``) on
+    phantoms.
 
     Args:
         train: training phantoms (any square size; the model's ``input_size`` follows ``config.model``, and
@@ -241,11 +255,13 @@ def train_classifier(
         torch.set_num_threads(previous_threads)
 
 
-def _train(train, val, config, eval_sets, progress_fn, abort_fn, device) -> tuple[DemoClassifier, dict]:
+def _train(
+    train, val, config, eval_sets, progress_fn, abort_fn, device
+) -> tuple[DemoClassifier | PlainCNNClassifier, dict]:
     start = time.time()
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    model = DemoClassifier(config.model).to(device)
+    model = build_demo_classifier(config.model).to(device)
     model.train()
     images = phantom_tensor(train)
     labels = torch.from_numpy(train.labels.astype(np.float32))
@@ -277,9 +293,14 @@ def _train(train, val, config, eval_sets, progress_fn, abort_fn, device) -> tupl
                     contrast=config.contrast,
                 )
             x, y = x.to(device), y.to(device)
-            logit, estimate = model.logit_and_loss_estimate(x, detach_loss_head=config.detach_loss_head)
-            ce_each = F.binary_cross_entropy_with_logits(logit, y, reduction="none")
-            ranking = pairwise_ranking_loss(estimate, ce_each, margin=config.ranking_margin)
+            if isinstance(model, DemoClassifier):
+                logit, estimate = model.logit_and_loss_estimate(x, detach_loss_head=config.detach_loss_head)
+                ce_each = F.binary_cross_entropy_with_logits(logit, y, reduction="none")
+                ranking = pairwise_ranking_loss(estimate, ce_each, margin=config.ranking_margin)
+            else:  # no loss-estimator head
+                logit = model.logit(x)
+                ce_each = F.binary_cross_entropy_with_logits(logit, y, reduction="none")
+                ranking = ce_each.sum() * 0.0
             loss = ce_each.mean() + config.ranking_weight * ranking
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
