@@ -588,6 +588,47 @@ def sweep_deltas(
     )
 
 
+def refine_screening(
+    G,
+    classifier,
+    styles: torch.Tensor,
+    ranges: StyleRanges | tuple[torch.Tensor, torch.Tensor],
+    deltas: np.ndarray,
+    exact_mask: np.ndarray,
+    dims: Sequence[int],
+    *,
+    config: SweepConfig | None = None,
+    compile_models: bool = False,
+) -> int:
+    """Make the screened deltas of ``dims`` exact on every image: each (image, dimension) entry of ``dims`` that
+    is still a first-order estimate (``exact_mask`` false) is evaluated exactly, in place in ``deltas`` [N, D, 2]
+    and ``exact_mask`` [N, D]. Meant for the strongest dimensions of a screening sweep, so that their ranking
+    no longer mixes estimates with exact values. Returns the number of perturbed images evaluated."""
+    cfg = config or SweepConfig()
+    G.eval().requires_grad_(False)
+    classifier.eval().requires_grad_(False)
+    device = next(G.parameters()).device
+    low, high = ranges.clamp_values(cfg.clamp, cfg.percentile) if isinstance(ranges, StyleRanges) else ranges
+    sweeper = StyleSweeper(G, classifier, low, high, cfg, compile_models=compile_models)
+    wanted = np.asarray(sorted(set(int(d) for d in dims)), np.int64)
+    evaluated = 0
+    for start in range(0, styles.shape[0], cfg.image_chunk):
+        stop = min(start + cfg.image_chunk, styles.shape[0])
+        rows, cols = np.nonzero(~np.asarray(exact_mask[start:stop][:, wanted]))
+        if rows.size == 0:
+            continue
+        chosen = wanted[cols]
+        with torch.inference_mode(), sweeper._autocast():
+            cache = sweeper.base_pass(styles[start:stop].to(device).float())
+            probs = sweeper.evaluate_clamped(cache, rows, chosen).float()
+            c0 = cache["prob"][torch.as_tensor(rows, device=probs.device)]
+        exact = torch.stack([c0 - probs[:, 0], probs[:, 1] - c0], dim=-1).cpu().numpy()
+        deltas[start + rows, chosen] = exact
+        exact_mask[start + rows, chosen] = True
+        evaluated += stop - start + 2 * rows.size
+    return evaluated
+
+
 def _run_unit(sweeper: StyleSweeper, styles, unit: SweepUnit, deltas, base, exact_mask, cfg, device) -> int:
     """Fill one unit's deltas; returns the number of perturbed images evaluated."""
     dims = list(range(unit.dim_start, unit.dim_stop))

@@ -11,6 +11,7 @@ from explain_engine.sweep import (
     delta_tolerance,
     open_deltas,
     plan_units,
+    refine_screening,
     sweep_deltas,
     sweep_precision,
 )
@@ -165,3 +166,22 @@ def test_mismatched_ranges_are_refused(setup):
     G, clf, ranges, styles = setup
     with pytest.raises(ValueError, match="must match"):
         sweep_deltas(G, clf, styles[:, :-1], ranges)
+
+
+def test_refining_screened_dimensions_makes_them_exact_on_every_image(setup):
+    G, clf, ranges, styles = setup
+    exact = sweep_deltas(G, clf, styles, ranges, config=SweepConfig(mode="exact"))
+    screened = sweep_deltas(G, clf, styles, ranges, config=SweepConfig(mode="screening", screening_top_k=5))
+    deltas, mask = screened.deltas.copy(), screened.exact_mask.copy()
+    dims = [0, 7, 40, 41, G.style_layout.dims - 1]
+    before = mask[:, dims].sum()
+
+    evaluated = refine_screening(
+        G, clf, styles, ranges, deltas, mask, dims, config=SweepConfig(mode="screening")
+    )
+
+    assert mask[:, dims].all() and evaluated == 2 * (mask[:, dims].size - before) + len(styles)
+    assert np.abs(deltas[:, dims] - exact.deltas[:, dims]).max() < 1e-5
+    others = np.setdiff1d(np.arange(G.style_layout.dims), dims)
+    assert np.array_equal(deltas[:, others], screened.deltas[:, others])  # nothing else touched
+    assert refine_screening(G, clf, styles, ranges, deltas, mask, dims) == 0  # already exact: nothing to do
