@@ -174,6 +174,8 @@ JOB_MAX_ATTEMPTS = int(os.environ.get("JOB_MAX_ATTEMPTS", "3"))
 SWEEP_IMAGE_CHUNK = int(os.environ.get("SWEEP_IMAGE_CHUNK", "2"))
 SWEEP_DIM_CHUNK = int(os.environ.get("SWEEP_DIM_CHUNK", "128"))
 SWEEP_PARALLEL_TASKS = int(os.environ.get("SWEEP_PARALLEL_TASKS", "4"))
+# A screening sweep makes its strongest N dimensions exact on every image before ranking them (0: off).
+SWEEP_SCREENING_REFINE = int(os.environ.get("SWEEP_SCREENING_REFINE", "30"))
 # Galleries of the strongest selected dimensions are rendered when a sweep finishes; others on request.
 SWEEP_GALLERIES_AT_FINISH = int(os.environ.get("SWEEP_GALLERIES_AT_FINISH", "10"))
 # CPU threads PyTorch uses in each process; several worker processes with many threads each on a small machine

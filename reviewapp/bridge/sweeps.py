@@ -20,7 +20,14 @@ from explain_engine.selection import (
     curate,
     select_dimensions,
 )
-from explain_engine.sweep import SweepConfig, delta_tolerance, open_deltas, plan_units, sweep_deltas
+from explain_engine.sweep import (
+    SweepConfig,
+    delta_tolerance,
+    open_deltas,
+    plan_units,
+    refine_screening,
+    sweep_deltas,
+)
 from reviewapp.bridge.files import media_path, npy_facts
 from reviewapp.bridge.models import AbortFn, engine_compile, load_study_models
 from reviewapp.bridge.params import CURATION_PARAMETERS
@@ -102,6 +109,32 @@ class SweepRunner:
             compile_models=engine_compile(),
         )
         return result.seconds, result.unit_perturbations
+
+    def refine_screening(self, top: int) -> int:
+        """Screening sweeps: make the ``top`` strongest screened dimensions (ranked as the sweep ranks them)
+        exact on every image, in the sweep's files, so that their ranking mixes no estimates with exact values.
+        Entries already exact are skipped, so running it again costs nothing. Returns the perturbations."""
+        if self.config.mode != "screening" or top <= 0:
+            return 0
+        deltas = np.load(self.folder / "deltas.npy", mmap_mode="r+")
+        exact_mask = np.load(self.folder / "exact_mask.npy", mmap_mode="r+")
+        ranking = select_dimensions(
+            np.asarray(deltas), self.models.G.style_layout, aggregate=self.sweep.aggregate
+        )
+        count = refine_screening(
+            self.models.G,
+            self.models.classifier,
+            self.styles,
+            self.models.ranges,
+            deltas,
+            exact_mask,
+            ranking.top(top),
+            config=self.config,
+            compile_models=engine_compile(),
+        )
+        deltas.flush()
+        exact_mask.flush()
+        return count
 
     @property
     def engine_config(self) -> dict:

@@ -204,7 +204,21 @@ def sweep_claim_finalisation(*, sweep: Sweep) -> bool:
 
 
 def sweep_finalise(*, sweep: Sweep, job: Job) -> str:
-    """Rank every dimension, store the effects, render the selected dimensions' galleries, finish."""
+    """Rank every dimension, store the effects, render the selected dimensions' galleries, finish.
+
+    A screening sweep first makes its ``SWEEP_SCREENING_REFINE`` strongest dimensions exact on every image."""
+    if sweep.mode == "screening" and settings.SWEEP_SCREENING_REFINE > 0:
+        units = sweep.units.count()
+        job_progress(
+            job=job,
+            done=units,
+            total=units + 1,
+            message=f"Evaluating the {settings.SWEEP_SCREENING_REFINE} strongest dimensions exactly",
+        )
+        runner = sweep_bridge.SweepRunner(sweep, sweep_projections(sweep))
+        refined = runner.refine_screening(settings.SWEEP_SCREENING_REFINE)
+        if refined:
+            Sweep.objects.filter(pk=sweep.pk).update(perturbations=F("perturbations") + refined)
     precision = sweep_bridge.sweep_precision_facts(sweep)
     selection = sweep_bridge.sweep_selection(sweep, tolerance=precision["tolerance"])
     Sweep.objects.filter(pk=sweep.pk).update(**precision)

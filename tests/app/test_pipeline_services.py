@@ -112,3 +112,23 @@ def test_a_sweep_can_select_its_k_strongest_dimensions_instead_of_a_threshold(ti
     assert "numeric tolerance 0.027" in borderline[strongest.dim]
     sweep.rule = Sweep.Rule.INTERVAL
     assert sweep.selection_rule.startswith("lower bound of the 90% interval of mean |change| >")
+
+
+def test_a_screening_sweep_makes_its_strongest_dimensions_exact_before_ranking(tiny_study, alice, settings):
+    settings.SWEEP_GALLERIES_AT_FINISH = 0
+    settings.SWEEP_SCREENING_REFINE = 5
+    case_import_files(study=tiny_study, files=tiny_case_files(3), created_by=alice)
+    run_projection_jobs()
+    sweep = sweep_launch(study=tiny_study, created_by=alice, delta=0.02, mode="screening", screening_top_k=2)
+    sweep_prepare_task(sweep.job_id, sweep_pk=sweep.pk)
+    sweep_run_units_task(sweep.job_id, sweep_pk=sweep.pk)
+
+    sweep.refresh_from_db()
+    assert sweep.status == Sweep.Status.SUCCEEDED, sweep.error
+    folder = media_path(sweep.deltas_dir)
+    exact_mask = np.load(folder / "exact_mask.npy")
+    strongest = list(sweep.dimension_effects.order_by("rank").values_list("dim", flat=True)[:5])
+    assert exact_mask[:, strongest].all()  # every image's delta of the five strongest is exact
+    assert exact_mask.sum() < exact_mask.size  # the others keep their estimates
+    # 3 images x 2 dims x 2 ends + 3 base passes per unit's screening, then the refinement's exact entries
+    assert sweep.perturbations > 3 * (2 * 2 + 1)
