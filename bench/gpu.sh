@@ -21,8 +21,8 @@ $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cu
 # paper256 + DenseNet-121: naive, plain loop, exact eager and compiled, screening eager and compiled
 step sweep_paper256 "${SWEEP_LIMIT:-240}" $PY bench/sweep.py --device cuda --paper-only --paper-images 2 \
   --paper-batches "${SWEEP_BATCHES:-512}" --screening-images 96 --screening-chunk 32 --compile ${SWEEP_ARGS:-}
-# the demo's 200 held-out phantoms: exact against screening at several top-K (recall@10)
-step sweep_demo "${DEMO_LIMIT:-130}" $PY bench/sweep.py --device cuda --phantoms 200 --top-k 64,128,256
+# the demo's 200 held-out phantoms: exact against screening at several top-K, and after the exact second pass (recall@10)
+step sweep_demo "${DEMO_LIMIT:-130}" $PY bench/sweep.py --device cuda --phantoms 200 --top-k 64,128,256 --refine 30
 # projection steps of paper256 + DenseNet-121 + D, bf16, eager then compiled
 step projection "${PROJ_LIMIT:-50}" $PY bench/projection.py --device cuda --bf16 --paper256-only \
   --paper256-batches "${PROJ_BATCHES:-128}"
