@@ -173,6 +173,15 @@ class LossEstimatorCNN(nn.Module):
         return self.classify(blocks), self.estimate_loss(head_inputs)
 
 
+def _config_from_checkpoint(config_class, config: dict):
+    """A classifier's construction config from a checkpoint's ``config`` dict; unknown keys are refused."""
+    known = set(config_class.__dataclass_fields__)
+    unknown = set(config) - known - {"arch", "input_transform", "training"}
+    if unknown:
+        raise ValueError(f"unknown config keys {sorted(unknown)}")
+    return config_class(**{k: v for k, v in config.items() if k in known})
+
+
 class DemoClassifier(ImageClassifier):
     """The demo classifier under the ``ImageClassifier`` contract, plus ``loss_estimate``.
 
@@ -199,11 +208,7 @@ class DemoClassifier(ImageClassifier):
     @classmethod
     def from_config(cls, config: dict) -> DemoClassifier:
         """Rebuild from a checkpoint's ``config`` dict (random weights; load the state dict next)."""
-        known = {f for f in DemoClassifierConfig.__dataclass_fields__}
-        unknown = set(config) - known - {"arch", "input_transform", "training"}
-        if unknown:
-            raise ValueError(f"unknown config keys {sorted(unknown)}")
-        return cls(DemoClassifierConfig(**{k: v for k, v in config.items() if k in known}))
+        return cls(_config_from_checkpoint(DemoClassifierConfig, config))
 
     def checkpoint_config(self) -> dict:
         """The ``config`` entry of the checkpoint: architecture name, construction kwargs, input transform."""
@@ -322,11 +327,7 @@ class PlainCNNClassifier(ImageClassifier):
     @classmethod
     def from_config(cls, config: dict) -> PlainCNNClassifier:
         """Rebuild from a checkpoint's ``config`` dict (random weights; load the state dict next)."""
-        known = {f for f in PlainCNNConfig.__dataclass_fields__}
-        unknown = set(config) - known - {"arch", "input_transform", "training"}
-        if unknown:
-            raise ValueError(f"unknown config keys {sorted(unknown)}")
-        return cls(PlainCNNConfig(**{k: v for k, v in config.items() if k in known}))
+        return cls(_config_from_checkpoint(PlainCNNConfig, config))
 
     def checkpoint_config(self) -> dict:
         """The ``config`` entry of the checkpoint: architecture name, construction kwargs, input transform."""
