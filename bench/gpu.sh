@@ -18,9 +18,11 @@ step() {  # step NAME SECONDS COMMAND...
 }
 nvidia-smi -L 2>/dev/null
 $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))"
-# paper256 + DenseNet-121: naive, plain loop, exact eager and compiled, screening eager and compiled
-step sweep_paper256 "${SWEEP_LIMIT:-240}" $PY bench/sweep.py --device cuda --paper-only --paper-images 2 \
-  --paper-batches "${SWEEP_BATCHES:-512}" --screening-images 96 --screening-chunk 32 --compile ${SWEEP_ARGS:-}
+# paper256 + DenseNet-121: naive, plain loop, exact (layer and block starts) eager and compiled, screening
+# eager and compiled
+step sweep_paper256 "${SWEEP_LIMIT:-270}" $PY bench/sweep.py --device cuda --paper-only --paper-images 2 \
+  --paper-batches "${SWEEP_BATCHES:-512}" --screening-images 96 --screening-chunk 32 --compile --reuse-block \
+  ${SWEEP_ARGS:-}
 # the demo's 200 held-out phantoms: exact against screening at several top-K, and after the exact second pass (recall@10)
 step sweep_demo "${DEMO_LIMIT:-130}" $PY bench/sweep.py --device cuda --phantoms 200 --top-k 64,128,256 --refine 30
 # projection steps of paper256 + DenseNet-121 + D, bf16, eager then compiled

@@ -4,8 +4,9 @@ naive      one perturbed style vector per generator + classifier pass at batch 1
            subset of dimensions: its cost per perturbation does not depend on which dimension is perturbed)
 plain      the plain batched loop: full generator + classifier passes over batches of perturbed style vectors,
            at the best batch size tried (bf16 autocast on CUDA)
-exact      ``sweep_deltas`` exact: block inputs reused, toRGB dimensions by their linear effect, perturbations of
-           a unit's images pooled
+exact      ``sweep_deltas`` exact: each conv layer's linear part reused and updated for the one changed channel,
+           toRGB dimensions by their linear effect, perturbations of a unit's images pooled; with
+           ``--reuse-block`` also timed with passes starting at the perturbed layer's block (the earlier design)
 screening  one backward pass per image, then the top-K dimensions of each image evaluated exactly
 
 Two parts:
@@ -84,40 +85,44 @@ class DenseNetStandIn(torch.nn.Module):
 
 
 def flop_ceiling(G, clf, *, name: str) -> float:
-    """GFLOP per perturbation of the plain loop (whole generator + classifier) and of the exact sweep (the
-    generator from the perturbed dimension's block on + classifier; a toRGB dimension: the classifier only),
-    averaged over every dimension, counted with PyTorch's FLOP counter on the CPU for one image. Their ratio is
-    the most the exact sweep can gain over the plain loop by reusing the earlier blocks; prints and returns it."""
+    """GFLOP per perturbation of the plain loop (whole generator + classifier) and of the exact sweep as it runs
+    (``StyleSweeper.evaluate`` of one perturbation per style layer, weighted by the layer's dimensions), with
+    passes starting at the perturbed layer (the default) and at its block, counted with PyTorch's FLOP counter
+    on the CPU for one image. The ratio is the most the exact sweep can gain over the plain loop by reusing
+    work; prints both and returns the default's."""
     from torch.utils.flop_counter import FlopCounterMode
 
     G = G.cpu().eval()
     clf = clf.cpu().eval()
     with torch.no_grad():
         s = G.styles_from_w(G.mapping(torch.randn(1, G.z_dim)))
-        sweeper = StyleSweeper(G, clf, s[0], s[0], SweepConfig())
-        cache = sweeper.base_pass(s)
 
     def gflop(fn) -> float:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             fn()
         return counter.get_total_flops() / 1e9
 
-    image = cache["image"]
-    classifier = gflop(lambda: clf(image.clamp(-1, 1)))
-    rows = torch.zeros(1, dtype=torch.long)
-    from_block = [
-        gflop(lambda b=b: sweeper._run_from_block(b, cache, rows, list(cache["styles"])))
-        for b in range(len(G.synthesis.blocks))
-    ]
-    plain = from_block[0] + classifier
-    per_dim = np.where(sweeper._torgb, 0.0, np.asarray(from_block)[sweeper._block_of]) + classifier
-    exact = float(per_dim.mean())
-    print(
-        f"[{name}] GFLOP per perturbation: plain {from_block[0]:.3f} + {classifier:.3f} = {plain:.3f}; "
-        f"exact (mean over {len(per_dim)} dims) {exact - classifier:.3f} + {classifier:.3f} = {exact:.3f}; "
-        f"ceiling of exact / plain: {plain / exact:.2f}x"
-    )
-    return plain / exact
+    ratios = {}
+    for reuse in ("layer", "block"):
+        sweeper = StyleSweeper(G, clf, s[0] - 1, s[0] + 1, SweepConfig(), reuse=reuse)
+        with torch.no_grad():
+            cache = sweeper.base_pass(s)
+        classifier = gflop(lambda c=cache: clf(c["image"].clamp(-1, 1)))
+        plain = gflop(lambda: G.synthesize_from_styles(s, noise_mode="const")) + classifier
+        per_dim = np.zeros(G.style_layout.dims)
+        for layer in G.style_layout:
+            cost = gflop(
+                lambda c=cache, sw=sweeper, d=layer.offset: sw.evaluate(c, [0], [d], s[0, d : d + 1] + 0.5)
+            )
+            per_dim[layer.offset : layer.stop] = cost
+        exact = float(per_dim.mean())
+        ratios[reuse] = plain / exact
+        print(
+            f"[{name}] GFLOP per perturbation: plain {plain - classifier:.3f} + {classifier:.3f} = {plain:.3f}; "
+            f"exact, passes starting at the {reuse} (mean over {len(per_dim)} dims) {exact - classifier:.3f} + "
+            f"{classifier:.3f} = {exact:.3f}; ceiling of exact / plain: {plain / exact:.2f}x"
+        )
+    return ratios["layer"]
 
 
 def naive_rate(G, clf, styles, low, high, dims, device) -> tuple[float, np.ndarray]:
@@ -234,6 +239,11 @@ def run_demo(args, device) -> dict:
         bf16=not args.demo_fp32,
     )
     exact = sweep_deltas(G, clf, styles, ranges, config=SweepConfig(mode="exact", **big))
+    block_start = None
+    if args.reuse_block:
+        block_start = sweep_deltas(
+            G, clf, styles, ranges, config=SweepConfig(mode="exact", **big), reuse="block"
+        )
     top_ks = [int(k) for k in str(args.top_k).split(",")]
     screens = {
         k: sweep_deltas(
@@ -258,6 +268,13 @@ def run_demo(args, device) -> dict:
     print(
         f"  exact:                 {exact.perturbations_per_second:9.1f} perturbations/s  ({exact.perturbations_per_second / plain_pps:.2f}x plain, {exact.perturbations_per_second / naive_pps:.1f}x naive)"
     )
+    if block_start is not None:
+        pps = block_start.perturbations_per_second
+        print(
+            f"  exact, block starts:   {pps:9.1f} perturbations/s  ({pps / plain_pps:.2f}x plain; layer starts "
+            f"{exact.perturbations_per_second / pps:.2f}x this; largest |layer - block| delta "
+            f"{float(np.abs(exact.deltas - block_start.deltas).max()):.2e})"
+        )
     for k, res in screens.items():
         print(
             f"  screening, top {k}:      {total / res.seconds:9.1f} perturbations/s equivalent, top-{k} per image exact, "
@@ -333,18 +350,32 @@ def run_paper256(args, device) -> None:
             sweep_deltas(P, clf, s_run, (low, high), config=cfg)
             res = sweep_deltas(P, clf, s_run, (low, high), config=cfg)
         else:  # a CPU cannot sweep 7424 dims of a 256 px image in a benchmark: time the exact path on the subset
-            sw = StyleSweeper(P, clf, low, high, cfg)
-            t0 = time.perf_counter()
-            with torch.inference_mode():
-                sw.evaluate_exact(s_run, subset)
-            res = None
-            results[bs] = 2 * len(subset) / (time.perf_counter() - t0)
+            for reuse in ("layer", "block") if args.reuse_block else ("layer",):
+                sw = StyleSweeper(P, clf, low, high, cfg, reuse=reuse)
+                t0 = time.perf_counter()
+                with torch.inference_mode():
+                    sw.evaluate_exact(s_run, subset)
+                rate = 2 * len(subset) / (time.perf_counter() - t0)
+                if reuse == "layer":
+                    results[bs] = rate
+                else:
+                    print(
+                        f"  exact, block starts, batch {bs}: {rate:9.1f} perturbations/s on {len(subset)} dims"
+                    )
             continue
         results[bs] = res.perturbations_per_second
         last = res
         print(
             f"  exact, batch {bs}: {res.perturbations_per_second:9.1f} perturbations/s over {n_img} images x {dims} dims ({res.seconds:.1f} s)"
         )
+        if args.reuse_block:
+            sweep_deltas(P, clf, s_run, (low, high), config=cfg, reuse="block")
+            blk = sweep_deltas(P, clf, s_run, (low, high), config=cfg, reuse="block")
+            print(
+                f"  exact, block starts, batch {bs}: {blk.perturbations_per_second:9.1f} perturbations/s "
+                f"(layer starts {res.perturbations_per_second / blk.perturbations_per_second:.2f}x this; "
+                f"largest |layer - block| delta {float(np.abs(res.deltas - blk.deltas).max()):.2e})"
+            )
     best_bs = max(results, key=results.get)
     exact_pps = results[best_bs]
     diff = float("nan")
@@ -435,6 +466,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--plain-compiled", action="store_true", help="paper256 on CUDA: also time the plain loop compiled"
+    )
+    parser.add_argument(
+        "--reuse-block",
+        action="store_true",
+        help="also time the exact sweep with perturbed passes starting at the block (reuse='block')",
     )
     parser.add_argument("--naive-dims", type=int, default=None)
     parser.add_argument("--paper256", action="store_true", help="also time paper256 with a DenseNet-121")

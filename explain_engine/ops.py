@@ -287,20 +287,61 @@ def modulated_conv_act(
     passes. ``up_mode`` for ``up=2``: ``"transpose"`` (transposed convolution + FIR, fewest multiply-adds) or
     ``"polyphase"`` (one dense convolution + pixel shuffle, 4x the multiply-adds of that layer, no depthwise
     pass) or ``"auto"``: polyphase on CUDA, where the depthwise FIR pass is the slowest kernel of the network
-    (docs/benchmarks.md), transpose elsewhere."""
+    (docs/benchmarks.md), transpose elsewhere.
+
+    It is ``modulated_conv_finish(modulated_conv_linear(...), demodulation(weight, styles), ...)``: the sweep
+    keeps the linear part of each layer and updates it for a change of one style channel."""
+    y = modulated_conv_linear(
+        x, weight, styles, up=up, padding=padding, resample_filter=resample_filter, up_mode=up_mode
+    )
+    return modulated_conv_finish(
+        y, demodulation(weight, styles), bias=bias, noise=noise, act_gain=act_gain, clamp=clamp
+    )
+
+
+def demodulation(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
+    """The demodulation coefficients [N, O] of a modulated convolution, in float32 (also under autocast):
+    1 / sqrt(sum_i s_i^2 sum_kk W_oikk^2 + 1e-8), without building the [N, O, I, k, k] weights."""
+    with torch.autocast(styles.device.type, enabled=False):
+        wsq = weight.float().square().sum(dim=[2, 3])  # [O, I]
+        return (styles.float().square() @ wsq.t() + 1e-8).rsqrt()
+
+
+def modulated_conv_linear(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    styles: torch.Tensor,
+    *,
+    up: int,
+    padding: int,
+    resample_filter: torch.Tensor | None,
+    up_mode: str = "auto",
+) -> torch.Tensor:
+    """The linear part of a modulated convolution: the shared-weight convolution (up-sampling when ``up=2``,
+    see ``modulated_conv_act`` for ``up_mode``) of the style-scaled input, before demodulation."""
     n = x.shape[0]
     dt = x.dtype
-    with torch.autocast(x.device.type, enabled=False):  # demodulation in float32 also under autocast
-        wsq = weight.float().square().sum(dim=[2, 3])  # [O, I]
-        dcoefs = (styles.float().square() @ wsq.t() + 1e-8).rsqrt()  # [N, O]
     y = x * styles.to(dt).reshape(n, -1, 1, 1)
-    w = weight.to(dt)
     if up == 2 and (up_mode == "polyphase" or (up_mode == "auto" and x.is_cuda)):
         y = F.pixel_shuffle(F.conv2d(y, polyphase_up_weight(weight, resample_filter).to(dt), padding=1), 2)
         if x.is_contiguous(memory_format=torch.channels_last):
             y = y.contiguous(memory_format=torch.channels_last)
-    else:
-        y = conv2d_resample(y, w, f=resample_filter, up=up, padding=padding, flip_weight=(up == 1))
+        return y
+    return conv2d_resample(y, weight.to(dt), f=resample_filter, up=up, padding=padding, flip_weight=(up == 1))
+
+
+def modulated_conv_finish(
+    y: torch.Tensor,
+    dcoefs: torch.Tensor,
+    *,
+    bias: torch.Tensor,
+    noise: torch.Tensor | None,
+    act_gain: float,
+    clamp: float | None,
+) -> torch.Tensor:
+    """Demodulation ``dcoefs`` [N, O], noise, bias, leaky ReLU (slope 0.2), gain and clamp of the linear part
+    ``y`` [N, O, H, W] of a modulated convolution, as one fused multiply-add and an in-place activation."""
+    n, dt = y.shape[0], y.dtype
     # lrelu(g * z) = g * lrelu(z) for g > 0: gain and demodulation fold into one scale, noise and bias into one offset
     scale = (dcoefs * act_gain).to(dt).reshape(n, -1, 1, 1)
     offset = (bias * act_gain).to(dt).reshape(1, -1, 1, 1)
@@ -311,6 +352,27 @@ def modulated_conv_act(
     if clamp is not None and clamp >= 0:
         y = y.clamp_(-clamp, clamp) if not torch.is_grad_enabled() else y.clamp(-clamp, clamp)
     return y
+
+
+def single_channel_conv(
+    x: torch.Tensor, weight: torch.Tensor, channels: torch.Tensor, *, up: int
+) -> torch.Tensor:
+    """For K rows: the contribution of input channel ``channels[k]`` alone to a 3x3 convolution (padding 1) of
+    its input plane ``x[k]`` [K, h, w], i.e. ``conv(x_k e_c, weight)`` -> [K, O, H, W]. ``weight`` is the
+    layer's dense equivalent: its own [O, I, 3, 3] weight (``up=1``, correlation) or its polyphase weight
+    [4 * O, I, 3, 3] (``up=2``, followed here by the pixel shuffle). One batched matrix product of each row's
+    3x3 patches with its channel's taps: O * 9 multiply-adds per output pixel instead of the layer's I * O * 9."""
+    k, h, w = x.shape
+    patches = F.unfold(x.unsqueeze(1), 3, padding=1)  # [K, 9, h * w]
+    taps = weight[:, channels].transpose(0, 1).reshape(k, -1, 9).to(x.dtype)  # [K, O', 9]
+    y = torch.bmm(taps, patches)  # [K, O', h * w]
+    if up == 1:
+        return y.reshape(k, -1, h, w)
+    o = y.shape[1] // 4
+    # pixel shuffle as one strided copy (out[., c, 2i + a, 2j + b] = y[., 4c + 2a + b, i, j])
+    out = torch.empty(k, o, 2 * h, 2 * w, dtype=y.dtype, device=y.device)
+    out.view(k, o, h, 2, w, 2).copy_(y.view(k, o, 2, 2, h, w).permute(0, 1, 4, 2, 5, 3))
+    return out
 
 
 def modulated_1x1(

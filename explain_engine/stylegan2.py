@@ -30,6 +30,9 @@ from .ops import (
     modulated_1x1,
     modulated_conv2d,
     modulated_conv_act,
+    modulated_conv_finish,
+    modulated_conv_linear,
+    polyphase_up_weight,
     setup_filter,
     upsample2d,
 )
@@ -247,17 +250,57 @@ class SynthesisLayer(nn.Module):
             x, self.affine(w), noise_mode=noise_mode, fused_modconv=fused_modconv, gain=gain
         )
 
-    def forward_styles(self, x, styles, noise_mode="random", fused_modconv=False, gain=1):
+    def _noise(self, noise_mode: str, batch: int, device) -> torch.Tensor | None:
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        if self.use_noise and noise_mode == "random":
+            return (
+                torch.randn([batch, 1, self.resolution, self.resolution], device=device) * self.noise_strength
+            )
+        if self.use_noise and noise_mode == "const":
+            return self.noise_const * self.noise_strength
+        return None
+
+    # -- the layer in two parts, for the sweep's per-layer reuse -----------------------------------------------
+    @property
+    def splits_linear(self) -> bool:
+        """Whether ``linear`` and ``finish`` compute this layer (the fast leaky-ReLU path with a 3x3 kernel and,
+        when up-sampling, a 4-tap filter), so that a change of one style channel can update its output."""
+        ok_up = self.up == 1 or (self.up == 2 and tuple(self.resample_filter.shape) == (4, 4))
+        return self.fast and self.activation == "lrelu" and tuple(self.weight.shape[2:]) == (3, 3) and ok_up
+
+    def linear(self, x, styles):
+        """The layer's output before demodulation, noise, bias and activation (``ops.modulated_conv_linear``)."""
+        return modulated_conv_linear(
+            x,
+            self.weight,
+            styles,
+            up=self.up,
+            padding=self.padding,
+            resample_filter=self.resample_filter,
+            up_mode=self.up_mode,
+        )
+
+    def finish(self, y, dcoefs, noise_mode="const"):
+        """The layer's output from its linear part ``y`` and demodulation coefficients ``dcoefs`` [N, O]."""
+        return modulated_conv_finish(
+            y,
+            dcoefs,
+            bias=self.bias,
+            noise=self._noise(noise_mode, y.shape[0], y.device),
+            act_gain=self.act_gain,
+            clamp=self.conv_clamp,
+        )
+
+    def dense_weight(self) -> torch.Tensor:
+        """A 3x3 weight of an ordinary convolution (padding 1) equal to this layer's: its own weight, or when
+        up-sampling the polyphase weight [4 * O, I, 3, 3] whose output is pixel-shuffled."""
+        return self.weight if self.up == 1 else polyphase_up_weight(self.weight, self.resample_filter)
+
+    def forward_styles(self, x, styles, noise_mode="random", fused_modconv=False, gain=1):
+        noise = self._noise(noise_mode, x.shape[0], x.device)
         in_res = self.resolution // self.up
         _check_shape("x", x, [None, self.weight.shape[1], in_res, in_res])
-        noise = None
-        if self.use_noise and noise_mode == "random":
-            noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device)
-            noise = noise * self.noise_strength
-        if self.use_noise and noise_mode == "const":
-            noise = self.noise_const * self.noise_strength
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         if self.fast and not fused_modconv and self.activation == "lrelu":
             return modulated_conv_act(
@@ -397,15 +440,33 @@ class SynthesisBlock(nn.Module):
             layers.append(("torgb", "torgb", self.torgb))
         return layers
 
+    def conv_layers(self) -> list[SynthesisLayer]:
+        """The block's modulated conv layers in order: [conv0,] conv1."""
+        return [self.conv0, self.conv1] if self.in_channels != 0 else [self.conv1]
+
+    @property
+    def splits_layers(self) -> bool:
+        """Whether the block's features are its conv layers applied one after the other (no residual branch),
+        each computable in two parts (``SynthesisLayer.splits_linear``), so that the sweep can start a
+        perturbed pass at any of them."""
+        return self.architecture != "resnet" and all(layer.splits_linear for layer in self.conv_layers())
+
+    def features_input(self, x, *, batch_size=None) -> torch.Tensor:
+        """The input of the block's first conv layer: the learned constant (``batch_size`` copies) for the first
+        block, else ``x`` in the block's memory format."""
+        if self.in_channels == 0:
+            return self._layout(self.const.unsqueeze(0).repeat([batch_size, 1, 1, 1]))
+        x = self._layout(x)
+        _check_shape("x", x, [None, self.in_channels, self.resolution // 2, self.resolution // 2])
+        return x
+
     def forward_features(self, x, styles, *, noise_mode="const", fused_modconv=False, batch_size=None):
         """The block's feature path only (no image). ``styles``: the conv styles in order (conv0, conv1)."""
         it = iter(styles)
+        n = batch_size if batch_size is not None else styles[0].shape[0]
+        x = self.features_input(x, batch_size=n)
         if self.in_channels == 0:
-            n = batch_size if batch_size is not None else styles[0].shape[0]
-            x = self._layout(self.const.unsqueeze(0).repeat([n, 1, 1, 1]))
             return self.conv1.forward_styles(x, next(it), noise_mode=noise_mode, fused_modconv=fused_modconv)
-        x = self._layout(x)
-        _check_shape("x", x, [None, self.in_channels, self.resolution // 2, self.resolution // 2])
         if self.architecture == "resnet":
             y = self.skip(x, gain=math.sqrt(0.5))
             x = self.conv0.forward_styles(x, next(it), noise_mode=noise_mode, fused_modconv=fused_modconv)

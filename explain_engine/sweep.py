@@ -10,9 +10,11 @@ in an array ``deltas[N, D, 2]`` (``[..., 0]`` = Delta-, ``[..., 1]`` = Delta+), 
 Three modes compute it:
 
 * ``naive``: one perturbed vector per generator + classifier pass, nothing reused (the reference).
-* ``exact``: the same numbers, faster. Perturbations are batched; the generator's features at the input of every
-  synthesis block are computed once per image and every perturbation of a layer in block b starts from them;
-  a toRGB dimension changes only that toRGB layer's output, linearly (``delta = W[:, c] * gain * ds * x_c``), and
+* ``exact``: the same numbers, faster. Perturbations are batched. The base pass of each image keeps, for every
+  conv layer, its input and the linear part of its output (the shared-weight convolution of the style-scaled
+  input, before demodulation); a perturbation of channel c of that layer changes the linear part by
+  ``ds * conv(x_c, W[:, c])``, one input channel's convolution (1/I of the layer's work), and the demodulation
+  coefficients by a closed form, so the perturbed pass starts after the layer's convolution; a toRGB dimension changes only that toRGB layer's output, linearly (``delta = W[:, c] * gain * ds * x_c``), and
   the final image is the base image plus that change carried up by the (linear) FIR up-sampling, so toRGB
   dimensions need no generator pass at all. Runs under ``torch.inference_mode`` (bf16 autocast and
   channels-last on CUDA if asked).
@@ -40,7 +42,7 @@ import torch
 from . import device as devices
 from .allocator import keep_freed_memory
 from .device import CompiledOrEager, autocast_for, batch_bucket
-from .ops import bias_act, upsample2d
+from .ops import bias_act, single_channel_conv, upsample2d
 from .params import check, param
 from .ranges import StyleRanges
 
@@ -48,6 +50,9 @@ ProgressFn = Callable[[int, int, str], None]
 AbortFn = Callable[[], bool]
 
 MODES = ("naive", "exact", "screening")
+#: Where a perturbed pass of a conv dimension starts: at its layer, from that layer's cached linear part updated
+#: for the one changed channel ("layer", the default), or at the input of its block ("block").
+REUSE = ("layer", "block")
 CLAMPS = ("minmax", "percentile")
 
 #: The largest error of a stored delta against float32, by the precision the sweep ran in: bf16 autocast on
@@ -224,10 +229,12 @@ class StyleSweeper:
     """Evaluates the classifier on clamped style vectors for one generator, classifier and clamp range.
 
     Perturbations of several images are pooled: ``base_pass`` caches, for a batch of images, the input of every
-    synthesis block and every toRGB layer's features; ``evaluate`` then takes any list of (image, dimension,
-    value) entries, groups them by the block where they start, and runs each group in batches of
-    ``config.batch_size`` rows gathered from the cached inputs of their own images. The classifier sees full
-    batches pooled over blocks and images.
+    synthesis block, what each conv layer's perturbed passes start from (``reuse="layer"``; with
+    ``reuse="block"`` they start at the input of the layer's block, which is also the fallback for blocks with
+    a residual branch or reference-path layers) and every toRGB layer's features; ``evaluate`` then takes any
+    list of (image, dimension, value) entries, groups them by layer, and runs each group in batches of
+    ``config.batch_size`` rows gathered from the cached parts of their own images. The classifier sees full
+    batches pooled over layers and images.
     """
 
     def __init__(
@@ -239,7 +246,10 @@ class StyleSweeper:
         config: SweepConfig,
         *,
         compile_models: bool = False,
+        reuse: str = "layer",
     ):
+        if reuse not in REUSE:
+            raise ValueError(f"reuse must be one of {REUSE}, got {reuse!r}")
         self.G = G
         self.C = classifier
         self.cfg = config
@@ -261,6 +271,18 @@ class StyleSweeper:
             [self.layout.layers[li].offset for li in layer_of]
         )
         self._torgb = np.array([self.layout.layers[li].kind == "torgb" for li in layer_of])
+        # conv layers whose perturbed passes start at the layer itself (``reuse="layer"``): layer index ->
+        # (block, position among the block's conv layers, module, dense 3x3 weight, sum over taps of W^2 [O, I])
+        self.reuse = reuse
+        self._layer_start: dict[int, tuple[int, int, torch.nn.Module, torch.Tensor, torch.Tensor]] = {}
+        for bi, block in enumerate(self.blocks):
+            if reuse != "layer" or not block.splits_layers:
+                continue
+            for j, layer in enumerate(block.conv_layers()):
+                with torch.no_grad():
+                    dense = layer.dense_weight().detach().float()
+                    wsq = layer.weight.detach().float().square().sum(dim=[2, 3])
+                self._layer_start[self.block_first_layer[bi] + j] = (bi, j, layer, dense, wsq)
         self.cuda = self.device.type == "cuda"
         self._block_layers = [len(block.style_layers()) for block in self.blocks]
         # The passes of perturbed images: eager, or compiled on CUDA when asked (``compile_models``).
@@ -306,19 +328,31 @@ class StyleSweeper:
 
     # -- base pass with cached block inputs ------------------------------------------------------------------------
     def base_pass(self, s: torch.Tensor) -> dict:
-        """The unperturbed pass of a batch of images [M, D]: the input (x, img) of every block, every toRGB
-        layer's features and pre-activation output, the final images and C(S) [M]."""
+        """The unperturbed pass of a batch of images [M, D]: the input (x, img) of every block, for every conv
+        layer that perturbed passes start at (``reuse="layer"``) its input, the linear part of its output and
+        its sum of squared modulated weights per output channel, every toRGB layer's features and
+        pre-activation output, the final images and C(S) [M]."""
         styles = self._split(s)
         x = img = None
-        cache = {"block_in": [], "torgb": {}, "styles": styles}
+        cache: dict = {"block_in": [], "torgb": {}, "styles": styles, "layers": {}}
         li = 0
         for bi, block in enumerate(self.blocks):
             cache["block_in"].append((x, img))
             n_layers = len(block.style_layers())
             block_styles = styles[li : li + n_layers]
-            x = block.forward_features(
-                x, block_styles[: block.num_conv], noise_mode="const", batch_size=s.shape[0]
-            )
+            if li in self._layer_start:  # layer by layer, keeping what a perturbed pass starts from
+                x = block.features_input(x, batch_size=s.shape[0])
+                for j, layer in enumerate(block.conv_layers()):
+                    wsq = self._layer_start[li + j][4]
+                    y = layer.linear(x, block_styles[j])
+                    with torch.autocast(self.device.type, enabled=False):
+                        ssq = block_styles[j].float().square() @ wsq.t()  # [M, O]
+                    cache["layers"][li + j] = (x, y, ssq)
+                    x = layer.finish(y, (ssq + 1e-8).rsqrt(), noise_mode="const")
+            else:
+                x = block.forward_features(
+                    x, block_styles[: block.num_conv], noise_mode="const", batch_size=s.shape[0]
+                )
             if block.num_torgb:
                 t = block.torgb
                 style = (block_styles[block.num_conv] * t.weight_gain).to(x.dtype)
@@ -329,6 +363,52 @@ class StyleSweeper:
         cache["image"] = img
         cache["prob"] = self.classify(img)
         return cache
+
+    def _run_from_layer(
+        self, li: int, cache: dict, rows: torch.Tensor, channels: torch.Tensor, new_values: torch.Tensor
+    ) -> torch.Tensor:
+        """Images after setting channel ``channels[k]`` of conv layer ``li`` of cached image ``rows[k]`` to
+        ``new_values[k]``: the layer's cached linear part plus that one channel's convolution, its demodulation
+        updated in closed form, then the rest of the generator."""
+        bi, j, layer, dense, wsq = self._layer_start[li]
+        block = self.blocks[bi]
+        k = rows.shape[0]
+        padded = batch_bucket(k, self.cfg.batch_size) if self.cuda else k
+        if padded != k:  # a tail chunk on CUDA: repeat its last row up to the bucket size
+            rows, channels, new_values = (_pad_rows(t, padded) for t in (rows, channels, new_values))
+        x_in, y, ssq = cache["layers"][li]
+        one_image = bool((rows == rows[0]).all())
+        base_rows = rows[:1] if one_image else rows  # one image: broadcast its cached parts, no copy
+        old = cache["styles"][li][rows, channels].float()
+        ds = new_values.float() - old
+        dy = single_channel_conv(
+            x_in[rows, channels] * ds.to(x_in.dtype)[:, None, None], dense, channels, up=layer.up
+        )
+        y = y[base_rows] + dy.to(y.dtype)
+        with torch.autocast(self.device.type, enabled=False):
+            # sum_i s_i^2 sum_kk W_oi^2 with s_c changed: add (s_c'^2 - s_c^2) * sum_kk W_oc^2
+            dcoefs = (
+                ssq[base_rows]
+                + (new_values.float().square() - old.square())[:, None] * wsq[:, channels].t()
+                + 1e-8
+            ).rsqrt()
+        x = block._layout(layer.finish(y, dcoefs, noise_mode="const"))
+        styles_k = [st[base_rows] for st in cache["styles"]]
+        if one_image:
+            styles_k = [st.expand(padded, -1) for st in styles_k]
+        first = self.block_first_layer[bi]
+        for later in range(j + 1, block.num_conv):
+            x = block.conv_layers()[later].forward_styles(x, styles_k[first + later], noise_mode="const")
+        img = cache["block_in"][bi][1]
+        if img is not None:
+            img = img[rows[:1]].expand(padded, -1, -1, -1) if one_image else img[rows]
+        img = block.forward_image(x, img, styles_k[first + block.num_conv] if block.num_torgb else None)
+        first += self._block_layers[bi]
+        for b in range(bi + 1, len(self.blocks)):
+            n = self._block_layers[b]
+            x, img = self._block_fns[b](x, img, styles_k[first : first + n], noise_mode="const")
+            first += n
+        return img[:k]
 
     def _run_from_block(self, bi: int, cache: dict, rows: torch.Tensor, styles_k: list[torch.Tensor]):
         """Images for K perturbed style sets (per-layer tensors [K, ch]) of the cached images ``rows`` [K],
@@ -383,8 +463,8 @@ class StyleSweeper:
     ) -> torch.Tensor:
         """C(S) of cached image ``rows[k]`` with style dimension ``dims[k]`` set to ``values[k]``, for every k -> [K].
 
-        Conv dimensions of a block start from the block's cached input (rows of every image in one batch);
-        toRGB dimensions are the base image plus their linear change. Images of all groups are pooled so the
+        Conv dimensions start from their layer's cached parts (or their block's cached input; rows of every
+        image in one batch); toRGB dimensions are the base image plus their linear change. Images of all groups are pooled so the
         classifier sees full batches.
         """
         rows_np = np.asarray(rows, np.int64)
@@ -401,13 +481,14 @@ class StyleSweeper:
             probs[idx] = self.classify(torch.cat([im for _, im in pending]))
             pending.clear()
 
-        # group by (block, kind), in order of block so that early (expensive) blocks pool with each other
-        keys = blocks * 2 + torgb
-        order = np.argsort(keys, kind="stable")
-        bounds = np.flatnonzero(np.diff(keys[order])) + 1
+        # group by layer, in order of layer so that early (expensive) layers pool with each other
+        layers_all = self._layer_of[dims_np]
+        order = np.argsort(layers_all, kind="stable")
+        bounds = np.flatnonzero(np.diff(layers_all[order])) + 1
         for group in np.split(order, bounds):
             if group.size == 0:
                 continue
+            li = int(layers_all[group[0]])
             bi, is_torgb = int(blocks[group[0]]), bool(torgb[group[0]])
             for start in range(0, group.size, bs):
                 chunk = group[start : start + bs]
@@ -417,12 +498,11 @@ class StyleSweeper:
                 v = values[idx]
                 if is_torgb:
                     imgs = self._torgb_images(bi, cache, r, ch, v)
+                elif li in self._layer_start:
+                    imgs = self._run_from_layer(li, cache, r, ch, v)
                 else:
                     styles_k = [st[r] for st in cache["styles"]]
-                    layers = self._layer_of[dims_np[chunk]]
-                    for li in np.unique(layers):
-                        sel = torch.as_tensor(np.flatnonzero(layers == li), device=self.device)
-                        styles_k[li][sel, ch[sel]] = v[sel].to(styles_k[li].dtype)
+                    styles_k[li][torch.arange(len(chunk), device=self.device), ch] = v.to(styles_k[li].dtype)
                     imgs = self._run_from_block(bi, cache, r, styles_k)
                 pending.append((idx, imgs))
                 pending_rows += len(chunk)
@@ -505,6 +585,7 @@ def sweep_deltas(
     progress_fn: ProgressFn | None = None,
     abort_fn: AbortFn | None = None,
     compile_models: bool = False,
+    reuse: str = "layer",
 ) -> SweepResult:
     """Sweep every style dimension of every image (``styles`` [N, D]) and return the deltas (Eq. 4-5).
 
@@ -514,7 +595,8 @@ def sweep_deltas(
     several workers). Stops between units, leaving the files consistent, when ``abort_fn()`` is true (then
     raises ``InterruptedError``). ``compile_models``: on CUDA, run the perturbed passes (the synthesis blocks and
     the classifier) under ``torch.compile`` (a one-off compilation of a minute or two per process, then faster
-    passes; the CPU ignores it).
+    passes; the CPU ignores it). ``reuse``: where perturbed passes of conv dimensions start (``REUSE``; the
+    results agree to float rounding, "block" is there to measure what "layer" saves).
     """
     cfg = config or SweepConfig()
     G.eval().requires_grad_(False)
@@ -532,7 +614,7 @@ def sweep_deltas(
             f"styles [N, {dims}] and ranges [{low.numel()}] must match the generator's "
             f"{G.style_layout.dims} style dimensions"
         )
-    sweeper = StyleSweeper(G, classifier, low, high, cfg, compile_models=compile_models)
+    sweeper = StyleSweeper(G, classifier, low, high, cfg, compile_models=compile_models, reuse=reuse)
     plan = plan_units(n, dims, cfg)
     if out_dir is not None:
         store = SweepStore(
