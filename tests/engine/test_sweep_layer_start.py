@@ -106,3 +106,23 @@ def test_an_unknown_reuse_is_refused(setup):  # noqa: F811
     G, clf, ranges, _ = setup
     with pytest.raises(ValueError, match="reuse must be one of"):
         StyleSweeper(G, clf, ranges.minimum, ranges.maximum, SweepConfig(), reuse="image")
+
+
+def test_layer_starts_in_channels_last_give_the_same_deltas(setup):  # noqa: F811
+    """The memory format CUDA uses (channels-last features), forced on here."""
+    G, clf, ranges, styles = setup
+    cfg = SweepConfig(mode="exact", batch_size=6, dim_chunk=60)
+    plain = sweep_deltas(G, clf, styles, ranges, config=cfg).deltas
+    blocks = G.synthesis.blocks
+    try:
+        for block in blocks:
+            block.channels_last = True
+        with torch.inference_mode():
+            sweeper = StyleSweeper(G, clf, ranges.minimum, ranges.maximum, cfg)
+            cache = sweeper.base_pass(styles)
+        assert cache["layers"][2][0].is_contiguous(memory_format=torch.channels_last)
+        channels_last = sweep_deltas(G, clf, styles, ranges, config=cfg).deltas
+    finally:
+        for block in blocks:
+            del block.channels_last
+    assert np.abs(channels_last - plain).max() <= 1e-6
