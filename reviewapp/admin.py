@@ -106,7 +106,17 @@ class ProjectionAdmin(ReadMostlyAdmin):
 
 class SweepUnitInline(admin.TabularInline):
     model = SweepUnit
-    fields = ["index", "image_start", "image_stop", "dim_start", "dim_stop", "status", "attempts", "seconds"]
+    fields = [
+        "index",
+        "image_start",
+        "image_stop",
+        "dim_start",
+        "dim_stop",
+        "status",
+        "attempts",
+        "seconds",
+        "device",
+    ]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -128,7 +138,7 @@ class SweepCaseAdmin(ReadMostlyAdmin):
 
 @admin.register(SweepUnit)
 class SweepUnitAdmin(ReadMostlyAdmin):
-    list_display = ["sweep", "index", "status", "claimed_by", "attempts", "seconds"]
+    list_display = ["sweep", "index", "status", "claimed_by", "attempts", "seconds", "device"]
     list_filter = ["status", "sweep"]
 
 

@@ -67,6 +67,11 @@ def engine_device_description() -> str:
     return describe_device(engine_device())
 
 
+def module_device_description(module) -> str:
+    """The device a loaded network computes on, in the words of ``engine_device_description``."""
+    return describe_device(module_device(module))
+
+
 # ----------------------------------------------------------------------------------------------------
 # Checking a study's files
 

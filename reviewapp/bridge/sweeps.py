@@ -29,7 +29,7 @@ from explain_engine.sweep import (
     sweep_deltas,
 )
 from reviewapp.bridge.files import media_path, npy_facts
-from reviewapp.bridge.models import AbortFn, engine_compile, load_study_models
+from reviewapp.bridge.models import AbortFn, engine_compile, load_study_models, module_device_description
 from reviewapp.bridge.params import CURATION_PARAMETERS
 from reviewapp.bridge.projection import load_styles
 
@@ -72,6 +72,8 @@ class SweepRunner:
         self.styles = load_styles(projections)
         self.config = sweep_config(sweep)
         self.folder = media_path(sweep_folder(sweep))
+        #: where this runner's units compute, as ``/healthz`` words it (recorded on each unit it finishes)
+        self.device = module_device_description(self.models.G)
 
     def prepare(self) -> list[dict[str, int]]:
         """Create the sweep's files (no unit runs) and return the plan of units as row values."""

@@ -169,6 +169,13 @@ class SweepUnit(models.Model):
     seconds = models.FloatField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    device = models.CharField(
+        max_length=120,
+        blank=True,
+        default="",
+        help_text="The engine device the unit ran on, as its worker describes it (e.g. 'cuda:0 (NVIDIA H200, "
+        "139 GiB)' or 'cpu (2 threads)'); empty for units recorded before devices were.",
+    )
 
     class Meta:
         ordering = ["sweep", "index"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.paginator import Page, Paginator
-from django.db.models import F, QuerySet
+from django.db.models import Count, F, QuerySet
 
 from reviewapp.models import (
     Counterfactual,
@@ -129,7 +129,8 @@ class SweepRate:
 
     ``units_per_second`` counts whole units over the span from the first start to the last finish of the
     measured units, so several workers sharing a sweep are counted in; ``perturbations_per_second`` is the same
-    rate in perturbed images evaluated.
+    rate in perturbed images evaluated. ``devices``: what the measured units ran on (empty for units recorded
+    before devices were), so that an estimate can say which hardware it holds for.
     """
 
     sweep_pk: int
@@ -138,6 +139,7 @@ class SweepRate:
     units_per_second: float
     perturbations_per_second: float
     mode: str
+    devices: tuple[str, ...] = ()
 
 
 def sweep_rate(*, sweep: Sweep, window: int | None = None) -> SweepRate | None:
@@ -150,7 +152,9 @@ def sweep_rate(*, sweep: Sweep, window: int | None = None) -> SweepRate | None:
     job = sweep.job if sweep.job_id else None
     if job is not None and job.started_at is not None:
         units = units.filter(started_at__gte=job.started_at)
-    rows = list(units.order_by("-finished_at").values("started_at", "finished_at")[: window or None])
+    rows = list(
+        units.order_by("-finished_at").values("started_at", "finished_at", "device")[: window or None]
+    )
     done_total = SweepUnit.objects.filter(sweep=sweep, status=SweepUnit.Status.DONE).count()
     if not rows or not done_total or sweep.perturbations <= 0:
         return None
@@ -169,7 +173,20 @@ def sweep_rate(*, sweep: Sweep, window: int | None = None) -> SweepRate | None:
         units_per_second=units_per_second,
         perturbations_per_second=units_per_second * per_unit,
         mode=sweep.mode,
+        devices=tuple(sorted({row["device"] for row in rows if row["device"]})),
     )
+
+
+def sweep_devices(*, sweep: Sweep) -> list[str]:
+    """The devices a sweep's finished units ran on, most units first (empty when none was recorded)."""
+    rows = (
+        SweepUnit.objects.filter(sweep=sweep, status=SweepUnit.Status.DONE)
+        .exclude(device="")
+        .values("device")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "device")
+    )
+    return [row["device"] for row in rows]
 
 
 def sweep_eta_seconds(*, sweep: Sweep) -> float | None:

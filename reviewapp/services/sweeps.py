@@ -143,7 +143,9 @@ def sweep_run_units(*, sweep: Sweep, job: Job, task_id: str) -> str:
         ):
             runner = runner or sweep_bridge.SweepRunner(sweep, sweep_projections(sweep))
             seconds, perturbations = runner.run_units([unit.index], abort_fn=abort_fn)
-        sweep_unit_finish(unit=unit, job=job, seconds=seconds, perturbations=perturbations)
+        sweep_unit_finish(
+            unit=unit, job=job, seconds=seconds, perturbations=perturbations, device=runner.device
+        )
     if not sweep_claim_finalisation(sweep=sweep):
         raise JobContinues
     with job_step(failed=lambda error: sweep_mark_failed(sweep=sweep, error=error)):
@@ -173,12 +175,16 @@ def sweep_unit_claim(*, sweep: Sweep, task_id: str) -> SweepUnit | None:
 
 
 @transaction.atomic
-def sweep_unit_finish(*, unit: SweepUnit, job: Job, seconds: float, perturbations: int) -> bool:
-    """Record a unit done by the task that holds it; False (nothing recorded) when the task lost it (its
-    lease was reclaimed and the unit handed to another task), so no unit is ever counted twice."""
+def sweep_unit_finish(
+    *, unit: SweepUnit, job: Job, seconds: float, perturbations: int, device: str = ""
+) -> bool:
+    """Record a unit done by the task that holds it, with the device it ran on; False (nothing recorded) when
+    the task lost it (its lease was reclaimed and the unit handed to another task), so no unit is ever counted
+    twice."""
+    device = device[: SweepUnit._meta.get_field("device").max_length]
     finished = SweepUnit.objects.filter(
         pk=unit.pk, status=SweepUnit.Status.RUNNING, claimed_by=unit.claimed_by
-    ).update(status=SweepUnit.Status.DONE, seconds=seconds, finished_at=timezone.now())
+    ).update(status=SweepUnit.Status.DONE, seconds=seconds, finished_at=timezone.now(), device=device)
     if not finished:
         return False
     Sweep.objects.filter(pk=unit.sweep_id).update(

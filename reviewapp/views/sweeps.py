@@ -16,6 +16,7 @@ from reviewapp.selectors.sweeps import (
     borderline_dimensions,
     dimension_gallery,
     dimension_table,
+    sweep_devices,
     sweep_dimension,
     sweep_planned_perturbations,
     sweep_rate_for_study,
@@ -87,6 +88,7 @@ def sweep_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "borderline": borderline_dimensions(sweep=sweep) if sweep.status == Sweep.Status.SUCCEEDED else None,
         "review_sets": sweep.review_sets.order_by("-created_at"),
         "took": _duration(sweep),
+        "devices": sweep_devices(sweep=sweep),
     }
     return render(request, "reviewapp/sweeps/detail.html", context)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import torch
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
@@ -46,10 +47,12 @@ def prepared_sweep(projected_study, alice, settings):
     return launch_prepared_sweep(projected_study, created_by=alice)
 
 
-def finish_unit(sweep: Sweep, *, started_s_ago: float, took_s: float, perturbations: int) -> SweepUnit:
+def finish_unit(
+    sweep: Sweep, *, started_s_ago: float, took_s: float, perturbations: int, device: str = ""
+) -> SweepUnit:
     """Claim and finish a unit as if it had run ``took_s`` seconds, starting ``started_s_ago`` seconds ago."""
     unit = sweep_unit_claim(sweep=sweep, task_id="part-a")
-    sweep_unit_finish(unit=unit, job=sweep.job, seconds=took_s, perturbations=perturbations)
+    sweep_unit_finish(unit=unit, job=sweep.job, seconds=took_s, perturbations=perturbations, device=device)
     started = timezone.now() - timedelta(seconds=started_s_ago)
     SweepUnit.objects.filter(pk=unit.pk).update(
         started_at=started, finished_at=started + timedelta(seconds=took_s)
@@ -113,6 +116,32 @@ def test_the_launch_form_estimates_the_time_from_the_last_sweep(prepared_sweep, 
     assert 'data-perturbations-per-second="10.0' in page
 
 
+def test_the_estimate_names_the_hardware_it_was_measured_on(prepared_sweep, alice_client):
+    job_start(job=prepared_sweep.job)
+    gpu = "cuda:0 (NVIDIA H200, 139 GiB)"
+    finish_unit(prepared_sweep, started_s_ago=100, took_s=10, perturbations=100, device=gpu)
+
+    rate = sweep_rate_for_study(study=prepared_sweep.study)
+    page = alice_client.get(reverse("sweep-new", args=[prepared_sweep.study.pk])).content.decode()
+    sweep_page = alice_client.get(reverse("sweep", args=[prepared_sweep.pk])).content.decode()
+
+    assert rate is not None and rate.devices == (gpu,)
+    assert f'run on <span data-estimate="devices">{gpu}</span>' in page
+    assert "a worker on another device" in " ".join(page.split())
+    assert f"<dt>Ran on</dt><dd>{gpu}</dd>" in sweep_page
+
+
+def test_without_recorded_devices_the_estimate_names_none(prepared_sweep, alice_client):
+    job_start(job=prepared_sweep.job)
+    finish_unit(prepared_sweep, started_s_ago=100, took_s=10, perturbations=100)
+
+    page = alice_client.get(reverse("sweep-new", args=[prepared_sweep.study.pk])).content.decode()
+    sweep_page = alice_client.get(reverse("sweep", args=[prepared_sweep.pk])).content.decode()
+
+    assert 'data-estimate="duration"' in page
+    assert 'data-estimate="devices"' not in page and "Ran on" not in sweep_page
+
+
 def test_the_launch_form_says_when_the_rate_is_not_known(projected_study, alice_client):
     page = alice_client.get(reverse("sweep-new", args=[projected_study.pk])).content.decode()
 
@@ -167,6 +196,9 @@ def test_a_cancelled_sweep_resumes_with_its_finished_units_and_finishes(prepared
     assert resumed.status == Sweep.Status.SUCCEEDED
     assert not SweepUnit.objects.filter(sweep=resumed).exclude(status="done").exists()
     assert resumed.dimension_effects.count() == resumed.dims
+    # the units this worker ran record its device: the CPU here (ENGINE_DEVICE "auto" without a GPU)
+    ran_here = SweepUnit.objects.filter(sweep=resumed).exclude(pk=finished.pk)
+    assert {unit.device for unit in ran_here} == {f"cpu ({torch.get_num_threads()} threads)"}
 
 
 def test_a_sweep_cancelled_before_planning_resumes_from_the_plan(projected_study, alice):
