@@ -86,3 +86,19 @@ def test_compiled_and_eager_sweeps_agree_on_a_gpu(setup):  # noqa: F811
     eager = sweep_deltas(G, clf, styles[:2].to(device), ranges, config=cfg)
     compiled = sweep_deltas(G, clf, styles[:2].to(device), ranges, config=cfg, compile_models=True)
     assert np.abs(eager.deltas - compiled.deltas).max() < 1e-4
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_layer_and_block_starts_agree_on_a_gpu(setup):  # noqa: F811
+    """Channels-last features, bucketed batches and (in bf16) autocast, as a GPU runs them."""
+    import copy
+
+    G, clf, ranges, styles = setup
+    device = torch.device("cuda")
+    G, clf = copy.deepcopy(G).to(device), copy.deepcopy(clf).to(device)
+    for bf16, tolerance in ((False, 1e-4), (True, 2e-2)):
+        cfg = SweepConfig(batch_size=64, image_chunk=2, dim_chunk=10_000, bf16_on_cuda=bf16)
+        layer = sweep_deltas(G, clf, styles[:2].to(device), ranges, config=cfg)
+        block = sweep_deltas(G, clf, styles[:2].to(device), ranges, config=cfg, reuse="block")
+        assert np.abs(layer.deltas - block.deltas).max() < tolerance, bf16
