@@ -72,8 +72,11 @@ class SweepRunner:
         self.styles = load_styles(projections)
         self.config = sweep_config(sweep)
         self.folder = media_path(sweep_folder(sweep))
-        #: where this runner's units compute, as ``/healthz`` words it (recorded on each unit it finishes)
-        self.device = module_device_description(self.models.G)
+
+    @property
+    def device(self) -> str:
+        """Where this runner's units compute, as ``/healthz`` words it (recorded on each unit it finishes)."""
+        return module_device_description(self.models.G)
 
     def prepare(self) -> list[dict[str, int]]:
         """Create the sweep's files (no unit runs) and return the plan of units as row values."""
