@@ -143,3 +143,17 @@ def login_success_record(*, username: str | None) -> None:
     """A right password outside a lockout: the account's failures are forgiven (the address's are not)."""
     for stem, _limit in _subjects(username, ""):
         cache.delete(f"{stem}:failures")
+
+
+def login_unlock(*, username: str | None = None, address: str | None = None) -> list[str]:
+    """Lift the lockout (and forget the counted failures) of an account and/or a client address before it
+    runs out, for an admin who has checked who was locked out. Returns what was locked ("account bob",
+    "address 10.0.0.7"). Unlike log-in itself this does not fail open: an unreachable cache raises."""
+    lifted = []
+    for stem, _limit in _subjects(username, address or ""):
+        kind = "account" if ":account:" in stem else "address"
+        name = username if kind == "account" else address
+        if cache.get(f"{stem}:locked") is not None:
+            lifted.append(f"{kind} {name}")
+        cache.delete_many([f"{stem}:locked", f"{stem}:failures"])
+    return lifted

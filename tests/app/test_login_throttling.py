@@ -184,3 +184,42 @@ def test_the_api_token_log_in_refuses_deeply_nested_json_with_a_400(client):
         "/api/auth/token/", {"username": "nobody", "password": "x"}, content_type="application/json"
     )
     assert token.status_code == 400
+
+
+def test_an_admin_can_lift_a_lockout_before_it_runs_out(client, bob, clock):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    for _ in range(3):
+        log_in(client, "bob", "wrong")
+    assert LOCKED in log_in(client, "bob", PASSWORD).content
+
+    out = StringIO()
+    call_command("unlock_login", "--user", "Bob", stdout=out)  # as typed, any case
+
+    assert "Lifted the lockout of account Bob" in out.getvalue()
+    log_in(client, "bob", PASSWORD)
+    assert logged_in_as(client) is not None
+
+
+def test_lifting_an_address_lockout_and_asking_for_nothing(client, bob, charlie, clock):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    for name in ("x1", "x2", "x3", "x4", "x5"):
+        log_in(client, name, "wrong", REMOTE_ADDR="10.0.0.7")
+    assert LOCKED in log_in(client, "charlie", PASSWORD, REMOTE_ADDR="10.0.0.7").content
+
+    out = StringIO()
+    call_command("unlock_login", "--address", "10.0.0.7", stdout=out)
+    assert "Lifted the lockout of address 10.0.0.7" in out.getvalue()
+    log_in(client, "charlie", PASSWORD, REMOTE_ADDR="10.0.0.7")
+    assert logged_in_as(client) is not None
+
+    out = StringIO()
+    call_command("unlock_login", "--user", "bob", stdout=out)
+    assert "No lockout of account bob was in force" in out.getvalue()
+    with pytest.raises(CommandError, match="Name an account"):
+        call_command("unlock_login")
