@@ -37,6 +37,9 @@ def test_an_admin_launches_a_run_from_the_lab_page_and_sees_it_finish(
     page.get_by_role("link", name="Counterfactual lab").click()
     page.select_option("#id_case", str(case.pk))
     page.select_option("#id_method", "gradcam")
+    # The form's script may attach after the page is drawn (a module script, a busy machine); it then shows
+    # the chosen method's options by itself, so wait for that state rather than check at once.
+    page.locator('.method-options[data-method="gci"]').wait_for(state="hidden", timeout=10_000)
     assert page.locator('.method-options[data-method="gradcam"]').is_visible()
     assert not page.locator('.method-options[data-method="gci"]').is_visible()
     page.get_by_role("button", name="Launch run").click()
