@@ -52,11 +52,13 @@ def env_path(name: str, *, default: Path) -> Path:
     return Path(value).expanduser().resolve() if value else default
 
 
-def database_config(url: str | None, *, var_dir: Path) -> dict:
+def database_config(url: str | None, *, var_dir: Path, conn_max_age: int = 0) -> dict:
     """Django's ``DATABASES["default"]`` for a ``DATABASE_URL`` (SQLite under ``var_dir`` when unset).
 
     SQLite is shared by the web server and the worker processes, so it runs in WAL mode, takes its write lock
-    at the start of a transaction and waits for a busy database instead of failing at once.
+    at the start of a transaction and waits for a busy database instead of failing at once. A server database
+    keeps each process's connection open for ``conn_max_age`` seconds (``DATABASE_CONN_MAX_AGE``; 0: a new
+    connection per request), checked before reuse.
     """
     config = dj_database_url.parse(url or f"sqlite:///{var_dir / 'db.sqlite3'}", conn_max_age=0)
     if config["ENGINE"] == "django.db.backends.sqlite3":
@@ -69,6 +71,7 @@ def database_config(url: str | None, *, var_dir: Path) -> dict:
         )
     else:
         config["CONN_HEALTH_CHECKS"] = True
+        config["CONN_MAX_AGE"] = conn_max_age
     return config
 
 

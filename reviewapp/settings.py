@@ -116,7 +116,13 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": config.database_config(os.environ.get("DATABASE_URL"), var_dir=VAR_DIR)}
+DATABASES = {
+    "default": config.database_config(
+        os.environ.get("DATABASE_URL"),
+        var_dir=VAR_DIR,
+        conn_max_age=config.env_int("DATABASE_CONN_MAX_AGE", default=0),
+    )
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -69,6 +69,16 @@ def test_a_database_url_round_trips_for_another_process(tmp_path):
     assert database_url(sqlite) == f"sqlite:///{tmp_path / 'db.sqlite3'}"
 
 
+def test_a_server_database_may_keep_its_connections(tmp_path):
+    default = database_config("postgres://postgres@127.0.0.1:5432/test", var_dir=tmp_path)
+    kept = database_config("postgres://postgres@127.0.0.1:5432/test", var_dir=tmp_path, conn_max_age=60)
+    sqlite = database_config(None, var_dir=tmp_path, conn_max_age=60)
+
+    assert default["CONN_MAX_AGE"] == 0
+    assert kept["CONN_MAX_AGE"] == 60 and kept["CONN_HEALTH_CHECKS"]
+    assert sqlite["CONN_MAX_AGE"] == 0  # SQLite opens a file: nothing to keep
+
+
 def test_the_canonical_filesystem_url_means_the_default_folder(tmp_path):
     url, options = broker_config("filesystem://localhost//", var_dir=tmp_path)
 
