@@ -3,6 +3,7 @@ curation of images per dimension."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -118,9 +119,15 @@ class SweepRunner:
     def refine_screening(self, top: int) -> int:
         """Screening sweeps: make the ``top`` strongest screened dimensions (ranked as the sweep ranks them)
         exact on every image, in the sweep's files, so that their ranking mixes no estimates with exact values.
-        Entries already exact are skipped, so running it again costs nothing. Returns the perturbations."""
+        Entries already exact are skipped, so running it again costs nothing.
+
+        Returns the perturbations every refinement of this sweep has taken so far. They are kept in the sweep's
+        folder (``refine.json``) as soon as a refinement ends, so a worker lost between refining and recording it
+        in the database loses no count: the next run returns it again."""
+        record = self.folder / "refine.json"
+        total = int(json.loads(record.read_text())["perturbations"]) if record.exists() else 0
         if self.config.mode != "screening" or top <= 0:
-            return 0
+            return total
         deltas = np.load(self.folder / "deltas.npy", mmap_mode="r+")
         exact_mask = np.load(self.folder / "exact_mask.npy", mmap_mode="r+")
         ranking = select_dimensions(
@@ -139,7 +146,12 @@ class SweepRunner:
         )
         deltas.flush()
         exact_mask.flush()
-        return count
+        if count:
+            total += count
+            partial = record.with_name(record.name + ".part")
+            partial.write_text(json.dumps({"perturbations": total}))
+            partial.replace(record)
+        return total
 
     @property
     def engine_config(self) -> dict:

@@ -94,6 +94,10 @@ class Sweep(RunRecord):
     effect_plot = models.FileField(upload_to="sweeps/", max_length=500, blank=True)
     num_selected = models.PositiveIntegerField(null=True, blank=True)
     perturbations = models.BigIntegerField(default=0)
+    refined_perturbations = models.BigIntegerField(
+        default=0,
+        help_text="Of the perturbations, those of a screening sweep's exact second pass (as recorded so far).",
+    )
     compute_seconds = models.FloatField(default=0.0, help_text="Engine time summed over units.")
 
     created_by = models.ForeignKey(

@@ -223,8 +223,12 @@ def sweep_finalise(*, sweep: Sweep, job: Job) -> str:
         )
         runner = sweep_bridge.SweepRunner(sweep, sweep_projections(sweep))
         refined = runner.refine_screening(settings.SWEEP_SCREENING_REFINE)
-        if refined:
-            Sweep.objects.filter(pk=sweep.pk).update(perturbations=F("perturbations") + refined)
+        # ``refined`` counts every refinement of the sweep so far; what is not in the database yet is added once
+        # (a rerun after a lost worker adds only what that worker did not record)
+        Sweep.objects.filter(pk=sweep.pk, refined_perturbations__lt=refined).update(
+            perturbations=F("perturbations") + refined - F("refined_perturbations"),
+            refined_perturbations=refined,
+        )
     precision = sweep_bridge.sweep_precision_facts(sweep)
     selection = sweep_bridge.sweep_selection(sweep, tolerance=precision["tolerance"])
     Sweep.objects.filter(pk=sweep.pk).update(**precision)

@@ -9,7 +9,7 @@ from reviewapp.bridge.files import media_path
 from reviewapp.models import Case, DimensionEffect, Job, Projection, ReviewItem, ReviewSet, Sweep, SweepUnit
 from reviewapp.services.cases import case_import_files
 from reviewapp.services.review_sets import review_set_create
-from reviewapp.services.sweeps import sweep_launch
+from reviewapp.services.sweeps import sweep_finalise, sweep_launch
 from reviewapp.tasks import (
     projection_run_task,
     review_set_render_task,
@@ -132,3 +132,13 @@ def test_a_screening_sweep_makes_its_strongest_dimensions_exact_before_ranking(t
     assert exact_mask.sum() < exact_mask.size  # the others keep their estimates
     # 3 images x 2 dims x 2 ends + 3 base passes per unit's screening, then the refinement's exact entries
     assert sweep.perturbations > 3 * (2 * 2 + 1)
+    assert 0 < sweep.refined_perturbations < sweep.perturbations
+
+    # A worker lost after refining, before recording it: the rerun of the last step records the refinement
+    # once (from the sweep's folder), and a further rerun adds nothing.
+    total, refined = sweep.perturbations, sweep.refined_perturbations
+    Sweep.objects.filter(pk=sweep.pk).update(perturbations=total - refined, refined_perturbations=0)
+    for _ in range(2):
+        sweep_finalise(sweep=Sweep.objects.get(pk=sweep.pk), job=sweep.job)
+        sweep.refresh_from_db()
+        assert (sweep.perturbations, sweep.refined_perturbations) == (total, refined)
