@@ -235,7 +235,7 @@ def run_demo(args, device) -> dict:
         subset,
         [16, 64, 256, 1024] if cuda else [16, 64],
         device,
-        seconds=1.0,
+        seconds=1.0 if cuda else 3.0,
         bf16=not args.demo_fp32,
     )
     exact = sweep_deltas(G, clf, styles, ranges, config=SweepConfig(mode="exact", **big))
