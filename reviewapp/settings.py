@@ -120,7 +120,8 @@ DATABASES = {
     "default": config.database_config(
         os.environ.get("DATABASE_URL"),
         var_dir=VAR_DIR,
-        conn_max_age=config.env_int("DATABASE_CONN_MAX_AGE", default=0),
+        # kept connections: 1.5x the requests per second in bench/load.py (docs/benchmarks.md)
+        conn_max_age=config.env_int("DATABASE_CONN_MAX_AGE", default=60),
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -74,7 +74,9 @@ def test_a_server_database_may_keep_its_connections(tmp_path):
     kept = database_config("postgres://postgres@127.0.0.1:5432/test", var_dir=tmp_path, conn_max_age=60)
     sqlite = database_config(None, var_dir=tmp_path, conn_max_age=60)
 
-    assert default["CONN_MAX_AGE"] == 0
+    assert (
+        default["CONN_MAX_AGE"] == 0
+    )  # the function's own default; settings pass DATABASE_CONN_MAX_AGE (60)
     assert kept["CONN_MAX_AGE"] == 60 and kept["CONN_HEALTH_CHECKS"]
     assert sqlite["CONN_MAX_AGE"] == 0  # SQLite opens a file: nothing to keep
 
